@@ -1,0 +1,197 @@
+"""Colours shared by the viewer, the GLB export and the plotly plots.
+
+* :func:`time_colors` - the red -> purple ramp over the frames of a video (JOG3R Fig. 4: "Red to purple
+  indicates the progression from the first to the last frame").
+* :data:`GT_COLOR` - the one colour of ground-truth cameras and trajectories.
+* :func:`colormap` - scalar maps (depth, confidence, MEt3R error) to RGB with turbo / viridis / gray, NumPy only.
+
+Every colour is float RGB in ``[0, 1]``; :func:`to_uint8` converts for viser / image files.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+#: Hue of the first frame (red) and of the last frame (purple), degrees on the HSV circle.
+TIME_HUE_START_DEG = 0.0
+TIME_HUE_END_DEG = 280.0
+
+#: Ground-truth cameras/trajectories: near-black, outside the red -> purple ramp and readable on white.
+GT_COLOR: tuple[float, float, float] = (0.12, 0.12, 0.12)
+
+#: Line colours for extra trajectories overlaid on one plot (prediction A, prediction B, ...).
+SERIES_COLORS: tuple[tuple[float, float, float], ...] = (
+    (0.89, 0.10, 0.11),
+    (0.22, 0.49, 0.72),
+    (0.30, 0.69, 0.29),
+    (1.00, 0.50, 0.00),
+    (0.60, 0.31, 0.64),
+)
+
+#: Colour of pixels a map marks invalid (e.g. MEt3R pixels not visible in both frames).
+INVALID_COLOR: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+# Polynomial fits of matplotlib's colormaps, evaluated by Horner's rule (lowest degree first).
+# turbo: Anton Mikhailov's colormap, degree-5 fit published by Ruofei Du ("Turbo colormap approximation");
+# close in the middle, up to 0.13 off matplotlib's table at the very ends (x < 0.02, x > 0.98).
+_TURBO_COEFFS = np.array(
+    [
+        [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
+        [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
+        [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
+    ]
+)
+# viridis: degree-6 fit by Matt Zucker (shadertoy "WlfXRN"), max error about 1/255 against matplotlib.
+_VIRIDIS_COEFFS = np.array(
+    [
+        [0.2777273272, 0.1050930431, -0.3308618287, -4.6342304990, 6.2282699363, 4.7763849977, -5.4354558559],
+        [0.0054073445, 1.4046135299, 0.2148475595, -5.7991009734, 14.1799333668, -13.7451453777, 4.6458526122],
+        [0.3340998053, 1.3845901626, 0.0950951630, -19.3324409563, 56.6905526007, -65.3530326334, 26.3124352496],
+    ]
+)
+
+ColormapName = Literal["turbo", "viridis", "gray"]
+
+
+def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
+    """Convert HSV to RGB (the standard hexcone model, Smith 1978).
+
+    Args:
+        hsv: ``[..., 3]`` float array; hue in ``[0, 1)`` (fraction of a turn, wraps), saturation and value in
+            ``[0, 1]``.
+
+    Returns:
+        ``[..., 3]`` float64 RGB in ``[0, 1]``.
+    """
+    hsv = np.asarray(hsv, dtype=np.float64)
+    h, s, v = (hsv[..., 0] % 1.0) * 6.0, hsv[..., 1], hsv[..., 2]
+    sector = np.floor(h).astype(np.int64) % 6
+    frac = h - np.floor(h)
+    p = v * (1.0 - s)
+    q = v * (1.0 - s * frac)
+    t = v * (1.0 - s * (1.0 - frac))
+    # (r, g, b) for each of the six hue sectors.
+    table = np.stack(
+        [
+            np.stack([v, t, p], -1),
+            np.stack([q, v, p], -1),
+            np.stack([p, v, t], -1),
+            np.stack([p, q, v], -1),
+            np.stack([t, p, v], -1),
+            np.stack([v, p, q], -1),
+        ],
+        axis=0,
+    )
+    return np.take_along_axis(table, sector[None, ..., None].repeat(3, -1), axis=0)[0]
+
+
+def time_colors(num_frames: int, *, saturation: float = 0.9, value: float = 0.9) -> np.ndarray:
+    """The red -> purple time ramp: one colour per frame.
+
+    The hue runs linearly from :data:`TIME_HUE_START_DEG` (red, frame 0) to :data:`TIME_HUE_END_DEG` (purple,
+    frame ``F - 1``) through yellow, green, cyan and blue, so neighbouring frames get neighbouring colours.
+
+    Args:
+        num_frames: number of frames ``F`` (``>= 1``); a single frame is red.
+        saturation: HSV saturation in ``[0, 1]``.
+        value: HSV value in ``[0, 1]`` (below 1 so yellow stays readable on a white background).
+
+    Returns:
+        ``[F, 3]`` float64 RGB in ``[0, 1]``.
+
+    Raises:
+        ValueError: if ``num_frames < 1``.
+    """
+    if num_frames < 1:
+        raise ValueError(f"time_colors needs at least one frame, got {num_frames}")
+    frac = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
+    hue_deg = TIME_HUE_START_DEG + frac * (TIME_HUE_END_DEG - TIME_HUE_START_DEG)
+    hsv = np.stack([hue_deg / 360.0, np.full(num_frames, saturation), np.full(num_frames, value)], axis=-1)
+    return hsv_to_rgb(hsv)
+
+
+def series_color(index: int) -> tuple[float, float, float]:
+    """Line colour of the ``index``-th overlaid trajectory (cycles through :data:`SERIES_COLORS`)."""
+    return SERIES_COLORS[index % len(SERIES_COLORS)]
+
+
+def colormap(
+    values: np.ndarray,
+    name: ColormapName = "turbo",
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    mask: np.ndarray | None = None,
+    invalid_color: tuple[float, float, float] = INVALID_COLOR,
+) -> np.ndarray:
+    """Map scalars (depth, confidence, error) to RGB.
+
+    ``values`` are normalised to ``x = (v - vmin) / (vmax - vmin)``, clipped to ``[0, 1]`` and evaluated with a
+    polynomial fit of matplotlib's ``turbo`` or ``viridis`` (or a linear ``gray`` ramp). Non-finite values and
+    pixels where ``mask`` is False get ``invalid_color``.
+
+    Args:
+        values: ``[...]`` array of scalars (any float/int dtype, any units).
+        name: ``"turbo"``, ``"viridis"`` or ``"gray"``.
+        vmin: value mapped to 0; default the minimum over the valid values.
+        vmax: value mapped to 1; default the maximum over the valid values.
+        mask: optional ``[...]`` bool array, True where ``values`` is valid.
+        invalid_color: RGB in ``[0, 1]`` for invalid entries.
+
+    Returns:
+        ``[..., 3]`` float64 RGB in ``[0, 1]``.
+
+    Raises:
+        ValueError: for an unknown ``name`` or a ``mask`` whose shape differs from ``values``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    valid = np.isfinite(values)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != values.shape:
+            raise ValueError(f"mask shape {mask.shape} != values shape {values.shape}")
+        valid &= mask
+    if name not in ("turbo", "viridis", "gray"):
+        raise ValueError(f"unknown colormap {name!r}; use 'turbo', 'viridis' or 'gray'")
+    if vmin is None:
+        vmin = float(values[valid].min()) if valid.any() else 0.0
+    if vmax is None:
+        vmax = float(values[valid].max()) if valid.any() else 1.0
+    span = vmax - vmin if vmax > vmin else 1.0
+    x = np.clip((np.where(valid, values, vmin) - vmin) / span, 0.0, 1.0)
+    if name == "gray":
+        rgb = np.repeat(x[..., None], 3, axis=-1)
+    else:
+        coeffs = _TURBO_COEFFS if name == "turbo" else _VIRIDIS_COEFFS
+        rgb = np.zeros(x.shape + (3,))
+        for degree in range(coeffs.shape[1] - 1, -1, -1):  # Horner's rule, highest degree first
+            rgb = rgb * x[..., None] + coeffs[:, degree]
+        rgb = np.clip(rgb, 0.0, 1.0)
+    rgb[~valid] = invalid_color
+    return rgb
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Convert float RGB in ``[0, 1]`` (``[..., 3]``) to uint8 ``[0, 255]``, rounding and clipping."""
+    return np.clip(np.round(np.asarray(rgb, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def rgb_to_hex(rgb: tuple[float, float, float] | np.ndarray) -> str:
+    """Format one float RGB colour in ``[0, 1]`` as ``"#rrggbb"`` (for plotly and HTML legends)."""
+    r, g, b = to_uint8(np.asarray(rgb)).tolist()
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+__all__ = [
+    "GT_COLOR",
+    "INVALID_COLOR",
+    "SERIES_COLORS",
+    "colormap",
+    "hsv_to_rgb",
+    "rgb_to_hex",
+    "series_color",
+    "time_colors",
+    "to_uint8",
+]
