@@ -1,13 +1,8 @@
-"""Generic transformer blocks of the STDiT (OpenSora v1.0), and the shared attention used by the whole package.
+"""Generic blocks of the STDiT (OpenSora v1.0): embedders, modulation, MLP, position embeddings, final layer.
 
-Everything here is a faithful re-implementation of OpenSora v1.0 ``opensora/models/layers/blocks.py``
-(tag ``v1.0.0``, see ``docs/notes/dit.md`` and REFERENCE.md A.2-A.3), with the same module and parameter names so
-that OpenSora state dicts load without remapping.
-
-**Shared attention.** :func:`attention` and :class:`SelfAttention` are the package's single attention
-implementation (PyTorch SDPA, ``torch.nn.functional.scaled_dot_product_attention``); the DUSt3R-style decoder in
-:mod:`jog3r.recon` reuses them. Both work on the SDPA layout ``[B, heads, N, head_dim]``; :class:`SelfAttention`
-takes an optional rotary hook ``rope(t, pos) -> t`` applied to queries and keys (CroCo/DUSt3R RoPE2D).
+Faithful re-implementations of OpenSora tag ``v1.0.0`` ``opensora/models/layers/blocks.py`` (REFERENCE.md
+A.2-A.3) with the same module and parameter names, so OpenSora state dicts load without remapping. The
+attention modules live in :mod:`jog3r.dit.attention` (re-exported here).
 
 Shapes use the package axis alphabet (:mod:`jog3r`): ``B`` batch, ``F`` frames, ``S`` tokens per frame,
 ``N`` tokens, ``D`` hidden width, ``L`` caption tokens.
@@ -16,145 +11,13 @@ Shapes use the package axis alphabet (:mod:`jog3r`): ``B`` batch, ``F`` frames, 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Literal
 
 import torch
-import torch.nn.functional as nnf
 from einops import rearrange
 from torch import Tensor, nn
 
-RotaryFn = Callable[[Tensor, Tensor], Tensor]
-"""A rotary position hook ``rope(t [B, heads, N, head_dim], pos [B, N, k]) -> [B, heads, N, head_dim]``."""
-
-
-def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, dropout_p: float = 0.0) -> Tensor:
-    """Scaled dot-product attention ``softmax(q k^T / sqrt(head_dim)) v`` via PyTorch SDPA.
-
-    The one attention kernel of the package (STDiT spatial/temporal/cross attention, DUSt3R decoder). Numerically
-    it is OpenSora's non-flash ``Attention`` path and CroCo's ``Attention`` (scale ``head_dim ** -0.5``).
-
-    Args:
-        q: ``[B, heads, Nq, head_dim]`` queries.
-        k: ``[B, heads, Nk, head_dim]`` keys (same dtype as ``q``).
-        v: ``[B, heads, Nk, head_dim_v]`` values.
-        mask: optional bool mask broadcastable to ``[B, heads, Nq, Nk]``; ``True`` = the key takes part in the
-            attention. Every query must keep at least one key, otherwise its output would be NaN.
-        dropout_p: attention-probability dropout (apply only while training).
-
-    Returns:
-        ``[B, heads, Nq, head_dim_v]``, dtype of ``q``.
-
-    Raises:
-        ValueError: if the tensors are not 4-D or the mask is not boolean.
-    """
-    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-        raise ValueError(
-            f"attention expects [B, heads, N, head_dim] tensors, got q {tuple(q.shape)}, k {tuple(k.shape)}, "
-            f"v {tuple(v.shape)}; split heads first (e.g. einops 'B N (h d) -> B h N d')"
-        )
-    if mask is not None and mask.dtype != torch.bool:
-        raise ValueError(f"attention mask must be bool (True = attend), got {mask.dtype}; use mask.bool()")
-    return nnf.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with a fused ``qkv`` projection (OpenSora ``Attention``, CroCo ``Attention``).
-
-    State-dict keys: ``qkv.weight [3D, D]``, ``qkv.bias [3D]``, ``proj.weight [D, D]``, ``proj.bias [D]``; the
-    ``3D`` outputs are ordered ``(three, heads, head_dim)`` as in both references. OpenSora's ``q_norm``/``k_norm``
-    are ``Identity`` in v1.0 and therefore omitted.
-
-    Args:
-        dim: token width ``D``.
-        num_heads: number of heads; must divide ``dim``.
-        qkv_bias: whether ``qkv`` has a bias (``True`` in OpenSora and CroCo).
-        rope: optional rotary hook applied to ``q`` and ``k`` (``[B, heads, N, head_dim]``) with the ``pos``
-            passed to :meth:`forward`, as CroCo's ``Attention`` does.
-
-    Raises:
-        ValueError: if ``num_heads`` does not divide ``dim``.
-    """
-
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RotaryFn | None = None) -> None:
-        super().__init__()
-        if dim % num_heads != 0:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}; pick a head count dividing it")
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-        self.rope = rope
-
-    def forward(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
-        """Attend every token to every token of the same sequence.
-
-        Args:
-            x: ``[B, N, D]`` tokens.
-            pos: positions handed to the rotary hook (e.g. ``[B, N, 2]`` int64 (row, col) for CroCo RoPE2D);
-                required when the module has a ``rope`` hook, ignored otherwise.
-
-        Returns:
-            ``[B, N, D]``.
-
-        Raises:
-            ValueError: if a rotary hook is set and ``pos`` is missing.
-        """
-        qkv = rearrange(self.qkv(x), "B N (three h d) -> three B h N d", three=3, h=self.num_heads)
-        q, k, v = qkv.unbind(0)
-        if self.rope is not None:
-            if pos is None:
-                raise ValueError("this SelfAttention has a rotary hook: pass the token positions as pos")
-            q, k = self.rope(q, pos), self.rope(k, pos)
-        out = attention(q, k, v)
-        return self.proj(rearrange(out, "B h N d -> B N (h d)"))
-
-
-class MultiHeadCrossAttention(nn.Module):
-    """Multi-head cross-attention from video tokens to caption tokens (OpenSora ``MultiHeadCrossAttention``).
-
-    OpenSora packs all samples into one sequence and restricts each sample's queries to its own valid caption
-    tokens with an xformers ``BlockDiagonalMask.from_seqlens([N] * B, y_lens)``. Here every sample attends to
-    its own ``L`` caption tokens with a key-padding mask, which is the same computation.
-
-    State-dict keys: ``q_linear [D, D]``, ``kv_linear [2D, D]`` (outputs ordered ``(two, heads, head_dim)``),
-    ``proj [D, D]``, each with a bias.
-
-    Args:
-        dim: token width ``D`` (video and caption tokens share it).
-        num_heads: number of heads; must divide ``dim``.
-
-    Raises:
-        ValueError: if ``num_heads`` does not divide ``dim``.
-    """
-
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        if dim % num_heads != 0:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}; pick a head count dividing it")
-        self.num_heads = num_heads
-        self.q_linear = nn.Linear(dim, dim)
-        self.kv_linear = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: Tensor, cond: Tensor, cond_mask: Tensor | None = None) -> Tensor:
-        """Attend video tokens to the caption tokens of the same sample.
-
-        Args:
-            x: ``[B, N, D]`` video tokens (queries).
-            cond: ``[B, L, D]`` caption tokens (keys/values).
-            cond_mask: optional ``[B, L]`` bool, ``True`` for valid (non-padding) caption tokens; every row needs
-                at least one ``True``. ``None`` = all tokens valid.
-
-        Returns:
-            ``[B, N, D]``.
-        """
-        q = rearrange(self.q_linear(x), "B N (h d) -> B h N d", h=self.num_heads)
-        kv = rearrange(self.kv_linear(cond), "B L (two h d) -> two B h L d", two=2, h=self.num_heads)
-        k, v = kv.unbind(0)
-        mask = None if cond_mask is None else rearrange(cond_mask, "B L -> B 1 1 L")
-        out = attention(q, k, v, mask)
-        return self.proj(rearrange(out, "B h N d -> B N (h d)"))
-
+from jog3r.dit.attention import MultiHeadCrossAttention, RotaryFn, SelfAttention, attention
 
 class Mlp(nn.Module):
     """timm ``Mlp``: ``fc2(act(fc1(x)))`` with state-dict keys ``fc1`` and ``fc2`` (dropout 0, as OpenSora).
@@ -163,7 +26,8 @@ class Mlp(nn.Module):
         in_features: input width.
         hidden_features: width of ``fc1``'s output.
         out_features: output width (default ``in_features``).
-        approximate: GELU variant, ``"tanh"`` (OpenSora ``approx_gelu``) or ``"none"`` (timm's default, DUSt3R).
+        approximate: GELU variant, ``"tanh"`` (OpenSora ``approx_gelu``) or ``"none"`` (timm's default,
+            DUSt3R).
     """
 
     def __init__(
@@ -227,8 +91,8 @@ class PatchEmbed3D(nn.Module):
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
     """Sinusoidal timestep features ``[cos(t f_k), sin(t f_k)]``, ``f_k = max_period^(-k / (dim/2))``.
 
-    Computed in float32 whatever the model dtype, exactly as OpenSora/DiT ``TimestepEmbedder.timestep_embedding``
-    (REFERENCE.md A.2).
+    Computed in float32 whatever the model dtype, exactly as OpenSora/DiT
+    ``TimestepEmbedder.timestep_embedding`` (REFERENCE.md A.2).
 
     Args:
         t: ``[B]`` timesteps on the original 0..999 scale (float or int; fractional values allowed).
@@ -248,7 +112,7 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
 
 
 class TimestepEmbedder(nn.Module):
-    """Timestep to vector: 256-d sinusoid, then ``mlp`` = Linear -> SiLU -> Linear (keys ``mlp.0``, ``mlp.2``).
+    """Timestep to vector: 256-d sinusoid, then ``mlp`` = Linear -> SiLU -> Linear (``mlp.0``, ``mlp.2``).
 
     Args:
         hidden_size: output width ``D``.
@@ -278,12 +142,12 @@ class TimestepEmbedder(nn.Module):
 
 
 class CaptionEmbedder(nn.Module):
-    """Caption tokens to the model width, with classifier-free-guidance dropout (OpenSora ``CaptionEmbedder``).
+    """Caption tokens to model width, with classifier-free-guidance dropout (OpenSora ``CaptionEmbedder``).
 
-    ``y_proj`` is a timm :class:`Mlp` (``fc1``, GELU-tanh, ``fc2``). ``y_embedding`` is a persistent **buffer**
-    ``[L, Dy]`` (init ``randn / sqrt(Dy)``): the learned-in-PixArt "null" caption, used for dropped captions and
-    as the empty prompt. During training each sample's whole caption is replaced by it with probability
-    ``uncond_prob``; ``force_drop_ids`` (1 = drop) overrides the random draw.
+    ``y_proj`` is a timm :class:`Mlp` (``fc1``, GELU-tanh, ``fc2``). ``y_embedding`` is a persistent
+    **buffer** ``[L, Dy]`` (init ``randn / sqrt(Dy)``): the learned-in-PixArt "null" caption, used for dropped
+    captions and as the empty prompt. During training each sample's whole caption is replaced by it with
+    probability ``uncond_prob``; ``force_drop_ids`` (1 = drop) overrides the random draw.
 
     Args:
         caption_channels: text-encoder width ``Dy``.
@@ -349,8 +213,8 @@ def get_2d_sincos_pos_embed(embed_dim: int, grid: tuple[int, int], scale: float 
     """Fixed 2D sin-cos spatial position embedding of OpenSora v1.0 (``get_2d_sincos_pos_embed``).
 
     Positions are ``arange(n) / scale`` (float32, like OpenSora's NumPy grid). The first ``embed_dim / 2``
-    channels encode the **column** coordinate and the last half the **row** coordinate (NumPy ``meshgrid(w, h)``
-    puts ``w`` first; REFERENCE.md A.2). Tokens are row-major.
+    channels encode the **column** coordinate and the last half the **row** coordinate (NumPy
+    ``meshgrid(w, h)`` puts ``w`` first; REFERENCE.md A.2). Tokens are row-major.
 
     Args:
         embed_dim: width ``D`` (divisible by 4).
@@ -420,3 +284,21 @@ class T2IFinalLayer(nn.Module):
         """
         shift, scale = (self.scale_shift_table[None] + t[:, None]).chunk(2, dim=1)
         return self.linear(t2i_modulate(self.norm_final(x), shift, scale))
+
+
+__all__ = [
+    "RotaryFn",
+    "attention",
+    "SelfAttention",
+    "MultiHeadCrossAttention",
+    "Mlp",
+    "t2i_modulate",
+    "PatchEmbed3D",
+    "timestep_embedding",
+    "TimestepEmbedder",
+    "CaptionEmbedder",
+    "get_1d_sincos_pos_embed_from_grid",
+    "get_2d_sincos_pos_embed",
+    "get_1d_sincos_pos_embed",
+    "T2IFinalLayer",
+]
