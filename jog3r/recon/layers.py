@@ -6,33 +6,22 @@ RoPE with base 100 on queries and keys. Parameter names match the reference stat
 (``norm1``, ``attn.qkv``, ``attn.proj``, ``norm_y``, ``norm2``, ``cross_attn.projq/projk/projv/proj``,
 ``norm3``, ``mlp.fc1``, ``mlp.fc2``), so DUSt3R checkpoints load by name.
 
-Token sequences are ``[B, N, D]``; positions are ``[B, N, 2]`` int64 ``(row, col)`` patch indices (row-major
+Attention is the package's single SDPA implementation (:mod:`jog3r.dit.attention`, shared with the STDiT); the
+self-attention and MLP modules are the STDiT's too (with exact GELU here). Token sequences are ``[B, N, D]``; positions are ``[B, N, 2]`` int64 ``(row, col)`` patch indices (row-major
 ``cartesian_prod(rows, cols)``, as DUSt3R's ``PositionGetter``).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from jog3r.dit.attention import SelfAttention, attention
+from jog3r.dit.layers import Mlp
+
 LAYER_NORM_EPS = 1e-6
 """LayerNorm epsilon of every CroCo/DUSt3R norm (``partial(nn.LayerNorm, eps=1e-6)``)."""
-
-
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Softmax attention ``softmax(q k^T / sqrt(d)) v`` on :func:`torch.nn.functional.scaled_dot_product_attention`.
-
-    Args:
-        q: ``[B, heads, N_q, d]`` queries.
-        k: ``[B, heads, N_k, d]`` keys.
-        v: ``[B, heads, N_k, d]`` values.
-
-    Returns:
-        ``[B, heads, N_q, d]``, same dtype as ``q``.
-    """
-    return F.scaled_dot_product_attention(q, k, v)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -101,52 +90,6 @@ class RoPE2D(nn.Module):
         return torch.cat(out, dim=-1)
 
 
-class Mlp(nn.Module):
-    """Two-layer MLP ``fc2(GELU(fc1(x)))`` with exact (erf) GELU, as timm's ``Mlp`` used by CroCo.
-
-    Args:
-        dim: input/output width ``D``.
-        hidden_dim: hidden width (``mlp_ratio * D``).
-    """
-
-    def __init__(self, dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., D] -> [..., D]``."""
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with a fused ``qkv`` projection and RoPE on q, k (CroCo ``Attention``).
-
-    Args:
-        dim: token width ``D``.
-        num_heads: number of heads (``D % num_heads == 0``).
-        rope: shared :class:`RoPE2D`, or ``None`` for no positional rotation.
-    """
-
-    def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None) -> None:
-        super().__init__()
-        if dim % num_heads != 0:
-            raise ValueError(f"width {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.rope = rope
-
-    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Args: x ``[B, N, D]``; pos ``[B, N, 2]`` int64. Returns ``[B, N, D]``."""
-        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)
-        if self.rope is not None:
-            q, k = self.rope(q, pos), self.rope(k, pos)
-        out = attention(q, k, v)
-        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
-
-
 class CrossAttention(nn.Module):
     """Multi-head cross-attention with separate ``projq``/``projk``/``projv`` and RoPE (CroCo ``CrossAttention``).
 
@@ -203,11 +146,11 @@ class DecoderBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, rope: RoPE2D | None = None) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
-        self.attn = SelfAttention(dim, num_heads, rope)
+        self.attn = SelfAttention(dim, num_heads, qkv_bias=True, rope=rope)
         self.cross_attn = CrossAttention(dim, num_heads, rope)
         self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.norm3 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), approximate="none")
         self.norm_y = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
 
     def forward(
@@ -247,9 +190,9 @@ class JointBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, rope: RoPE2D | None = None) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
-        self.attn = SelfAttention(dim, num_heads, rope)
+        self.attn = SelfAttention(dim, num_heads, qkv_bias=True, rope=rope)
         self.norm3 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), approximate="none")
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Args: x ``[B, N, D]`` (all frames' tokens); pos ``[B, N, 2]`` int64. Returns ``[B, N, D]``."""
