@@ -1,0 +1,286 @@
+"""The viser server shown inside the page, with one scene per browser session.
+
+One :class:`viser.ViserServer` runs beside Gradio on its own port. Each Gradio session gets a random token, and
+its page embeds the viewer as::
+
+    <iframe src="http://HOST:PORT/?websocket=ws://HOST:PORT/session/TOKEN">
+
+viser's client connects its websocket to exactly that URL, so the token arrives as the websocket path. When a
+client connects, :class:`ViewerHub` reads the path, files the client under its session and draws that session's
+current scene with ``client.scene`` (client-scoped nodes, invisible to every other browser). Reloading the frame
+reconnects as a new client and gets the scene again; ending the session removes it.
+
+All drawing is :mod:`jog3r.viz.viewer` (``add_reconstruction`` / ``add_ground_truth``): this module only decides
+*which* clients see *what*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import logging
+import secrets
+import threading
+from urllib.parse import urlsplit
+
+import torch
+import viser
+
+from jog3r.types import Reconstruction
+from jog3r.viz import viewer as viz
+
+logger = logging.getLogger(__name__)
+
+SESSION_PATH = "/session/"
+
+
+@dataclasses.dataclass
+class GroundTruth:
+    """Ground-truth cameras to draw beside a reconstruction.
+
+    Attributes:
+        cam2world: ``[F, 4, 4]`` camera-to-world (OpenCV), one per reconstructed frame.
+        K: ``[F, 3, 3]`` intrinsics in pixels of ``image_size``.
+        image_size: ``(H, W)``.
+    """
+
+    cam2world: torch.Tensor
+    K: torch.Tensor
+    image_size: tuple[int, int]
+
+
+@dataclasses.dataclass
+class SceneState:
+    """What one session's viewer shows; every client of the session is drawn from it.
+
+    Attributes:
+        recon: the reconstruction, or ``None`` for an empty scene.
+        ground_truth: optional ground-truth cameras.
+        conf_threshold: draw pixels with ``conf >= conf_threshold``.
+        color_by: ``"rgb"``, ``"time"`` or ``"confidence"``.
+        label: a short caption shown in the viewer's control panel.
+    """
+
+    recon: Reconstruction | None = None
+    ground_truth: GroundTruth | None = None
+    conf_threshold: float = 1.0
+    color_by: str = "rgb"
+    label: str = ""
+
+
+@dataclasses.dataclass
+class _Session:
+    token: str
+    scene: SceneState = dataclasses.field(default_factory=SceneState)
+    clients: dict[int, viser.ClientHandle] = dataclasses.field(default_factory=dict)
+    handles: dict[int, viz.ReconstructionHandles] = dataclasses.field(default_factory=dict)
+
+
+class ViewerHub:
+    """A viser server whose browser clients are grouped by Gradio session.
+
+    Args:
+        host: interface to listen on (the app's host).
+        port: TCP port (``0`` picks a free one).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.host = host
+        self.requested_port = port
+        self.server: viser.ViserServer | None = None
+        self._sessions: dict[str, _Session] = {}
+        self._client_token: dict[int, str] = {}
+        self._lock = threading.RLock()
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Start the viser server (idempotent) and return its port."""
+        if self.server is None:
+            self.server = viser.ViserServer(host=self.host, port=self.requested_port, verbose=False)
+            self.server.on_client_connect(self._on_connect)
+            self.server.on_client_disconnect(self._on_disconnect)
+            logger.info("viser viewer on http://%s:%d", self.host, self.port)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop the viser server and forget every session."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        with self._lock:
+            self._sessions.clear()
+            self._client_token.clear()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (may differ from the requested one if that was taken)."""
+        if self.server is None:
+            raise RuntimeError("the viewer is not started")
+        return self.server.get_port()
+
+    # ---- sessions --------------------------------------------------------------------------------------------
+
+    def open_session(self) -> str:
+        """Create a session with an empty scene and return its token."""
+        token = secrets.token_urlsafe(12)
+        with self._lock:
+            self._sessions[token] = _Session(token)
+        return token
+
+    def close_session(self, token: str) -> None:
+        """Forget a session and clear what its still-connected clients show."""
+        with self._lock:
+            session = self._sessions.pop(token, None)
+        if session is None:
+            return
+        for client_id, client in list(session.clients.items()):
+            self._client_token.pop(client_id, None)
+            try:
+                client.scene.reset()
+            except Exception:  # the browser may already be gone
+                logger.debug("could not reset client %d", client_id, exc_info=True)
+
+    def clients(self, token: str) -> list[viser.ClientHandle]:
+        """The browser clients currently showing session ``token``."""
+        with self._lock:
+            session = self._sessions.get(token)
+            return [] if session is None else list(session.clients.values())
+
+    def scene_state(self, token: str) -> SceneState | None:
+        """The scene session ``token`` shows, or ``None`` for an unknown session."""
+        with self._lock:
+            session = self._sessions.get(token)
+            return None if session is None else session.scene
+
+    def iframe_html(self, token: str, page_host: str | None = None, height: int = 560) -> str:
+        """HTML of the ``<iframe>`` that shows session ``token``'s scene.
+
+        Args:
+            token: from :meth:`open_session`.
+            page_host: the ``Host`` header of the page request (``"example.org:7860"``), so the browser reaches the
+                viewer on the same machine name as the page; defaults to the listening host.
+            height: frame height in CSS pixels.
+        """
+        host = urlsplit(f"//{page_host}").hostname if page_host else None
+        if not host:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"  # IPv6 literal
+        url = f"http://{host}:{self.port}/?websocket=ws://{host}:{self.port}{SESSION_PATH}{token}"
+        return (
+            f'<iframe id="jog3r-viewer" src="{html.escape(url, quote=True)}" title="3D viewer" '
+            f'style="width:100%;height:{int(height)}px;border:1px solid var(--border-color-primary);'
+            f'border-radius:8px" allow="fullscreen"></iframe>'
+        )
+
+    # ---- drawing ---------------------------------------------------------------------------------------------
+
+    def show(
+        self,
+        token: str,
+        recon: Reconstruction | None,
+        *,
+        ground_truth: GroundTruth | None = None,
+        conf_threshold: float = 1.0,
+        color_by: str = "rgb",
+        label: str = "",
+    ) -> int:
+        """Replace session ``token``'s scene and redraw it on every client of the session.
+
+        Returns:
+            The number of clients drawn to (``0`` if the page's viewer has not connected yet; it draws on connect).
+
+        Raises:
+            KeyError: for an unknown or ended session.
+        """
+        state = SceneState(recon, ground_truth, float(conf_threshold), color_by, label)
+        with self._lock:
+            session = self._sessions[token]
+            session.scene = state
+            clients = list(session.clients.values())
+        for client in clients:
+            self._draw(session, client)
+        return len(clients)
+
+    def set_conf_threshold(self, token: str, conf_threshold: float) -> int:
+        """Re-select session ``token``'s points at a new confidence threshold, in place; returns clients updated."""
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None:
+                return 0
+            session.scene.conf_threshold = float(conf_threshold)
+            handles = list(session.handles.values())
+        for h in handles:
+            h.update_points(conf_threshold=conf_threshold)
+        return len(handles)
+
+    def _draw(self, session: _Session, client: viser.ClientHandle) -> None:
+        """Draw ``session.scene`` on one client, replacing what it showed."""
+        state = session.scene
+        client.scene.reset()
+        client.scene.set_up_direction("-y")  # OpenCV: y points down, so "up" is -y
+        session.handles.pop(client.client_id, None)
+        if state.recon is None:
+            return
+        handles = viz.add_reconstruction(
+            client.scene, state.recon, conf_threshold=state.conf_threshold, color_by=state.color_by
+        )
+        if state.ground_truth is not None:
+            gt = state.ground_truth
+            viz.add_ground_truth(
+                client.scene,
+                gt.cam2world,
+                gt.K,
+                gt.image_size,
+                state.recon.cam2world,
+                frustum_scale=handles.frustum_scale,
+            )
+        with self._lock:
+            session.handles[client.client_id] = handles
+
+    # ---- viser callbacks ---------------------------------------------------------------------------------------
+
+    def _on_connect(self, client: viser.ClientHandle) -> None:
+        token = _session_token(self.server, client)
+        with self._lock:
+            session = self._sessions.get(token) if token else None
+            if session is not None:
+                session.clients[client.client_id] = client
+                self._client_token[client.client_id] = token
+        if session is None:
+            logger.info("viewer client %d has no live session (path token %r)", client.client_id, token)
+            client.gui.add_markdown("**This viewer's session has ended.** Reload the page to start a new one.")
+            return
+        logger.debug("viewer client %d joined session %s", client.client_id, token)
+        try:
+            self._draw(session, client)
+        except Exception:
+            logger.exception("drawing the scene for viewer client %d failed", client.client_id)
+
+    def _on_disconnect(self, client: viser.ClientHandle) -> None:
+        with self._lock:
+            token = self._client_token.pop(client.client_id, None)
+            session = self._sessions.get(token) if token else None
+            if session is not None:
+                session.clients.pop(client.client_id, None)
+                session.handles.pop(client.client_id, None)
+
+
+def _session_token(server: viser.ViserServer | None, client: viser.ClientHandle) -> str | None:
+    """The session token in the websocket path a client connected with (``/session/TOKEN``), if any.
+
+    viser has no public accessor for the handshake request, so this reads the live websocket connection through a
+    private attribute (viser>=1.1,<2, as pinned). If that ever changes the client gets no token, and the viewer
+    says the session ended instead of showing another session's scene.
+    """
+    try:
+        connection = server._websock_server._live_connections[client.client_id]  # noqa: SLF001
+        path = connection.request.path
+    except (AttributeError, KeyError):
+        logger.warning("cannot read viser client %d's websocket path", client.client_id)
+        return None
+    path = path.partition("?")[0].rstrip("/")
+    if not path.startswith(SESSION_PATH):
+        return None
+    return path[len(SESSION_PATH) :] or None

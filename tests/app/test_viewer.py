@@ -1,0 +1,115 @@
+"""The viser hub (app/viewer.py): a real ViserServer, real websocket clients, one scene per session."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import pytest
+import torch
+import viser
+from viser import _messages
+from websockets.sync.client import connect
+
+from app.viewer import GroundTruth, ViewerHub
+
+
+def _recon(num_frames: int = 3, height: int = 8, width: int = 12):
+    """A small hand-built reconstruction: cameras stepping along +x, a fronto-parallel wall at z = 2."""
+    from jog3r.types import Reconstruction
+
+    cam2world = torch.eye(4).repeat(num_frames, 1, 1)
+    cam2world[:, 0, 3] = torch.arange(num_frames, dtype=torch.float32) * 0.1
+    K = torch.tensor([[10.0, 0, width / 2], [0, 10.0, height / 2], [0, 0, 1]]).repeat(num_frames, 1, 1)
+    v, u = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    depth = torch.full((num_frames, height, width), 2.0)
+    x = (u - width / 2) / 10.0 * 2.0
+    y = (v - height / 2) / 10.0 * 2.0
+    pts = torch.stack([x, y, torch.full_like(x, 2.0)], -1).repeat(num_frames, 1, 1, 1)
+    pts[..., 0] += cam2world[:, 0, 3].view(-1, 1, 1)
+    conf = torch.linspace(1.0, 3.0, height * width).view(1, height, width).repeat(num_frames, 1, 1)
+    return Reconstruction(cam2world, K, depth, pts, conf, torch.rand(num_frames, height, width, 3))
+
+
+def _wait_for(cond, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def hub():
+    hub = ViewerHub(host="127.0.0.1", port=0)
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+def _open_client(hub: ViewerHub, token: str):
+    """Connect like viser's browser client does, to the websocket URL the page's iframe names.
+
+    viser counts a client as connected once it reports its camera, so send one camera message as the browser does.
+    """
+    ws = connect(
+        f"ws://127.0.0.1:{hub.port}/session/{token}", subprotocols=[f"viser-v{viser.__version__}"], open_timeout=10
+    )
+    camera = _messages.ViewerCameraMessage(
+        (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, -3.0), 1.0, 0.01, 100.0, 480, 640, (0.0, 0.0, 0.0), (0.0, -1.0, 0.0)
+    )
+    ws.send(msgspec.msgpack.encode(camera.as_serializable_dict()))
+    return ws
+
+
+def test_iframe_points_the_websocket_at_the_session(hub):
+    token = hub.open_session()
+    html = hub.iframe_html(token, page_host="localhost:7860")
+    assert f"http://localhost:{hub.port}/?websocket=ws://localhost:{hub.port}/session/{token}" in html
+    assert "<iframe" in html
+    # Without a page host the listening host is used.
+    assert f"http://127.0.0.1:{hub.port}/" in hub.iframe_html(token)
+
+
+def test_clients_are_grouped_by_session_and_scenes_are_separate(hub):
+    a, b = hub.open_session(), hub.open_session()
+    with _open_client(hub, a), _open_client(hub, b), _open_client(hub, "not-a-session"):
+        assert _wait_for(lambda: len(hub.clients(a)) == 1 and len(hub.clients(b)) == 1)
+        recon = _recon()
+        assert hub.show(a, recon, conf_threshold=0.0, label="clip") == 1
+        session_a = hub._sessions[a]
+        session_b = hub._sessions[b]
+        assert len(session_a.handles) == 1 and not session_b.handles
+        (handles,) = session_a.handles.values()
+        assert len(handles.frustums) == recon.num_frames
+        assert len(handles.points.points) == 3 * 8 * 12
+
+        # The confidence slider re-selects points in place.
+        assert hub.set_conf_threshold(a, 2.0) == 1
+        assert 0 < len(handles.points.points) < 3 * 8 * 12
+
+    # Disconnected clients are dropped from their sessions.
+    assert _wait_for(lambda: not hub.clients(a) and not hub.clients(b))
+
+
+def test_late_client_gets_the_current_scene(hub):
+    token = hub.open_session()
+    recon = _recon(4)
+    gt = GroundTruth(recon.cam2world.clone(), recon.K.clone(), recon.image_size)
+    assert hub.show(token, recon, ground_truth=gt) == 0  # nobody connected yet
+    with _open_client(hub, token):
+        assert _wait_for(lambda: len(hub._sessions[token].handles) == 1)
+        (handles,) = hub._sessions[token].handles.values()
+        assert len(handles.frustums) == 4
+
+
+def test_closing_a_session_forgets_it(hub):
+    token = hub.open_session()
+    with _open_client(hub, token):
+        assert _wait_for(lambda: len(hub.clients(token)) == 1)
+        hub.show(token, _recon())
+        hub.close_session(token)
+        assert hub.scene_state(token) is None and hub.clients(token) == []
+        with pytest.raises(KeyError):
+            hub.show(token, _recon())
