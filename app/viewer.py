@@ -28,6 +28,7 @@ import viser
 
 from jog3r.types import Reconstruction
 from jog3r.viz import viewer as viz
+from jog3r.viz.controls import ViewerControls, set_initial_view
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,23 @@ class SceneState:
 
 
 @dataclasses.dataclass
+class _ClientView:
+    handles: viz.ReconstructionHandles
+    controls: ViewerControls
+
+    def close(self) -> None:
+        try:
+            self.controls.close()
+        except Exception:  # the browser may already be gone
+            logger.debug("closing viewer controls failed", exc_info=True)
+
+
+@dataclasses.dataclass
 class _Session:
     token: str
     scene: SceneState = dataclasses.field(default_factory=SceneState)
     clients: dict[int, viser.ClientHandle] = dataclasses.field(default_factory=dict)
-    handles: dict[int, viz.ReconstructionHandles] = dataclasses.field(default_factory=dict)
+    views: dict[int, _ClientView] = dataclasses.field(default_factory=dict)
 
 
 class ViewerHub:
@@ -134,6 +147,8 @@ class ViewerHub:
             session = self._sessions.pop(token, None)
         if session is None:
             return
+        for view in session.views.values():
+            view.close()
         for client_id, client in list(session.clients.items()):
             self._client_token.pop(client_id, None)
             try:
@@ -204,31 +219,45 @@ class ViewerHub:
         return len(clients)
 
     def set_conf_threshold(self, token: str, conf_threshold: float) -> int:
-        """Re-select session ``token``'s points at a new confidence threshold, in place; returns clients updated."""
+        """Re-select session ``token``'s points at a new confidence threshold, in place; returns clients updated.
+
+        The viewer's own "Min confidence" slider follows, so the page and the viewer panel agree.
+        """
         with self._lock:
             session = self._sessions.get(token)
             if session is None:
                 return 0
             session.scene.conf_threshold = float(conf_threshold)
-            handles = list(session.handles.values())
-        for h in handles:
-            h.update_points(conf_threshold=conf_threshold)
-        return len(handles)
+            views = list(session.views.values())
+        for view in views:
+            view.handles.update_points(conf_threshold=conf_threshold)
+            slider = view.controls.conf_threshold
+            slider.value = min(max(float(conf_threshold), slider.min), slider.max)
+        return len(views)
+
+    def handles(self, token: str) -> list[viz.ReconstructionHandles]:
+        """The drawn reconstructions of session ``token``, one per connected client."""
+        with self._lock:
+            session = self._sessions.get(token)
+            return [] if session is None else [view.handles for view in session.views.values()]
 
     def _draw(self, session: _Session, client: viser.ClientHandle) -> None:
-        """Draw ``session.scene`` on one client, replacing what it showed."""
+        """Draw ``session.scene`` on one client (points, cameras, GT, control panel), replacing what it showed."""
         state = session.scene
+        with self._lock:
+            old = session.views.pop(client.client_id, None)
+        if old is not None:
+            old.close()
         client.scene.reset()
-        client.scene.set_up_direction("-y")  # OpenCV: y points down, so "up" is -y
-        session.handles.pop(client.client_id, None)
         if state.recon is None:
             return
         handles = viz.add_reconstruction(
             client.scene, state.recon, conf_threshold=state.conf_threshold, color_by=state.color_by
         )
+        gt_handles = None
         if state.ground_truth is not None:
             gt = state.ground_truth
-            viz.add_ground_truth(
+            gt_handles = viz.add_ground_truth(
                 client.scene,
                 gt.cam2world,
                 gt.K,
@@ -236,8 +265,10 @@ class ViewerHub:
                 state.recon.cam2world,
                 frustum_scale=handles.frustum_scale,
             )
+        set_initial_view(client, state.recon)
+        controls = ViewerControls(client, handles, ground_truth=gt_handles, folder=state.label or "Reconstruction")
         with self._lock:
-            session.handles[client.client_id] = handles
+            session.views[client.client_id] = _ClientView(handles, controls)
 
     # ---- viser callbacks ---------------------------------------------------------------------------------------
 
@@ -262,9 +293,12 @@ class ViewerHub:
         with self._lock:
             token = self._client_token.pop(client.client_id, None)
             session = self._sessions.get(token) if token else None
+            view = None
             if session is not None:
                 session.clients.pop(client.client_id, None)
-                session.handles.pop(client.client_id, None)
+                view = session.views.pop(client.client_id, None)
+        if view is not None:
+            view.close()  # stops playback
 
 
 def _session_token(server: viser.ViserServer | None, client: viser.ClientHandle) -> str | None:

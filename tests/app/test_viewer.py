@@ -78,10 +78,8 @@ def test_clients_are_grouped_by_session_and_scenes_are_separate(hub):
         assert _wait_for(lambda: len(hub.clients(a)) == 1 and len(hub.clients(b)) == 1)
         recon = _recon()
         assert hub.show(a, recon, conf_threshold=0.0, label="clip") == 1
-        session_a = hub._sessions[a]
-        session_b = hub._sessions[b]
-        assert len(session_a.handles) == 1 and not session_b.handles
-        (handles,) = session_a.handles.values()
+        assert len(hub.handles(a)) == 1 and not hub.handles(b)
+        (handles,) = hub.handles(a)
         assert len(handles.frustums) == recon.num_frames
         assert len(handles.points.points) == 3 * 8 * 12
 
@@ -99,8 +97,8 @@ def test_late_client_gets_the_current_scene(hub):
     gt = GroundTruth(recon.cam2world.clone(), recon.K.clone(), recon.image_size)
     assert hub.show(token, recon, ground_truth=gt) == 0  # nobody connected yet
     with _open_client(hub, token):
-        assert _wait_for(lambda: len(hub._sessions[token].handles) == 1)
-        (handles,) = hub._sessions[token].handles.values()
+        assert _wait_for(lambda: len(hub.handles(token)) == 1)
+        (handles,) = hub.handles(token)
         assert len(handles.frustums) == 4
 
 
