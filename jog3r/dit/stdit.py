@@ -340,7 +340,10 @@ class STDiT(nn.Module):
     def _check_taps(self, return_features: None | int | Sequence[int]) -> tuple[int, ...]:
         if return_features is None:
             return ()
-        taps = (return_features,) if isinstance(return_features, int) else tuple(return_features)
+        if isinstance(return_features, Sequence):
+            taps = tuple(return_features)
+        else:
+            taps = (return_features,)
         depth = self.config.depth
         valid = all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= depth for n in taps)
         if not taps or not valid:
@@ -480,3 +483,6 @@ def load_opensora_state_dict(
     if missing or result.unexpected_keys:
         logger.warning("missing keys %s, unexpected keys %s", missing, result.unexpected_keys)
     return missing
+
+
+__all__ = ["STDiTConfig", "STDiTBlock", "STDiT", "load_opensora_state_dict"]

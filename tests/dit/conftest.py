@@ -1,4 +1,4 @@
-"""Fixtures of the STDiT tests: the golden OpenSora v1.0 model (every weight randomised) and its inputs/outputs."""
+"""Fixtures of the STDiT tests: the golden OpenSora v1.0 model (all weights random) and its inputs/outputs."""
 
 from __future__ import annotations
 
