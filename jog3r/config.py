@@ -71,3 +71,70 @@ def get_stdit_preset(name: str) -> STDiTConfig:
 
 
 __all__ = ["STDIT_PRESETS", "get_stdit_preset", "STDiTConfig"]
+
+
+# ================================================================================================================
+# JOG3R presets (STDiT + DUSt3R decoder/heads). Owned by the recon/model area; the STDiT presets above are not
+# modified here. Source of the numbers: JOG3R Sec. 4 (tap b^26 of 28, first 4 blocks frozen, only temporal
+# attention trained, 6-block decoders) and DUSt3R's ViT-Base decoder (768 wide, 12 heads; REFERENCE.md B.1).
+# ================================================================================================================
+
+from jog3r.model import JOG3RConfig, TrainablePart  # noqa: E402  (section appended after the STDiT presets)
+from jog3r.recon.decoder import DecoderVariant  # noqa: E402
+
+_JOG3R_PAPER = dict(
+    dec_embed_dim=768,
+    dec_depth=6,
+    dec_num_heads=12,
+    decoder_variant=DecoderVariant.TWO_BRANCH,
+    tap_block=26,
+    vae_factor=8,
+    frozen_blocks=4,
+    trainable_after_frozen=TrainablePart.TEMPORAL_ATTENTION,
+    train_embedders=False,
+)
+
+JOG3R_PRESETS: dict[str, JOG3RConfig] = {
+    "opensora-1.0-16x256": JOG3RConfig(stdit=STDIT_PRESETS["opensora-1.0-16x256"], **_JOG3R_PAPER),
+    "opensora-1.0-16x512": JOG3RConfig(stdit=STDIT_PRESETS["opensora-1.0-16x512"], **_JOG3R_PAPER),
+    "tiny": JOG3RConfig(
+        stdit=STDIT_PRESETS["tiny"],
+        dec_embed_dim=128,
+        dec_depth=4,
+        dec_num_heads=4,
+        decoder_variant=DecoderVariant.TWO_BRANCH,
+        tap_block=STDIT_PRESETS["tiny"].depth - 1,
+        vae_factor=8,
+        frozen_blocks=0,
+        trainable_after_frozen=TrainablePart.ALL,
+        train_embedders=True,
+    ),
+}
+"""Named :class:`~jog3r.model.JOG3RConfig` presets.
+
+* ``opensora-1.0-16x256`` / ``opensora-1.0-16x512``: the paper's model on the matching STDiT-XL/2 preset: tap
+  block 26, two-branch 6-block decoder (768 wide, 12 heads), linear heads with 16-pixel tokens, first 4 blocks
+  frozen, only temporal attention trained afterwards.
+* ``tiny``: the CPU-trainable default on the ``tiny`` STDiT: decoder 128 wide, depth 4, 4 heads, tap at block
+  ``depth - 1``, everything trained (it starts from scratch).
+"""
+
+
+def get_preset(name: str) -> JOG3RConfig:
+    """Return the JOG3R preset called ``name``.
+
+    Args:
+        name: a key of :data:`JOG3R_PRESETS`.
+
+    Returns:
+        The (frozen) config; derive variants with :func:`dataclasses.replace`.
+
+    Raises:
+        ValueError: if ``name`` is unknown, listing the valid names.
+    """
+    if name not in JOG3R_PRESETS:
+        raise ValueError(f"unknown JOG3R preset {name!r}; valid presets: {', '.join(sorted(JOG3R_PRESETS))}")
+    return JOG3R_PRESETS[name]
+
+
+__all__ += ["JOG3R_PRESETS", "get_preset", "JOG3RConfig"]
