@@ -1,0 +1,165 @@
+"""viser GUI for a reconstruction shown with :func:`jog3r.viz.viewer.add_reconstruction`.
+
+Kept apart from :mod:`jog3r.viz.viewer` (scene content) so that each module stays about one thing. Controls are
+added to ``server.gui`` (every browser) or ``client.gui`` (one browser session), matching where the scene nodes
+were added.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import viser
+
+from jog3r.types import Reconstruction
+from jog3r.viz.colors import GT_COLOR, rgb_to_hex, time_colors
+from jog3r.viz.viewer import GroundTruthHandles, ReconstructionHandles, default_view
+
+logger = logging.getLogger(__name__)
+
+_MAX_LEGEND_SWATCHES = 32
+
+
+def legend_html(num_frames: int, *, ground_truth: bool = False) -> str:
+    """HTML legend of the time ramp: one swatch per frame labelled ``1 .. F`` (1-based, as people count).
+
+    Args:
+        num_frames: number of frames ``F``.
+        ground_truth: also show the ground-truth swatch.
+
+    Returns:
+        An HTML snippet for ``gui.add_html``.
+    """
+    colors = [rgb_to_hex(c) for c in time_colors(num_frames)]
+    step = max(1, int(np.ceil(num_frames / _MAX_LEGEND_SWATCHES)))
+    shown = list(range(0, num_frames, step)) + ([num_frames - 1] if (num_frames - 1) % step else [])
+    swatch = (
+        '<span style="display:inline-block;text-align:center;margin:1px;font-size:10px">'
+        '<span style="display:block;width:14px;height:14px;border-radius:3px;background:{c}"></span>{label}</span>'
+    )
+    parts = [swatch.format(c=colors[f], label=f + 1) for f in shown]
+    html = '<div style="padding:0 8px"><b>Frames</b> (red = first, purple = last)<br>' + "".join(parts)
+    if ground_truth:
+        html += '<br><span style="color:{}">&#9632;</span> ground truth (aligned)'.format(rgb_to_hex(GT_COLOR))
+    return html + "</div>"
+
+
+def set_initial_view(target: viser.ViserServer | viser.ClientHandle, recon: Reconstruction) -> None:
+    """Point the browser camera at the reconstruction and make camera 0's up the scene's up.
+
+    Args:
+        target: a server (sets ``initial_camera`` for browsers that connect later) or one client (moves its
+            camera as soon as the browser has reported its camera state, i.e. now or on its first update).
+        recon: the reconstruction (see :func:`jog3r.viz.viewer.default_view`).
+    """
+    position, look_at, up = default_view(recon)
+    if isinstance(target, viser.ViserServer):
+        target.initial_camera.position, target.initial_camera.look_at = position, look_at
+        target.initial_camera.up = up
+        return
+    camera, moved = target.camera, threading.Event()
+
+    def move(_: object = None) -> None:
+        if not moved.is_set():
+            moved.set()
+            camera.up_direction = up
+            camera.position = position
+            camera.look_at = look_at
+
+    try:
+        camera.update_timestamp  # viser asserts the browser has sent its camera at least once
+    except AssertionError:
+        camera.on_update(move)
+        return
+    move()
+
+
+class ViewerControls:
+    """GUI panel: confidence threshold, point size, colour mode, frame slider + play, GT toggle, legend.
+
+    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum; "Play" advances it at ``fps``
+    in a daemon thread until unticked or :meth:`close` is called.
+
+    Attributes:
+        conf_threshold, point_size, color_by, frame, play, show_gt, legend: the viser GUI handles.
+    """
+
+    def __init__(
+        self,
+        target: viser.ViserServer | viser.ClientHandle,
+        handles: ReconstructionHandles,
+        *,
+        ground_truth: GroundTruthHandles | None = None,
+        fps: float = 4.0,
+        folder: str = "Reconstruction",
+    ) -> None:
+        """Add the controls.
+
+        Args:
+            target: the server or client whose ``gui`` gets the panel (same scope as ``handles``).
+            handles: from :func:`jog3r.viz.viewer.add_reconstruction`.
+            ground_truth: from :func:`jog3r.viz.viewer.add_ground_truth`, or ``None`` (checkbox hidden).
+            fps: playback speed in frames per second.
+            folder: GUI folder label.
+
+        Raises:
+            ValueError: if ``fps <= 0``.
+        """
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.handles, self.ground_truth, self.fps = handles, ground_truth, fps
+        self._stop = threading.Event()
+        self._player: threading.Thread | None = None
+        gui, num_frames = target.gui, handles.recon.num_frames
+        conf = handles.recon.conf.detach().cpu().float()
+        lo, hi = float(conf.min()), float(conf.quantile(0.99)) if conf.numel() <= 2**24 else float(conf.max())
+        hi = max(hi, lo + 1.0)
+        size = float(handles.points.point_size)
+        self._folder = gui.add_folder(folder)
+        with self._folder:
+            self.conf_threshold = gui.add_slider(
+                "Min confidence", min=lo, max=hi, step=(hi - lo) / 100, initial_value=min(max(handles.conf_threshold, lo), hi)
+            )
+            self.point_size = gui.add_slider(
+                "Point size", min=size / 10, max=size * 5, step=size / 10, initial_value=size
+            )
+            self.color_by = gui.add_dropdown("Colour by", ("rgb", "time", "confidence"), initial_value=handles.color_by)
+            self.frame = gui.add_slider(
+                "Frame", min=1, max=max(num_frames, 2), step=1, initial_value=1, disabled=num_frames < 2
+            )
+            self.play = gui.add_checkbox("Play", False, disabled=num_frames < 2)
+            self.show_gt = gui.add_checkbox("Show ground truth", True, visible=ground_truth is not None)
+            self.legend = gui.add_html(legend_html(num_frames, ground_truth=ground_truth is not None))
+        self.conf_threshold.on_update(lambda _: self.handles.update_points(conf_threshold=self.conf_threshold.value))
+        self.color_by.on_update(lambda _: self.handles.update_points(color_by=self.color_by.value))
+        self.point_size.on_update(lambda _: setattr(self.handles.points, "point_size", self.point_size.value))
+        self.frame.on_update(lambda _: self.handles.highlight_frame(min(self.frame.value, num_frames) - 1))
+        self.play.on_update(lambda _: self._start_playing() if self.play.value else None)
+        if ground_truth is not None:
+            self.show_gt.on_update(lambda _: ground_truth.set_visible(self.show_gt.value))
+
+    def step(self) -> int:
+        """Advance the frame slider by one (wrapping to 1 after ``F``) and return the new 1-based frame."""
+        num_frames = self.handles.recon.num_frames
+        self.frame.value = self.frame.value % num_frames + 1
+        return self.frame.value
+
+    def _start_playing(self) -> None:
+        if self._player is not None and self._player.is_alive():
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(1.0 / self.fps) and self.play.value:
+                self.step()
+
+        self._player = threading.Thread(target=loop, name="jog3r-viewer-play", daemon=True)
+        self._player.start()
+
+    def close(self) -> None:
+        """Stop playback and remove the panel."""
+        self._stop.set()
+        if self._player is not None:
+            self._player.join(timeout=2.0)
+        self._folder.remove()

@@ -1,0 +1,442 @@
+"""viser 3D viewer: everything here is a pure function of a :class:`~jog3r.types.Reconstruction`.
+
+This module is the ONLY place in the package that converts ``cam2world`` (OpenCV axes, see
+:mod:`jog3r.geometry.camera`) to viser's ``(wxyz, position)`` and computes viser frustum ``fov``/``aspect``.
+viser's cameras use the same OpenCV axes (+z forward, +x right, +y down), so only the quaternion order changes:
+roma's XYZW inside the package, viser's WXYZ at this boundary.
+
+Stable scene-tree names (``prefix`` defaults to ``/recon``; frames are 0-based, zero-padded to 3 digits)::
+
+    /recon/points                 point cloud of every kept pixel
+    /recon/cameras/frame_007      frustum of frame 7, coloured on the red -> purple ramp, frame image on it
+    /recon/trajectory             camera centres joined in time order
+    /gt/cameras/frame_007, /gt/trajectory   ground truth, similarity-aligned to the prediction
+
+``scene`` is ``server.scene`` (shared by every browser) or ``client.scene`` (one browser session); the GUI helper
+:class:`ViewerControls` takes the matching ``server`` or ``client``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Literal
+
+import numpy as np
+import roma
+import torch
+import torch.nn.functional as nnf
+import viser
+
+from jog3r.types import Reconstruction
+from jog3r.viz.colors import GT_COLOR, colormap, time_colors, to_uint8
+
+logger = logging.getLogger(__name__)
+
+ColorBy = Literal["rgb", "time", "confidence"]
+_THUMBNAIL_SIDE = 160  # longest side, pixels, of the images sent to the browser for the frustums
+_FRUSTUM_FRACTION = 0.04  # auto frustum size as a fraction of the scene extent
+_POINT_FRACTION = 0.004  # auto point size as a fraction of the scene extent
+_LINE_PX, _HIGHLIGHT_PX = 2.0, 6.0  # frustum / trajectory line widths in screen pixels
+
+
+def cam2world_to_wxyz_position(cam2world: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert camera-to-world matrices to viser's ``(wxyz, position)`` (``R_pl``, ``t_pl``; parent = world).
+
+    Args:
+        cam2world: ``[..., 4, 4]`` (or ``[..., 3, 4]``) camera-to-world, OpenCV axes.
+
+    Returns:
+        ``wxyz`` ``[..., 4]`` float64 unit quaternion, scalar FIRST (viser's order; roma's XYZW rolled by one),
+        and ``position`` ``[..., 3]`` float64 camera centre in world coordinates.
+    """
+    c2w = torch.as_tensor(np.asarray(cam2world), dtype=torch.float64)
+    xyzw = roma.rotmat_to_unitquat(c2w[..., :3, :3])
+    wxyz = torch.roll(xyzw, shifts=1, dims=-1)
+    return wxyz.numpy(), c2w[..., :3, 3].numpy().copy()
+
+
+def wxyz_position_to_cam2world(wxyz: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`cam2world_to_wxyz_position`.
+
+    Args:
+        wxyz: ``[..., 4]`` quaternion, scalar first (viser's order).
+        position: ``[..., 3]`` camera centre in world coordinates.
+
+    Returns:
+        ``[..., 4, 4]`` float64 camera-to-world, OpenCV axes.
+    """
+    xyzw = torch.roll(torch.as_tensor(np.asarray(wxyz), dtype=torch.float64), shifts=-1, dims=-1)
+    rot = roma.unitquat_to_rotmat(roma.quat_normalize(xyzw))
+    out = torch.zeros(rot.shape[:-2] + (4, 4), dtype=torch.float64)
+    out[..., :3, :3] = rot
+    out[..., :3, 3] = torch.as_tensor(np.asarray(position), dtype=torch.float64)
+    out[..., 3, 3] = 1.0
+    return out.numpy()
+
+
+def frustum_fov_aspect(K: torch.Tensor | np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical field of view and aspect ratio of viser frustums (``add_camera_frustum`` arguments).
+
+    ``fov = 2 atan(H / (2 fy))`` (radians, vertical) and ``aspect = tan(hfov/2) / tan(fov/2) = (W / fx) / (H / fy)``,
+    i.e. the frustum's width over height, which equals ``W / H`` for square pixels (``fx == fy``) and stays
+    geometrically right for non-square ones (RealEstate10K at 384x256).
+
+    Args:
+        K: ``[..., 3, 3]`` intrinsics in pixels of an ``H x W`` image.
+        image_size: ``(H, W)`` in pixels.
+
+    Returns:
+        ``fov`` ``[...]`` float64 radians and ``aspect`` ``[...]`` float64 (width / height).
+    """
+    K = np.asarray(K, dtype=np.float64)
+    height, width = image_size
+    fx, fy = K[..., 0, 0], K[..., 1, 1]
+    fov = 2.0 * np.arctan2(height / 2.0, fy)
+    return fov, (width / fx) / (height / fy)
+
+
+def scene_extent(recon: Reconstruction) -> float:
+    """Size of the scene: diagonal of the 2nd-98th percentile box of the world points and camera centres.
+
+    Args:
+        recon: the reconstruction (world units, up to scale).
+
+    Returns:
+        Extent in world units (``1.0`` when everything sits at one point).
+    """
+    pts = recon.pts3d.reshape(-1, 3).double()
+    pts = torch.cat([pts[torch.isfinite(pts).all(-1)], recon.cam2world[:, :3, 3].double()])
+    lo, hi = torch.quantile(pts, 0.02, dim=0), torch.quantile(pts, 0.98, dim=0)
+    extent = float(torch.linalg.norm(hi - lo))
+    return extent if extent > 1e-9 else 1.0
+
+
+def default_view(recon: Reconstruction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A viewpoint that shows the whole reconstruction: behind and above the cameras, looking at the scene.
+
+    The eye sits at the mean camera centre, moved back along camera 0's viewing direction and up along its ``-y``
+    axis by fractions of :func:`scene_extent`.
+
+    Args:
+        recon: the reconstruction.
+
+    Returns:
+        ``position`` ``[3]``, ``look_at`` ``[3]`` (median world point) and ``up`` ``[3]`` (camera 0's ``-y``, OpenCV
+        y points down), float64 world coordinates, for ``server.initial_camera`` / ``client.camera``.
+    """
+    c2w0 = recon.cam2world[0].detach().cpu().double().numpy()
+    pts = recon.pts3d.detach().cpu().reshape(-1, 3).double().numpy()
+    pts = pts[np.isfinite(pts).all(-1)]
+    look_at = np.median(pts, axis=0) if len(pts) else c2w0[:3, 3] + c2w0[:3, 2]
+    extent = scene_extent(recon)
+    up = -c2w0[:3, 1]
+    centre = recon.cam2world[:, :3, 3].detach().cpu().double().mean(0).numpy()
+    position = centre - 0.4 * extent * c2w0[:3, 2] + 0.3 * extent * up
+    return position, look_at, up
+
+
+def frame_node_name(prefix: str, frame: int) -> str:
+    """Scene-tree name of frame ``frame``'s frustum, e.g. ``/recon/cameras/frame_007`` (0-based)."""
+    return f"{prefix}/cameras/frame_{frame:03d}"
+
+
+def select_points(
+    recon: Reconstruction, *, conf_threshold: float = 0.0, max_points: int = 200_000, color_by: ColorBy = "rgb"
+) -> tuple[np.ndarray, np.ndarray]:
+    """World points and colours to draw: pixels with ``conf >= conf_threshold``, subsampled to ``max_points``.
+
+    Subsampling is a seeded uniform draw (seed 0), so the same call always draws the same points.
+
+    Args:
+        recon: the reconstruction.
+        conf_threshold: keep pixels whose confidence is at least this (DUSt3R demo ``min_conf_thr``).
+        max_points: at most this many points are returned.
+        color_by: ``"rgb"`` (the pixel colour), ``"time"`` (frame colour on the red -> purple ramp) or
+            ``"confidence"`` (viridis of ``log(conf)`` over the whole video).
+
+    Returns:
+        ``points`` ``[N, 3]`` float32 world coordinates and ``colors`` ``[N, 3]`` uint8.
+
+    Raises:
+        ValueError: for an unknown ``color_by``.
+    """
+    if color_by not in ("rgb", "time", "confidence"):
+        raise ValueError(f"color_by must be 'rgb', 'time' or 'confidence', got {color_by!r}")
+    num_frames, height, width = recon.conf.shape
+    pts = recon.pts3d.detach().cpu().reshape(-1, 3).numpy()
+    conf = recon.conf.detach().cpu().reshape(-1).numpy()
+    keep = np.flatnonzero((conf >= conf_threshold) & np.isfinite(pts).all(-1))
+    if keep.size > max_points:
+        keep = np.sort(np.random.default_rng(0).choice(keep, size=max_points, replace=False))
+    if color_by == "rgb":
+        rgb = recon.colors.detach().cpu().reshape(-1, 3).numpy()[keep]
+    elif color_by == "time":
+        rgb = time_colors(num_frames)[keep // (height * width)]
+    else:
+        log_conf = np.log(np.maximum(conf, 1e-6))
+        rgb = colormap(log_conf[keep], "viridis", vmin=float(log_conf.min()), vmax=float(log_conf.max()))
+    return pts[keep].astype(np.float32), to_uint8(rgb)
+
+
+def _thumbnails(colors: torch.Tensor) -> list[np.ndarray]:
+    """``[F, H, W, 3]`` float colours -> list of uint8 images, area-downsampled to ``_THUMBNAIL_SIDE``."""
+    height, width = colors.shape[1:3]
+    factor = min(1.0, _THUMBNAIL_SIDE / max(height, width))
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    small = nnf.interpolate(colors.detach().cpu().float().permute(0, 3, 1, 2), size=size, mode="area")
+    return [to_uint8(img.permute(1, 2, 0).numpy()) for img in small]
+
+
+def _trajectory_segments(centres: np.ndarray, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive camera centres ``[F, 3]`` -> segments ``[F-1, 2, 3]`` and per-end colours ``[F-1, 2, 3]``."""
+    segments = np.stack([centres[:-1], centres[1:]], axis=1)
+    return segments, np.stack([colors[:-1], colors[1:]], axis=1)
+
+
+@dataclasses.dataclass
+class ReconstructionHandles:
+    """viser handles of one reconstruction, plus what is needed to update it in place.
+
+    Attributes:
+        recon: the reconstruction shown.
+        prefix: scene-tree prefix (``/recon``).
+        points: handle of ``{prefix}/points``.
+        frustums: ``F`` handles of ``{prefix}/cameras/frame_XXX``.
+        trajectory: handle of ``{prefix}/trajectory`` (``None`` for a single frame).
+        frustum_scale: frustum size in world units.
+        images: the ``F`` uint8 thumbnails on the frustums (to restore after :func:`add_error_maps`).
+        conf_threshold, color_by, max_points: the current point selection.
+    """
+
+    recon: Reconstruction
+    prefix: str
+    points: viser.PointCloudHandle
+    frustums: list[viser.CameraFrustumHandle]
+    trajectory: viser.LineSegmentsHandle | None
+    frustum_scale: float
+    images: list[np.ndarray]
+    conf_threshold: float
+    color_by: ColorBy
+    max_points: int
+
+    def update_points(self, *, conf_threshold: float | None = None, color_by: ColorBy | None = None) -> int:
+        """Re-select the points in place (same node) and return how many are drawn."""
+        self.conf_threshold = self.conf_threshold if conf_threshold is None else float(conf_threshold)
+        self.color_by = self.color_by if color_by is None else color_by
+        pts, rgb = select_points(
+            self.recon, conf_threshold=self.conf_threshold, max_points=self.max_points, color_by=self.color_by
+        )
+        self.points.points, self.points.colors = pts, rgb
+        return len(pts)
+
+    def highlight_frame(self, frame: int | None) -> None:
+        """Draw frame ``frame``'s frustum (0-based) bigger and thicker; ``None`` clears the highlight."""
+        for f, frustum in enumerate(self.frustums):
+            on = f == frame
+            frustum.scale = self.frustum_scale * (1.5 if on else 1.0)
+            frustum.thickness = _HIGHLIGHT_PX if on else _LINE_PX
+
+    def remove(self) -> None:
+        """Remove every node of this reconstruction from the scene."""
+        for handle in [self.points, *self.frustums, self.trajectory]:
+            if handle is not None:
+                handle.remove()
+
+
+def add_reconstruction(
+    scene: viser.SceneApi,
+    recon: Reconstruction,
+    *,
+    prefix: str = "/recon",
+    conf_threshold: float = 0.0,
+    point_size: float | None = None,
+    max_points: int = 200_000,
+    color_by: ColorBy = "rgb",
+    frustum_scale: float | None = None,
+    show_images: bool = True,
+) -> ReconstructionHandles:
+    """Add a reconstruction (points, camera frustums, trajectory) to a viser scene.
+
+    Args:
+        scene: ``server.scene`` or a per-browser ``client.scene``.
+        recon: the reconstruction; ``cam2world`` in OpenCV axes (:mod:`jog3r.geometry.camera`).
+        prefix: scene-tree prefix; nodes already under it are replaced.
+        conf_threshold: draw pixels with ``conf >= conf_threshold``.
+        point_size: point size in world units; default ``0.004 *`` :func:`scene_extent`.
+        max_points: draw at most this many points (seeded subsample).
+        color_by: ``"rgb"``, ``"time"`` or ``"confidence"`` (see :func:`select_points`).
+        frustum_scale: frustum size in world units; default ``0.04 *`` :func:`scene_extent`.
+        show_images: put each frame's image on its frustum.
+
+    Returns:
+        The :class:`ReconstructionHandles`.
+    """
+    extent = scene_extent(recon)
+    frustum_scale = _FRUSTUM_FRACTION * extent if frustum_scale is None else float(frustum_scale)
+    point_size = _POINT_FRACTION * extent if point_size is None else float(point_size)
+    pts, rgb = select_points(recon, conf_threshold=conf_threshold, max_points=max_points, color_by=color_by)
+    points = scene.add_point_cloud(
+        f"{prefix}/points", pts, rgb, point_size=point_size, point_shape="circle", precision="float32"
+    )
+    ramp = time_colors(recon.num_frames)
+    wxyz, position = cam2world_to_wxyz_position(recon.cam2world.detach().cpu())
+    fov, aspect = frustum_fov_aspect(recon.K.detach().cpu(), recon.image_size)
+    images = _thumbnails(recon.colors)
+    frustums = [
+        scene.add_camera_frustum(
+            frame_node_name(prefix, f),
+            fov=float(fov[f]),
+            aspect=float(aspect[f]),
+            scale=frustum_scale,
+            thickness=_LINE_PX,
+            thickness_units="screen",
+            color=tuple(int(c) for c in to_uint8(ramp[f])),
+            image=images[f] if show_images else None,
+            wxyz=wxyz[f],
+            position=position[f],
+        )
+        for f in range(recon.num_frames)
+    ]
+    trajectory = None
+    if recon.num_frames > 1:
+        segments, seg_colors = _trajectory_segments(position, ramp)
+        trajectory = scene.add_line_segments(
+            f"{prefix}/trajectory", segments, to_uint8(seg_colors), thickness=_LINE_PX + 1, thickness_units="screen"
+        )
+    logger.debug("added %d points and %d cameras under %s", len(pts), recon.num_frames, prefix)
+    return ReconstructionHandles(
+        recon, prefix, points, frustums, trajectory, frustum_scale, images, conf_threshold, color_by, max_points
+    )
+
+
+def align_ground_truth(cam2world_gt: torch.Tensor, reference_cam2world: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Similarity-align ground-truth cameras onto predicted ones (Umeyama 1991 via ``roma``, with scale).
+
+    Camera centres alone leave the rotation about a straight trajectory undetermined (common for forward
+    walkthroughs), so each camera contributes three points: its centre ``c``, ``c + d z`` and ``c - d y`` (its
+    forward and up axes), with ``d`` the RMS distance of that trajectory's centres from their mean (so the offsets
+    scale with the trajectory and an exact similarity is recovered exactly). ``roma.rigid_points_registration(...,
+    compute_scaling=True)`` then gives ``(R, t, s)`` minimising ``sum ||s R x + t - y||^2``.
+
+    Args:
+        cam2world_gt: ``[F, 4, 4]`` ground-truth camera-to-world (OpenCV), any scale.
+        reference_cam2world: ``[F, 4, 4]`` predicted camera-to-world to align onto.
+
+    Returns:
+        ``[F, 4, 4]`` float32 aligned ground truth (rotation ``R R_gt``, centre ``s R c_gt + t``) and the scale ``s``.
+    """
+
+    def anchor_points(c2w: torch.Tensor) -> torch.Tensor:
+        centres = c2w[:, :3, 3]
+        spread = float(torch.sqrt(((centres - centres.mean(0)) ** 2).sum(-1).mean()))
+        d = spread if spread > 1e-9 else 1.0
+        return torch.cat([centres, centres + d * c2w[:, :3, 2], centres - d * c2w[:, :3, 1]])
+
+    gt, ref = cam2world_gt.detach().cpu().double(), reference_cam2world.detach().cpu().double()
+    rot, trans, scale = roma.rigid_points_registration(anchor_points(gt), anchor_points(ref), compute_scaling=True)
+    aligned = gt.clone()
+    aligned[:, :3, :3] = rot @ gt[:, :3, :3]
+    aligned[:, :3, 3] = scale * gt[:, :3, 3] @ rot.T + trans
+    return aligned.float(), float(scale)
+
+
+@dataclasses.dataclass
+class GroundTruthHandles:
+    """viser handles of the ground-truth cameras (``/gt/...``) and the aligned ``[F, 4, 4]`` cam2world."""
+
+    frustums: list[viser.CameraFrustumHandle]
+    trajectory: viser.LineSegmentsHandle | None
+    cam2world_aligned: torch.Tensor
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide every ground-truth node."""
+        for handle in [*self.frustums, self.trajectory]:
+            if handle is not None:
+                handle.visible = visible
+
+
+def add_ground_truth(
+    scene: viser.SceneApi,
+    cam2world_gt: torch.Tensor,
+    K: torch.Tensor,
+    image_size: tuple[int, int],
+    reference_cam2world: torch.Tensor,
+    *,
+    prefix: str = "/gt",
+    frustum_scale: float = 0.1,
+) -> GroundTruthHandles:
+    """Add ground-truth cameras in :data:`~jog3r.viz.colors.GT_COLOR`, aligned to the prediction first.
+
+    Args:
+        scene: ``server.scene`` or ``client.scene``.
+        cam2world_gt: ``[F, 4, 4]`` ground-truth camera-to-world, OpenCV axes.
+        K: ``[F, 3, 3]`` ground-truth intrinsics in pixels of ``image_size``.
+        image_size: ``(H, W)`` in pixels.
+        reference_cam2world: ``[F, 4, 4]`` predicted cameras; see :func:`align_ground_truth`.
+        prefix: scene-tree prefix.
+        frustum_scale: frustum size in world units (pass ``handles.frustum_scale`` to match the prediction).
+
+    Returns:
+        The :class:`GroundTruthHandles`.
+    """
+    aligned, _ = align_ground_truth(cam2world_gt, reference_cam2world)
+    wxyz, position = cam2world_to_wxyz_position(aligned)
+    fov, aspect = frustum_fov_aspect(K.detach().cpu(), image_size)
+    color = tuple(int(c) for c in to_uint8(np.asarray(GT_COLOR)))
+    frustums = [
+        scene.add_camera_frustum(
+            frame_node_name(prefix, f), fov=float(fov[f]), aspect=float(aspect[f]), scale=frustum_scale,
+            thickness=_LINE_PX / 2, thickness_units="screen", color=color, wxyz=wxyz[f], position=position[f],
+        )
+        for f in range(len(aligned))
+    ]
+    trajectory = None
+    if len(aligned) > 1:
+        segments, _ = _trajectory_segments(position, np.zeros((len(aligned), 3)))
+        trajectory = scene.add_line_segments(
+            f"{prefix}/trajectory", segments, color, thickness=_LINE_PX / 2, thickness_units="screen"
+        )
+    return GroundTruthHandles(frustums, trajectory, aligned)
+
+
+def add_error_maps(
+    handles: ReconstructionHandles,
+    error_maps: torch.Tensor | np.ndarray,
+    masks: torch.Tensor | np.ndarray | None = None,
+    *,
+    frames: list[int] | None = None,
+    vmax: float | None = None,
+) -> list[np.ndarray]:
+    """Replace frustum images by turbo-colormapped error maps (e.g. MEt3R's), invisible pixels grey.
+
+    Args:
+        handles: from :func:`add_reconstruction`.
+        error_maps: ``[E, H', W']`` float error per pixel (MEt3R: ``1 - cos``, in ``[0, 2]``).
+        masks: optional ``[E, H', W']`` bool, True where the error is defined.
+        frames: 0-based frame of each map; default ``1 .. E`` (MEt3R's pairs ``(0, f)``).
+        vmax: value drawn dark red; default the largest valid error (shared by all maps).
+
+    Returns:
+        The ``E`` uint8 ``[H', W', 3]`` images put on the frustums (:meth:`restore_images` puts the frames back).
+
+    Raises:
+        ValueError: if the number of maps and ``frames`` differ or a frame index is out of range.
+    """
+    err = np.asarray(error_maps.detach().cpu() if isinstance(error_maps, torch.Tensor) else error_maps, np.float64)
+    valid = np.isfinite(err) if masks is None else np.asarray(masks.cpu() if isinstance(masks, torch.Tensor) else masks)
+    frames = list(range(1, len(err) + 1)) if frames is None else list(frames)
+    if len(frames) != len(err) or any(not 0 <= f < len(handles.frustums) for f in frames):
+        raise ValueError(f"{len(err)} error maps do not match frames {frames} of {len(handles.frustums)} cameras")
+    if vmax is None:
+        vmax = float(err[valid].max()) if valid.any() else 1.0
+    images = [to_uint8(colormap(e, "turbo", vmin=0.0, vmax=vmax, mask=m)) for e, m in zip(err, valid)]
+    for f, image in zip(frames, images):
+        handles.frustums[f].image = image
+    return images
+
+
+def restore_images(handles: ReconstructionHandles) -> None:
+    """Put the frame images back on the frustums after :func:`add_error_maps`."""
+    for frustum, image in zip(handles.frustums, handles.images):
+        frustum.image = image

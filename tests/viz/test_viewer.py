@@ -1,0 +1,325 @@
+"""Tests for jog3r.viz.viewer / jog3r.viz.controls on a real viser server (and headless Chromium)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import roma
+import torch
+import viser
+
+from jog3r.types import Reconstruction
+from jog3r.viz.colors import time_colors, to_uint8
+from jog3r.viz.controls import ViewerControls, legend_html, set_initial_view
+from jog3r.viz.viewer import (
+    add_error_maps,
+    add_ground_truth,
+    add_reconstruction,
+    align_ground_truth,
+    cam2world_to_wxyz_position,
+    default_view,
+    frustum_fov_aspect,
+    restore_images,
+    scene_extent,
+    select_points,
+    wxyz_position_to_cam2world,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """OpenCV cam2world looking from ``centre`` at ``target``, world ``-y`` up."""
+    z = (target - centre) / np.linalg.norm(target - centre)
+    x = np.cross(z, [0.0, -1.0, 0.0])
+    x /= np.linalg.norm(x)
+    out = np.eye(4)
+    out[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+    out[:3, 3] = centre
+    return out
+
+
+_ROOM = (np.array([-4.0, -2.0, -4.0]), np.array([4.0, 1.0, 3.0]))  # OpenCV world: y down, floor at y = 1
+_BOXES = (  # (low corner, high corner, colour): two boxes standing on the floor
+    (np.array([-1.2, 0.0, 0.4]), np.array([-0.2, 1.0, 1.4]), np.array([0.93, 0.45, 0.2])),
+    (np.array([0.4, 0.4, 0.0]), np.array([1.0, 1.0, 0.6]), np.array([0.2, 0.65, 0.6])),
+)
+_WALL_COLOURS = np.array([[0.85, 0.8, 0.7], [0.7, 0.78, 0.88], [0.8, 0.8, 0.8]])  # x walls, floor/ceiling, z walls
+
+
+def _ray_cast(origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ray parameter and colour of the first hit of rays ``origin + t dirs`` in a room holding two boxes."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exits = np.where(dirs > 0, (_ROOM[1] - origin) / dirs, (_ROOM[0] - origin) / dirs)
+        exits[~np.isfinite(exits)] = np.inf
+        t = exits.min(-1)
+        colour = _WALL_COLOURS[exits.argmin(-1)]
+        for low, high, box_colour in _BOXES:
+            t1, t2 = (low - origin) / dirs, (high - origin) / dirs
+            t_in = np.nanmax(np.minimum(t1, t2), -1)
+            t_out = np.nanmin(np.maximum(t1, t2), -1)
+            hit = (t_in <= t_out) & (t_in > 0) & (t_in < t)
+            t, colour = np.where(hit, t_in, t), np.where(hit[..., None], box_colour, colour)
+    pts = origin + t[..., None] * dirs
+    check = (np.floor(pts * 2.0 + 1e-4).astype(int).sum(-1) % 2)[..., None]
+    return t, np.clip(colour * (0.8 + 0.2 * check), 0, 1)
+
+
+def room_reconstruction(num_frames: int = 8, height: int = 48, width: int = 64) -> Reconstruction:
+    """Cameras on an arc looking at two boxes on the floor of a room, ray-cast exactly (a perfect reconstruction)."""
+    focal = 0.8 * width
+    K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    rays_cam = np.stack([(u - K[0, 2]) / focal, (v - K[1, 2]) / focal, np.ones_like(u)], -1)
+    target = np.array([0.0, 0.5, 0.8])
+    c2ws, depths, pts_all, colours = [], [], [], []
+    for f in range(num_frames):
+        angle = math.radians(-55.0 + 80.0 * f / max(num_frames - 1, 1))
+        centre = target + np.array([3.0 * math.sin(angle), -1.3 + 0.1 * math.sin(4 * angle), -3.0 * math.cos(angle)])
+        c2w = _look_at(centre, target)
+        dirs = rays_cam @ c2w[:3, :3].T
+        t, colour = _ray_cast(centre, dirs)
+        c2ws.append(c2w), depths.append(t), colours.append(colour)  # rays have z = 1: t is the z-depth
+        pts_all.append(centre + t[..., None] * dirs)
+    pts = np.stack(pts_all)
+    conf = 1.0 + 4.0 * np.exp(-np.linalg.norm(pts - target, axis=-1))  # higher near the boxes
+    return Reconstruction(
+        cam2world=torch.tensor(np.stack(c2ws), dtype=torch.float32),
+        K=torch.tensor(np.stack([K] * num_frames), dtype=torch.float32),
+        depth=torch.tensor(np.stack(depths), dtype=torch.float32),
+        pts3d=torch.tensor(pts, dtype=torch.float32),
+        conf=torch.tensor(conf, dtype=torch.float32),
+        colors=torch.tensor(np.stack(colours), dtype=torch.float32),
+    )
+
+
+@pytest.fixture
+def server():
+    srv = viser.ViserServer(host="127.0.0.1", port=_free_port(), verbose=False)
+    yield srv
+    srv.stop()
+
+
+def test_wxyz_round_trip_matches_roma():
+    quat = roma.random_unitquat(6, dtype=torch.float64)
+    c2w = roma.RigidUnitQuat(quat, torch.randn(6, 3, dtype=torch.float64)).to_homogeneous()
+    wxyz, position = cam2world_to_wxyz_position(c2w)
+    np.testing.assert_allclose(np.linalg.norm(wxyz, axis=-1), 1.0, atol=1e-12)
+    # viser's scalar-first quaternion is roma's XYZW rolled by one.
+    rot = roma.unitquat_to_rotmat(torch.as_tensor(np.roll(wxyz, -1, axis=-1)))
+    np.testing.assert_allclose(rot.numpy(), c2w[:, :3, :3].numpy(), atol=1e-10)
+    np.testing.assert_allclose(wxyz_position_to_cam2world(wxyz, position), c2w.numpy(), atol=1e-10)
+    np.testing.assert_allclose(position, c2w[:, :3, 3].numpy())
+
+
+def test_fov_and_aspect():
+    K = torch.tensor([[[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]], [[50.0, 0, 32], [0, 80.0, 24], [0, 0, 1]]])
+    fov, aspect = frustum_fov_aspect(K, (48, 64))
+    np.testing.assert_allclose(fov[0], 2 * math.atan(24 / 100))
+    np.testing.assert_allclose(aspect[0], 64 / 48)  # square pixels: W / H
+    np.testing.assert_allclose(fov[1], 2 * math.atan(24 / 80))
+    np.testing.assert_allclose(aspect[1], (64 / 50) / (48 / 80))  # non-square pixels: tan(hfov/2)/tan(vfov/2)
+
+
+def test_select_points_threshold_subsample_and_colours():
+    recon = room_reconstruction(num_frames=3, height=12, width=16)
+    pts, rgb = select_points(recon, conf_threshold=0.0)
+    assert pts.shape == (3 * 12 * 16, 3) and rgb.dtype == np.uint8
+    np.testing.assert_allclose(pts, recon.pts3d.reshape(-1, 3).numpy())
+    high = float(recon.conf.median())
+    kept, _ = select_points(recon, conf_threshold=high)
+    assert len(kept) == int((recon.conf >= high).sum())
+    sub, _ = select_points(recon, max_points=50)
+    again, _ = select_points(recon, max_points=50)
+    assert len(sub) == 50 and np.array_equal(sub, again)  # seeded
+    _, by_time = select_points(recon, color_by="time")
+    np.testing.assert_array_equal(by_time[0], to_uint8(time_colors(3)[0]))
+    np.testing.assert_array_equal(by_time[-1], to_uint8(time_colors(3)[-1]))
+    with pytest.raises(ValueError, match="color_by"):
+        select_points(recon, color_by="depth")  # type: ignore[arg-type]
+
+
+def test_add_reconstruction_nodes_poses_and_updates(server):
+    recon = room_reconstruction(num_frames=8, height=24, width=32)
+    handles = add_reconstruction(server.scene, recon, conf_threshold=1.0, color_by="time")
+    assert handles.points.name == "/recon/points"
+    assert [h.name for h in handles.frustums] == [f"/recon/cameras/frame_{f:03d}" for f in range(8)]
+    assert handles.trajectory is not None and handles.trajectory.name == "/recon/trajectory"
+    fov, aspect = frustum_fov_aspect(recon.K, recon.image_size)
+    ramp = to_uint8(time_colors(8))
+    for f, frustum in enumerate(handles.frustums):
+        c2w = wxyz_position_to_cam2world(np.asarray(frustum.wxyz), np.asarray(frustum.position))
+        np.testing.assert_allclose(c2w, recon.cam2world[f].numpy(), atol=1e-5)
+        assert frustum.fov == pytest.approx(fov[f]) and frustum.aspect == pytest.approx(32 / 24)
+        assert tuple(frustum.color) == tuple(int(c) for c in ramp[f])
+        assert frustum.image is not None and frustum.image.shape == (24, 32, 3)
+    assert aspect[0] == pytest.approx(32 / 24)
+    segs = np.asarray(handles.trajectory.points)
+    np.testing.assert_allclose(segs[:, 0], recon.cam2world[:-1, :3, 3].numpy(), atol=1e-6)
+    np.testing.assert_allclose(segs[:, 1], recon.cam2world[1:, :3, 3].numpy(), atol=1e-6)
+    assert handles.frustum_scale == pytest.approx(0.04 * scene_extent(recon))
+    # In-place updates keep the node and change its content.
+    total = handles.update_points(conf_threshold=0.0)
+    fewer = handles.update_points(conf_threshold=float(recon.conf.quantile(0.5)))
+    assert total == 8 * 24 * 32 and 0 < fewer < total and len(handles.points.points) == fewer
+    handles.highlight_frame(3)
+    assert handles.frustums[3].scale > handles.frustums[2].scale
+    handles.remove()
+
+
+def test_ground_truth_alignment_recovers_a_similarity(server):
+    recon = room_reconstruction(num_frames=6, height=12, width=16)
+    # GT = an arbitrary similarity of the prediction, with a STRAIGHT trajectory component kept.
+    rot = roma.rotvec_to_rotmat(torch.tensor([0.3, -1.1, 0.7], dtype=torch.float64))
+    gt = recon.cam2world.double().clone()
+    gt[:, :3, :3] = rot @ gt[:, :3, :3]
+    gt[:, :3, 3] = 3.7 * gt[:, :3, 3] @ rot.T + torch.tensor([5.0, -2.0, 1.0], dtype=torch.float64)
+    aligned, scale = align_ground_truth(gt, recon.cam2world)
+    assert scale == pytest.approx(1 / 3.7, rel=1e-5)
+    np.testing.assert_allclose(aligned.numpy(), recon.cam2world.numpy(), atol=1e-4)
+    handles = add_ground_truth(server.scene, gt, recon.K, recon.image_size, recon.cam2world, frustum_scale=0.2)
+    assert handles.frustums[4].name == "/gt/cameras/frame_004" and handles.trajectory.name == "/gt/trajectory"
+    np.testing.assert_allclose(np.asarray(handles.frustums[4].position), recon.cam2world[4, :3, 3].numpy(), atol=1e-4)
+    handles.set_visible(False)
+    assert not any(h.visible for h in handles.frustums)
+
+
+def test_collinear_trajectory_rotation_is_recovered():
+    # Forward walk along +z: centres alone cannot fix the roll about the walking direction.
+    c2w = torch.eye(4, dtype=torch.float64).repeat(5, 1, 1)
+    c2w[:, 2, 3] = torch.arange(5.0)
+    roll = roma.rotvec_to_rotmat(torch.tensor([0.0, 0.0, 0.8], dtype=torch.float64))
+    gt = c2w.clone()
+    gt[:, :3, :3] = roll @ gt[:, :3, :3]
+    gt[:, :3, 3] = gt[:, :3, 3] @ roll.T
+    aligned, _ = align_ground_truth(gt, c2w)
+    np.testing.assert_allclose(aligned.numpy(), c2w.numpy(), atol=1e-5)
+
+
+def test_error_maps_replace_and_restore_images(server):
+    recon = room_reconstruction(num_frames=4, height=12, width=16)
+    handles = add_reconstruction(server.scene, recon)
+    err = torch.rand(3, 12, 16)
+    masks = torch.ones(3, 12, 16, dtype=torch.bool)
+    masks[:, :, :4] = False
+    images = add_error_maps(handles, err, masks)
+    assert len(images) == 3 and handles.frustums[1].image is images[0]
+    np.testing.assert_array_equal(images[0][0, 0], [128, 128, 128])  # invisible -> grey
+    assert handles.frustums[0].image is handles.images[0]  # frame 0 keeps its image
+    restore_images(handles)
+    assert handles.frustums[2].image is handles.images[2]
+    with pytest.raises(ValueError):
+        add_error_maps(handles, err, masks, frames=[1, 2])
+
+
+def test_viewer_controls_drive_the_scene(server):
+    recon = room_reconstruction(num_frames=5, height=12, width=16)
+    handles = add_reconstruction(server.scene, recon)
+    gt = add_ground_truth(server.scene, recon.cam2world, recon.K, recon.image_size, recon.cam2world)
+    controls = ViewerControls(server, handles, ground_truth=gt, fps=50.0)
+    controls.conf_threshold.value = float(recon.conf.quantile(0.9))
+    assert len(handles.points.points) == int((recon.conf >= controls.conf_threshold.value).sum())
+    controls.point_size.value = controls.point_size.value * 2
+    assert handles.points.point_size == pytest.approx(controls.point_size.value)
+    controls.frame.value = 4
+    assert handles.frustums[3].thickness > handles.frustums[0].thickness
+    assert [controls.step() for _ in range(3)] == [5, 1, 2]
+    controls.show_gt.value = False
+    assert not gt.frustums[0].visible
+    controls.play.value = True
+    deadline = time.time() + 5.0
+    while controls.frame.value == 2 and time.time() < deadline:
+        time.sleep(0.02)
+    controls.play.value = False
+    assert controls.frame.value != 2  # playback advanced the slider
+    controls.close()
+    assert "#" in legend_html(5) and legend_html(5).count("border-radius") == 5
+    assert legend_html(100).count("border-radius") <= 33
+
+
+def test_default_view_looks_at_the_scene():
+    recon = room_reconstruction(num_frames=4, height=12, width=16)
+    position, look_at, up = default_view(recon)
+    np.testing.assert_allclose(up, -recon.cam2world[0, :3, 1].numpy(), atol=1e-6)
+    forward = recon.cam2world[0, :3, 2].numpy()
+    assert np.dot(look_at - position, forward) > 0  # looking roughly the way camera 0 looks
+
+
+@pytest.mark.browser
+def test_viewer_renders_in_headless_chromium(tmp_path):
+    """Render per-client scenes in Chromium and check the screenshot shows frustums, points and ground truth.
+
+    With ``JOG3R_UPDATE_DOCS_IMAGES=1`` the screenshot is also copied to ``docs/images/viewer.png``.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    recon = room_reconstruction(num_frames=8, height=48, width=64)
+    # "Ground truth" = the true cameras seen by another method: jittered, in another frame and scale.
+    jitter = roma.RigidUnitQuat(
+        roma.rotvec_to_unitquat(0.02 * torch.randn(8, 3)), 0.04 * torch.randn(8, 3)
+    ).to_homogeneous()
+    gt = 2.0 * (jitter @ recon.cam2world)
+    gt[:, 3, 3] = 1.0
+    gt[:, :3, :3] = (jitter @ recon.cam2world)[:, :3, :3]
+    srv = viser.ViserServer(host="127.0.0.1", port=_free_port(), verbose=False)
+    ready = []
+
+    @srv.on_client_connect
+    def _(client: viser.ClientHandle) -> None:  # one scene per browser session
+        handles = add_reconstruction(client.scene, recon, conf_threshold=1.0)
+        gt_handles = add_ground_truth(
+            client.scene, gt, recon.K, recon.image_size, recon.cam2world, frustum_scale=handles.frustum_scale
+        )
+        ViewerControls(client, handles, ground_truth=gt_handles)
+        set_initial_view(client, recon)
+        ready.append(handles)
+
+    shot = tmp_path / "viewer.png"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"],
+            )
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"http://127.0.0.1:{srv.get_port()}/")
+            deadline = time.time() + 60
+            while not ready and time.time() < deadline:
+                page.wait_for_timeout(200)
+            assert ready, "the browser never connected to the viser server"
+            page.wait_for_timeout(4000)
+            close = page.locator(".mantine-Notification-closeButton")  # "software WebGL" notice
+            if close.count():
+                close.first.click()
+                page.wait_for_timeout(500)
+            page.screenshot(path=str(shot))
+            browser.close()
+    finally:
+        srv.stop()
+    import imageio.v3 as iio
+
+    if os.environ.get("JOG3R_UPDATE_DOCS_IMAGES"):
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, DOCS_IMAGES / "viewer.png")
+    canvas = iio.imread(shot)[:, :850, :3].astype(int)  # the 3D view left of the GUI panel
+    r, g, b = canvas[..., 0], canvas[..., 1], canvas[..., 2]
+    assert ((r > 180) & (g < 90) & (b < 90)).sum() > 20, "no red (first frame) frustum lines"
+    assert ((r > 110) & (g < 80) & (b > 170)).sum() > 20, "no purple (last frame) frustum lines"
+    assert ((r > 200) & (g > 80) & (g < 150) & (b < 90)).sum() > 2000, "the orange box points are not drawn"
+    assert (canvas.max(-1) < 60).sum() > 30, "no near-black ground-truth cameras"
