@@ -203,7 +203,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def check_shapes(model_state: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], what: str) -> None:
-    """Raise if a key present in both dicts has different shapes.
+    """Raise if keys present in both dicts have different shapes.
 
     Args:
         model_state: the model's ``state_dict()``.
@@ -211,14 +211,19 @@ def check_shapes(model_state: Mapping[str, torch.Tensor], state: Mapping[str, to
         what: name of the source, used in the message.
 
     Raises:
-        ValueError: naming the first mismatching key and both shapes.
+        ValueError: naming every mismatching key (up to 8) with the checkpoint's and the model's shapes.
     """
-    for key, value in state.items():
-        if key in model_state and tuple(model_state[key].shape) != tuple(value.shape):
-            raise ValueError(
-                f"{what}: shape mismatch for {key!r}: checkpoint {tuple(value.shape)} vs model "
-                f"{tuple(model_state[key].shape)}; build the model with the checkpoint's hyper-parameters"
-            )
+    bad = [
+        f"{key!r}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}"
+        for key, value in state.items()
+        if key in model_state and tuple(model_state[key].shape) != tuple(value.shape)
+    ]
+    if bad:
+        more = f" (and {len(bad) - 8} more)" if len(bad) > 8 else ""
+        raise ValueError(
+            f"{what}: shape mismatch for {'; '.join(sorted(bad)[:8])}{more}; build the model with the checkpoint's "
+            "hyper-parameters"
+        )
 
 
 # ------------------------------------------------------------------------------------------ foreign weights

@@ -275,8 +275,10 @@ class JOG3R(PointmapDecoder):
             model = cls(config)
         state = load_state_dict_file(directory / WEIGHTS_NAME)
         check_shapes(model.state_dict(), state, str(directory / WEIGHTS_NAME))
-        model.load_state_dict(state, strict=True, assign=True)
-        return model.to(device).eval()
+        # to_empty allocates fresh (aligned) storage, so results are bitwise those of the saved model.
+        model = model.to_empty(device=device)
+        model.load_state_dict(state, strict=True)
+        return model.eval()
 
     def num_parameters(self, part: str = "all") -> int:
         """Parameter count of ``"all"``, ``"stdit"`` or ``"decoder"`` (decoder_embed + decoders + norm + heads)."""
