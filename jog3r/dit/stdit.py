@@ -390,8 +390,9 @@ class STDiT(nn.Module):
         taps = self._check_taps(return_features)
         if stop_after_features and not taps:
             raise ValueError("stop_after_features=True needs return_features (the blocks to stop after)")
-        if isinstance(timestep, (int, float)) or timestep.ndim == 0:
-            timestep = torch.as_tensor(timestep, device=x.device).expand(x.shape[0])
+        timestep = torch.as_tensor(timestep, device=x.device)
+        if timestep.ndim == 0:
+            timestep = timestep.expand(x.shape[0])
         self._check_inputs(x, timestep, y, mask, force_drop_ids)
 
         dtype = self.x_embedder.proj.weight.dtype
