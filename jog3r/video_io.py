@@ -1,0 +1,404 @@
+"""Video input/output: the videos and image folders users actually have -> :class:`jog3r.types.Video`.
+
+Reading (:func:`read_video`) handles mp4/mov/webm/mkv/avi/gif through PyAV (FFmpeg) and folders of images
+(natural sort: ``frame_2 < frame_10``). Only the selected frames are converted and kept; each is resized (and
+centre-cropped) on its own as it is decoded, so a 4K or 10-minute file never sits in memory. Far-apart frames
+are reached by seeking to the preceding keyframe instead of decoding everything in between (frame indices
+are then computed from timestamps, which assumes a constant frame rate).
+
+Temporal sampling (reported in ``info["message"]``, e.g. ``"sampled 16 of 9000 frames (uniform, mean stride
+562.5)"``), after skipping the first ``start`` frames:
+
+* ``num_frames`` and ``stride``: ``start, start + stride, ...``, ``num_frames`` of them (fewer if the source ends).
+* ``stride`` only: every ``stride``-th frame, at most ``max_frames``.
+* ``num_frames`` only: ``num_frames`` indices spread uniformly from ``start`` to the last frame.
+* neither: every frame if there are at most ``max_frames``; otherwise ``max_frames`` uniform samples.
+
+Spatial size: ``size=(H, W)`` resizes each frame so it covers ``H x W`` (one scale factor, the larger of
+``H / H_src`` and ``W / W_src``: "the short-side factor" for equal aspect ratios) and centre-crops the rest, as
+:func:`resize_and_center_crop`; :func:`adjust_intrinsics` gives the matching ``K``. With ``size=None`` frames
+keep their size, except that a long side above ``max_side`` is scaled down (aspect kept). In an image folder
+every image is resized + centre-cropped to the first selected image's (capped) size, so mixed sizes work.
+Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied.
+Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; resizing maps ``[0, W]`` onto
+``[0, W']``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F_nn
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jog3r.io.colmap import natural_key
+from jog3r.types import Video
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Frame rate assumed for image folders (they carry none).
+FOLDER_FPS = 8.0
+#: Seek instead of decoding through when the next wanted frame is more than this many frames ahead.
+SEEK_GAP = 256
+
+
+def sample_frame_indices(
+    num_available: int, *, num_frames: int | None = None, stride: int | None = None, max_frames: int = 64,
+    start: int = 0,
+) -> tuple[np.ndarray, str, str]:
+    """Choose which frames to read (the sampling modes of the module docstring).
+
+    Args:
+        num_available: frames in the source.
+        num_frames: how many frames to return (``>= 2``).
+        stride: step between frames (``>= 1``).
+        max_frames: cap when ``num_frames`` is not given.
+        start: first frame that may be used (0-based).
+
+    Returns:
+        ``(indices [F] int64 increasing, mode, message)`` with ``mode`` one of ``"all"``, ``"uniform"``,
+        ``"stride"``.
+
+    Raises:
+        ValueError: for ``num_frames < 2``, ``stride < 1``, ``max_frames < 2``, a ``start`` outside the source,
+            or fewer than 2 frames selected.
+    """
+    if num_frames is not None and num_frames < 2:
+        raise ValueError(f"num_frames must be >= 2, got {num_frames}")
+    if stride is not None and stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if max_frames < 2:
+        raise ValueError(f"max_frames must be >= 2, got {max_frames}")
+    if not 0 <= start < num_available:
+        raise ValueError(f"start={start} but the source has {num_available} frames")
+    notes = []
+    if stride is not None:
+        count = num_frames if num_frames is not None else max_frames
+        indices = np.arange(start, num_available, stride)[:count]
+        mode = "stride"
+        if num_frames is not None and len(indices) < num_frames:
+            notes.append(f"only {len(indices)} of the {num_frames} requested fit")
+        elif num_frames is None and len(indices) == max_frames and indices[-1] + stride < num_available:
+            notes.append(f"stopped at max_frames={max_frames}")
+    else:
+        wanted = num_frames if num_frames is not None else max_frames
+        if num_available - start <= wanted:
+            indices, mode = np.arange(start, num_available), "all"
+            if num_frames is not None and num_available - start < num_frames:
+                notes.append(f"only {num_available - start} of the {num_frames} requested exist")
+        else:
+            indices = np.unique(np.round(np.linspace(start, num_available - 1, wanted)).astype(np.int64))
+            mode = "uniform"
+            if num_frames is None:
+                notes.append(f"longer than max_frames={max_frames}, so sampled uniformly")
+    indices = indices.astype(np.int64)
+    if len(indices) < 2:
+        raise ValueError(f"need >= 2 frames, but only {len(indices)} selected from {num_available} (start={start})")
+    spacing = float(indices[-1] - indices[0]) / (len(indices) - 1)
+    step = f"stride {stride}" if mode == "stride" else f"mean stride {spacing:.4g}"
+    message = f"sampled {len(indices)} of {num_available} frames ({mode}, {step}" + (
+        f", from frame {start}" if start else "") + ")" + "".join(f"; {n}" for n in notes)
+    return indices, mode, message
+
+
+def resize_crop_geometry(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Resized size and crop offset of :func:`resize_and_center_crop`.
+
+    Args:
+        src_size: ``(H, W)`` of the input.
+        dst_size: ``(H', W')`` wanted.
+
+    Returns:
+        ``((H_r, W_r), (top, left))``: the image is resized to ``H_r x W_r`` with one scale
+        ``s = max(H' / H, W' / W)`` (rounded, never below ``H' x W'``), then ``[top:top + H', left:left + W']``
+        is kept.
+    """
+    (H, W), (h, w) = src_size, dst_size
+    scale = max(h / H, w / W)
+    resized = (max(h, round(H * scale)), max(w, round(W * scale)))
+    return resized, ((resized[0] - h) // 2, (resized[1] - w) // 2)
+
+
+def resize_and_center_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize frames to cover ``size`` (aspect kept) and centre-crop the excess.
+
+    Args:
+        frames: ``[F, 3, H, W]`` (or ``[3, H, W]``) float in ``[0, 1]``.
+        size: ``(H', W')`` in pixels.
+
+    Returns:
+        ``[F, 3, H', W']`` (or ``[3, H', W']``) float, bilinear with antialiasing (pixel centres aligned, as
+        :func:`adjust_intrinsics` assumes), clamped to ``[0, 1]``.
+    """
+    squeeze = frames.ndim == 3
+    x = frames[None] if squeeze else frames
+    (Hr, Wr), (top, left) = resize_crop_geometry(tuple(x.shape[-2:]), size)
+    if (Hr, Wr) != tuple(x.shape[-2:]):
+        x = F_nn.interpolate(x.float(), size=(Hr, Wr), mode="bilinear", align_corners=False, antialias=True)
+        x = x.clamp(0.0, 1.0)
+    x = x[..., top : top + size[0], left : left + size[1]]
+    return x[0] if squeeze else x
+
+
+def adjust_intrinsics(K: torch.Tensor | np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]):
+    """Intrinsics of frames after :func:`resize_and_center_crop` from ``src_size`` to ``dst_size``.
+
+    Scale row 0 (``fx, cx``) by ``W_r / W`` and row 1 (``fy, cy``) by ``H_r / H`` (the short-side factor, up to
+    rounding of the resized size), then subtract the crop offset: ``cx -= left``, ``cy -= top``. Exact under
+    the package's pixel-centre convention (:mod:`jog3r.geometry.camera`).
+
+    Args:
+        K: ``[..., 3, 3]`` intrinsics in pixels of ``src_size`` images.
+        src_size: ``(H, W)`` before.
+        dst_size: ``(H', W')`` after.
+
+    Returns:
+        ``[..., 3, 3]`` intrinsics in pixels of ``dst_size`` images, same type and dtype as ``K``.
+    """
+    (Hr, Wr), (top, left) = resize_crop_geometry(src_size, dst_size)
+    out = K.clone() if isinstance(K, torch.Tensor) else np.array(K, copy=True)
+    out[..., 0, :] *= Wr / src_size[1]
+    out[..., 1, :] *= Hr / src_size[0]
+    out[..., 0, 2] -= left
+    out[..., 1, 2] -= top
+    return out
+
+
+def _capped_size(src_size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``src_size`` scaled down (aspect kept) so its long side is at most ``max_side``."""
+    H, W = src_size
+    if max(H, W) <= max_side:
+        return H, W
+    scale = max_side / max(H, W)
+    return max(1, round(H * scale)), max(1, round(W * scale))
+
+
+def _to_frame(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """``[H, W, 3]`` uint8 or float32 RGB -> ``[3, h, w]`` float32 in ``[0, 1]``, resized + centre-cropped."""
+    (Hr, Wr), (top, left) = resize_crop_geometry(rgb.shape[:2], size)
+    if (Hr, Wr) != rgb.shape[:2]:
+        down = Hr * Wr < rgb.shape[0] * rgb.shape[1]
+        rgb = cv2.resize(rgb, (Wr, Hr), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+    rgb = rgb[top : top + size[0], left : left + size[1]]
+    scale = 255.0 if rgb.dtype == np.uint8 else 1.0
+    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32) / scale).permute(2, 0, 1)
+
+
+def _load_image(path: Path) -> np.ndarray:
+    """``[H, W, 3]`` RGB (uint8, or float32 in [0, 1] for 16-bit images) with EXIF orientation applied."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                gray = np.clip(np.asarray(im, dtype=np.float32) / 65535.0, 0.0, 1.0)
+                return np.repeat(gray[..., None], 3, axis=-1)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+
+
+def _read_folder(folder: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
+    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda p: natural_key(p.name))
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    if len(files) < 2:
+        raise ValueError(f"{folder}: need >= 2 frames, the folder has 1 image ({files[0].name})")
+    indices, mode, message = sample_frame_indices(len(files), **sampling)
+    frames, sizes = [], set()
+    for i in indices:
+        rgb = _load_image(files[i])
+        sizes.add(rgb.shape[:2])
+        if size is None:
+            size = _capped_size(rgb.shape[:2], max_side)
+        frames.append(_to_frame(rgb, size))
+    warnings = []
+    if len(sizes) > 1:
+        warnings.append(f"images have {len(sizes)} different sizes; each was resized + centre-cropped to {size}")
+    info = {"kind": "images", "num_source_frames": len(files), "source_fps": FOLDER_FPS,
+            "source_size": tuple(int(v) for v in next(iter(sizes))) if len(sizes) == 1 else None,
+            "files": [files[i].name for i in indices]}
+    return _finish(folder, frames, indices, mode, message, FOLDER_FPS, info, warnings)
+
+
+def _finish(path, frames, indices, mode, message, source_fps, info, warnings) -> tuple[Video, dict[str, Any]]:
+    """Assemble the ``Video`` and the ``info`` dict shared by the folder and file readers."""
+    spacing = float(indices[-1] - indices[0]) / (len(indices) - 1)
+    video = Video(frames=torch.stack(frames), fps=source_fps / spacing,
+                  frame_indices=torch.from_numpy(np.asarray(indices, dtype=np.int64)), source=str(path))
+    for w in warnings:
+        logger.warning("%s: %s", path, w)
+    logger.info("%s: %s", path, message)
+    info.update(source=str(path), sampling=mode, message=message, frame_indices=[int(i) for i in indices],
+                stride=spacing, fps=video.fps, size=video.size, warnings=warnings)
+    return video, info
+
+
+def _count_frames(path: Path) -> int:
+    """Count video packets without decoding (for containers whose header has no frame count: webm, gif)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+
+
+def _decode(path: Path, container, stream, indices: np.ndarray, size, max_side: int):
+    """Yield ``[3, h, w]`` frames at ``indices`` (increasing), seeking over gaps longer than :data:`SEEK_GAP`."""
+    rate = stream.average_rate or stream.guessed_rate
+    can_seek = bool(rate) and stream.time_base is not None and stream.frames > 0
+    start_pts = stream.start_time or 0
+    decoder, idx = container.decode(stream), -1
+    for target in indices.tolist():
+        if can_seek and target - idx > SEEK_GAP:
+            pts = start_pts + int(Fraction(target) / Fraction(rate) / stream.time_base)
+            logger.debug("%s: seeking to frame %d", path, target)
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            decoder, idx = container.decode(stream), None
+        while idx is None or idx < target:
+            try:
+                frame = next(decoder, None)
+            except av.FFmpegError as err:
+                raise ValueError(f"{path}: corrupt video, decoding failed after frame {idx} ({err})") from err
+            if frame is None:
+                return
+            if idx is None:
+                idx = None if frame.pts is None else round(float((frame.pts - start_pts) * stream.time_base * rate))
+                if idx is None or idx > target:  # no timestamp, or the seek overshot: restart and count
+                    container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+                    decoder, idx, frame = container.decode(stream), -1, None
+            else:
+                idx += 1
+        if size is None:
+            size = _capped_size((frame.height, frame.width), max_side)
+        yield target, _to_frame(frame.to_ndarray(format="rgb24"), size)
+
+
+def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty (0 bytes)")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise ValueError(f"{path}: need >= 2 frames, a single image was given; pass a video or a folder of images")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as err:
+        raise ValueError(f"{path}: not a readable video ({err})") from err
+    with container:
+        if not container.streams.video:
+            raise ValueError(f"{path}: the file has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        num = stream.frames if stream.frames > 0 else _count_frames(path)
+        if num < 2:
+            raise ValueError(f"{path}: need >= 2 frames, the video has {num}")
+        rate = stream.average_rate or stream.guessed_rate
+        source_fps = float(rate) if rate else FOLDER_FPS
+        indices, mode, message = sample_frame_indices(num, **sampling)
+        got = dict(_decode(path, container, stream, indices, size, max_side))
+        codec, source_size = stream.codec_context.name, (stream.codec_context.height, stream.codec_context.width)
+    missing = [int(i) for i in indices if int(i) not in got]
+    warnings = []
+    if missing:
+        # Headers can over-count by a frame or two (edit lists); anything more is a truncated/corrupt file.
+        if len(got) < 2 or missing[0] < num - 2:
+            raise ValueError(f"{path}: truncated or corrupt video: the header says {num} frames but frame "
+                             f"{missing[0]} could not be decoded")
+        warnings.append(f"the header says {num} frames but the stream ends before frame {missing[0]}; "
+                        f"dropped frames {missing}")
+    kept = np.asarray([i for i in indices if int(i) in got], dtype=np.int64)
+    info = {"kind": "video", "num_source_frames": int(num), "source_fps": source_fps, "source_size": source_size,
+            "codec": codec}
+    return _finish(path, [got[int(i)] for i in kept], kept, mode, message, source_fps, info, warnings)
+
+
+def read_video(
+    path: str | Path, *, num_frames: int | None = None, stride: int | None = None, max_frames: int = 64,
+    size: tuple[int, int] | None = None, start: int = 0, max_side: int = 1024,
+) -> tuple[Video, dict[str, Any]]:
+    """Read a video file or an image folder (sampling and resizing as in the module docstring).
+
+    Args:
+        path: a video (mp4, mov, webm, mkv, avi, gif, ...) or a folder of images.
+        num_frames: number of frames to return (``>= 2``).
+        stride: step between returned frames, in source frames.
+        max_frames: cap on the frame count when ``num_frames`` is not given.
+        size: ``(H, W)`` output size in pixels (resize to cover + centre crop); ``None`` keeps the source size.
+        start: index of the first source frame that may be returned.
+        max_side: with ``size=None``, frames whose long side exceeds this are scaled down (aspect kept).
+
+    Returns:
+        ``(video, info)``: a :class:`~jog3r.types.Video` with ``frames [F, 3, H, W]`` float32 in ``[0, 1]``,
+        ``fps`` = source fps / mean stride, ``frame_indices [F]`` int64 source indices; ``info`` with ``kind``
+        (``"video"``/``"images"``), ``num_source_frames``, ``source_fps`` (8 assumed for folders),
+        ``source_size``, ``size``, ``frame_indices``, ``sampling``, ``stride``, ``message``, ``warnings`` (and
+        ``codec`` or ``files``).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: naming the file for an empty file, a file FFmpeg cannot read (corrupt, truncated, not a
+            video), fewer than 2 frames, an unreadable image in a folder, or bad sampling arguments.
+    """
+    path = Path(path)
+    sampling = {"num_frames": num_frames, "stride": stride, "max_frames": max_frames, "start": start}
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise ValueError(f"size must be (H, W) with positive entries, got {size}")
+    if path.is_dir():
+        return _read_folder(path, sampling, size, max_side)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file or image folder")
+    return _read_file(path, sampling, size, max_side)
+
+
+def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float, *, crf: int = 18) -> Path:
+    """Write frames as an H.264 video (yuv420p, playable in browsers), atomically.
+
+    H.264 with 4:2:0 chroma needs even sizes: an odd height/width is padded by repeating the last row/column.
+
+    Args:
+        path: output path; the suffix picks the container (``.mp4`` recommended).
+        frames: ``[F, 3, H, W]`` float in ``[0, 1]`` (values outside are clipped, with a warning).
+        fps: frames per second (> 0).
+        crf: x264 constant rate factor (0 lossless ... 51 worst; 18 is visually lossless).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: for a wrong shape, no frames, non-finite values or a non-positive ``fps``.
+    """
+    path = Path(path)
+    x = frames.detach().cpu().float().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames, np.float32)
+    if x.ndim != 4 or x.shape[1] != 3 or x.shape[0] < 1:
+        raise ValueError(f"frames must be [F, 3, H, W] with F >= 1, got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("frames contain NaN or inf")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if x.min() < -1e-3 or x.max() > 1 + 1e-3:
+        logger.warning("%s: frames outside [0, 1] (%.3f..%.3f) are clipped", path, x.min(), x.max())
+    rgb = np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(0, 2, 3, 1)
+    pad_h, pad_w = rgb.shape[1] % 2, rgb.shape[2] % 2
+    if pad_h or pad_w:
+        rgb = np.pad(rgb, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    with av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[2], rgb.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for image in rgb:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    os.replace(tmp, path)
+    return path
+
+
+__all__ = ["IMAGE_SUFFIXES", "adjust_intrinsics", "read_video", "resize_and_center_crop", "resize_crop_geometry",
+           "sample_frame_indices", "write_video"]
