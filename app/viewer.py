@@ -156,6 +156,11 @@ class ViewerHub:
             except Exception:  # the browser may already be gone
                 logger.debug("could not reset client %d", client_id, exc_info=True)
 
+    def tokens(self) -> list[str]:
+        """Tokens of the open sessions."""
+        with self._lock:
+            return list(self._sessions)
+
     def clients(self, token: str) -> list[viser.ClientHandle]:
         """The browser clients currently showing session ``token``."""
         with self._lock:

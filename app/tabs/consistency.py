@@ -1,0 +1,100 @@
+"""3D-consistency tab: MEt3R of an uploaded or generated video, with an optional second video for an A/B test.
+
+MEt3R (Asim et al. 2025) warps features of frame ``f`` into frame 0 through reconstructed point maps and measures
+how much they disagree: lower is more 3D-consistent. The score is only comparable between runs that use the same
+feature backbone, so the backbone is named next to every score.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from jog3r.metrics.met3r import save_error_map_video
+from jog3r.viz.plots import per_frame_figure
+
+from app.tabs import file_path, markdown_table, progress_callback
+
+logger = logging.getLogger(__name__)
+
+BACKBONES = {
+    "TAEF2 latent features (embedded)": "taef2",
+    "RGB (no learned features)": "rgb",
+    "DINOv2 (local weights folder)": "dinov2",
+}
+"""Dropdown label -> ``pipeline.met3r(backbone=...)``."""
+
+
+class ConsistencyTab:
+    """Widgets and handlers of the 3D-consistency tab.
+
+    Attributes:
+        video_a: the first video (the Generate tab can send its video here).
+    """
+
+    def __init__(self, runtime, wire) -> None:
+        self.runtime = runtime
+        with gr.Row():
+            with gr.Column():
+                self.video_a = gr.File(label="Video A", file_types=["video"])
+                video_b = gr.File(label="Video B (optional, for an A/B comparison)", file_types=["video"])
+                backbone = gr.Dropdown(list(BACKBONES), value=next(iter(BACKBONES)), label="Feature backbone")
+                dinov2 = gr.Textbox(label="DINOv2 weights folder", visible=False)
+                run = gr.Button("Score 3D consistency", variant="primary")
+            with gr.Column():
+                summary = gr.Markdown()
+                plot = gr.Plot(label="Per-frame MEt3R (frame 0 vs frame f)")
+                with gr.Row():
+                    maps_a = gr.Video(label="Error maps A", interactive=False, loop=True)
+                    maps_b = gr.Video(label="Error maps B", interactive=False, loop=True)
+        backbone.change(lambda b: gr.Textbox(visible=BACKBONES.get(b) == "dinov2"), backbone, dinov2,
+                        api_visibility="private", show_progress="hidden")
+        wire.on(run.click, self.score, [self.video_a, video_b, backbone, dinov2], [summary, plot, maps_a, maps_b],
+                api_name="consistency", model=True)
+
+    def _score_one(self, path: Path, backbone: str, dinov2_path: str | None, folder: Path, progress, name: str):
+        pipe = self.runtime.pipeline
+        progress(0.0, desc=f"reading video {name}")
+        video, info = pipe.load_video(path)
+        progress(0.3, desc=f"MEt3R of video {name}")
+        result = pipe.met3r(video, backbone=backbone, dinov2_path=dinov2_path)
+        maps = save_error_map_video(result, video.frames, folder / f"error_maps_{name}.mp4")
+        return video, info, result, str(maps)
+
+    def score(self, video_a, video_b, backbone: str, dinov2_path: str, request: gr.Request,
+              progress: gr.Progress = gr.Progress()):
+        """MEt3R of video A (and B): summary with the backbone named, per-frame curve, error-map videos."""
+        path_a, path_b = file_path(video_a), file_path(video_b)
+        if path_a is None:
+            raise gr.Error("Upload a video as video A (or send one from the Generate tab).")
+        if backbone not in BACKBONES:
+            raise gr.Error(f"Unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}.")
+        key = BACKBONES[backbone]
+        dinov2 = (dinov2_path or "").strip() if key == "dinov2" else ""
+        if key == "dinov2" and not dinov2:
+            raise gr.Error("DINOv2 needs a local weights folder (nothing is downloaded); type its path.")
+        folder = self.runtime.session(request.session_hash).new_folder("met3r")
+
+        scored = {"A": self._score_one(path_a, key, dinov2 or None, folder, progress, "A")}
+        if path_b is not None:
+            scored["B"] = self._score_one(path_b, key, dinov2 or None, folder, progress, "B")
+        names = {"A": path_a.name, "B": path_b.name if path_b is not None else ""}
+        results = {name: r for name, (_, _, r, _) in scored.items()}
+
+        rows = [
+            (f"video {name}", f"**{float(result.score):.4f}** over {video.num_frames} frames (`{names[name]}`)")
+            for name, (video, _, result, _) in scored.items()
+        ]
+        rows.append(("feature backbone", f"`{next(iter(results.values())).backbone}`"))
+        if len(results) == 2:
+            better = min(results, key=lambda n: float(results[n].score))
+            rows.append(("more 3D-consistent", f"video {better} (lower MEt3R)"))
+        notes = [info.get("message") for _, info, _, _ in scored.values() if info.get("message")]
+        summary = "**MEt3R** (lower is more consistent)\n\n" + markdown_table(rows, ("", "score"))
+        if notes:
+            summary += "\n\n" + "\n".join(f"- {n}" for n in notes)
+        figure = per_frame_figure({f"video {n}": r.per_frame for n, r in results.items()}, "MEt3R per frame")
+        maps = [scored[n][3] if n in scored else None for n in ("A", "B")]
+        return summary, figure, maps[0], maps[1]

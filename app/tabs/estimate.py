@@ -1,0 +1,239 @@
+"""Estimate-cameras tab (V2C): video or images -> point maps -> global alignment -> cameras, depth, point cloud.
+
+Before anything runs, choosing files (or changing the sampling) shows how many frames will be used and what the
+run should cost. A ground-truth camera file (RealEstate10K ``.txt`` or nerfstudio ``transforms.json``) adds the
+paper's pose metrics, a per-frame error curve and the GT cameras in the viewer. Every export is offered as one zip.
+
+Frame ``i`` of the upload (in file-name order for images) is matched to camera ``i`` of the ground-truth file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from jog3r.io.export_bundle import export_all, zip_bundle
+from jog3r.io.nerfstudio import read_transforms_json
+from jog3r.io.re10k import read_re10k
+from jog3r.metrics.pose import pose_metrics
+from jog3r.video_io import adjust_intrinsics
+from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
+
+from app.tabs import file_paths, markdown_table, progress_callback
+from app.viewer import GroundTruth
+
+logger = logging.getLogger(__name__)
+
+SAMPLING = {
+    "Model default (evenly spaced)": "default",
+    "Number of frames": "count",
+    "Every k-th frame": "stride",
+}
+"""Radio label -> how ``load_video`` picks frames."""
+
+METRIC_KEYS = ("RRA@5", "RTA@5", "mAA@30", "Rot. err.", "Trans. err.")
+
+
+def _natural_key(path: Path) -> list:
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", path.name)]
+
+
+class EstimateTab:
+    """Widgets and handlers of the Estimate-cameras tab."""
+
+    def __init__(self, runtime, wire) -> None:
+        self.runtime = runtime
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(label="Video, or images of one scene", file_count="multiple",
+                                file_types=["video", "image"], elem_id="estimate-files")
+                sampling = gr.Radio(list(SAMPLING), value=next(iter(SAMPLING)), label="Frame sampling")
+                with gr.Row():
+                    count = gr.Number(16, label="Frames", precision=0, minimum=2)
+                    stride = gr.Number(1, label="Stride k", precision=0, minimum=1)
+                plan = gr.Markdown("Choose a video or images to see the frames and the expected cost.",
+                                   elem_id="estimate-plan")
+                with gr.Accordion("Known intrinsics (pixels of the uploaded frames)", open=False):
+                    use_K = gr.Checkbox(False, label="Use these intrinsics instead of estimating the focal length")
+                    with gr.Row():
+                        fx, fy = gr.Number(None, label="fx"), gr.Number(None, label="fy")
+                        cx, cy = gr.Number(None, label="cx"), gr.Number(None, label="cy")
+                gt_file = gr.File(label="Ground-truth cameras (optional: RealEstate10K .txt or transforms.json)",
+                                  file_types=[".txt", ".json"], elem_id="estimate-gt")
+                conf = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="Confidence threshold (points shown)")
+                run = gr.Button("Estimate cameras", variant="primary", elem_id="estimate-run")
+            with gr.Column():
+                summary = gr.Markdown(elem_id="estimate-summary")
+                metrics = gr.Markdown(elem_id="estimate-metrics")
+                trajectory = gr.Plot(label="Camera trajectory")
+                per_frame = gr.Plot(label="Per-frame error vs frame 1")
+                bundle = gr.File(label="Download every export (zip)")
+                with gr.Accordion("Depth and confidence", open=False):
+                    gallery = gr.Gallery(columns=4, height=300, show_label=False)
+                with gr.Accordion("Global alignment loss", open=False):
+                    loss = gr.Plot(show_label=False)
+                result = gr.JSON(label="Cameras and metrics (JSON)", open=False)
+
+        wire.on([files.change, sampling.change, count.change, stride.change], self.plan,
+                [files, sampling, count, stride], [plan], api_name="estimate_plan", show_progress="minimal",
+                trigger_mode="always_last")
+        wire.on(run.click, self.estimate,
+                [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf],
+                [summary, metrics, trajectory, per_frame, bundle, gallery, loss, result],
+                api_name="estimate_cameras", model=True)
+        wire.on(conf.release, self.set_conf_threshold, [conf], None, api_name=None, show_progress="hidden")
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+
+    def _source(self, files, session) -> Path:
+        """One video file, one image, or a folder of the uploaded images (file-name order)."""
+        paths = file_paths(files)
+        if not paths:
+            raise gr.Error("Upload a video, or several images of one scene.")
+        if len(paths) == 1:
+            return paths[0]
+        folder = session.new_folder("images")
+        for i, path in enumerate(sorted(paths, key=_natural_key)):
+            (folder / f"{i:05d}{path.suffix.lower()}").symlink_to(path.resolve())
+        return folder
+
+    @staticmethod
+    def _sampling(sampling: str, count, stride) -> dict:
+        mode = SAMPLING.get(sampling)
+        if mode is None:
+            raise gr.Error(f"Unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING)}.")
+        if mode == "count":
+            if count is None or int(count) < 2:
+                raise gr.Error("Use at least 2 frames: cameras are estimated relative to each other.")
+            return {"num_frames": int(count)}
+        if mode == "stride":
+            if stride is None or int(stride) < 1:
+                raise gr.Error("The stride must be a whole number of at least 1.")
+            return {"stride": int(stride)}
+        return {}
+
+    def _read_ground_truth(self, gt_file, video) -> GroundTruth:
+        """The GT cameras of the frames actually used (by source frame index)."""
+        path = file_paths(gt_file)[0]
+        if path.suffix.lower() == ".json":
+            cameras = read_transforms_json(path, check_images=False)
+            K, image_size = cameras.K, cameras.image_size
+        else:
+            cameras = read_re10k(path, video.size)
+            K, image_size = cameras.K, video.size
+        indices = video.frame_indices.tolist() if video.frame_indices is not None else list(range(video.num_frames))
+        if max(indices) >= cameras.num_frames:
+            raise gr.Error(
+                f"The ground-truth file has {cameras.num_frames} cameras but frame {max(indices) + 1} of the upload "
+                "was used; upload the matching camera file."
+            )
+        return GroundTruth(cameras.cam2world[indices], K[indices] if K is not None else None, image_size)
+
+    @staticmethod
+    def _known_K(fx, fy, cx, cy, info: dict, size: tuple[int, int]) -> torch.Tensor:
+        """The typed intrinsics (pixels of the upload) carried over to the model-size frames."""
+        source_size = info.get("source_size")
+        if source_size is None:
+            raise gr.Error("The images have different sizes, so one set of intrinsics cannot fit them all.")
+        K = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
+        return adjust_intrinsics(K, tuple(source_size), size)
+
+    # ---- handlers --------------------------------------------------------------------------------------------
+
+    def plan(self, files, sampling, count, stride, request: gr.Request) -> str:
+        """How many frames will be used and the expected time and memory, before running."""
+        if not file_paths(files):
+            return "Choose a video or images to see the frames and the expected cost."
+        session = self.runtime.session(request.session_hash)
+        pipe = self.runtime.pipeline
+        video, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride))
+        cost = pipe.estimate_cost(video.num_frames)
+        height, width = video.size
+        text = (
+            f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
+            f"Expected: about **{cost['seconds']:.0f} s** and **{cost['memory_mb']:.0f} MB** on `{self.runtime.device}`."
+        )
+        if info.get("message"):
+            text += f"\n\n{info['message']}"
+        return text
+
+    def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf_threshold,
+                 request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result."""
+        session = self.runtime.session(request.session_hash)
+        pipe = self.runtime.pipeline
+        if use_K and (any(v is None or v <= 0 for v in (fx, fy)) or any(v is None or v < 0 for v in (cx, cy))):
+            raise gr.Error("Known intrinsics need positive fx, fy and non-negative cx, cy (pixels).")
+
+        # 1. frames, 2. cameras (the one heavy call), 3. ground truth and metrics, 4. exports, 5. what to show.
+        video, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride))
+        if info.get("message"):
+            gr.Info(info["message"])
+        known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
+        out = pipe.video_to_cameras(video, known_K=known_K, progress=progress_callback(progress))
+        recon = out.reconstruction
+
+        gt = self._read_ground_truth(gt_file, video) if file_paths(gt_file) else None
+        scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
+        per_frame_scores = pose_metrics(recon.cam2world, gt.cam2world, pairs="first") if gt is not None else None
+
+        folder = session.new_folder("v2c")
+        table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
+        export_all(recon, folder / "export", metrics=table, video_frames=video.frames, fps=video.fps)
+        bundle = zip_bundle(folder / "export")
+
+        if self.runtime.viewer is not None:
+            self.runtime.viewer.show(session.token, recon, ground_truth=gt, conf_threshold=conf_threshold,
+                                     label="Estimated cameras")
+        labels = ["JOG3R"]
+        trajectory = trajectory_figure([recon.cam2world], labels, gt=gt.cam2world if gt is not None else None)
+        per_frame = None
+        if per_frame_scores is not None:
+            per_frame = per_frame_figure(
+                {"rotation error (°)": per_frame_scores["rot_err"], "translation error (°)": per_frame_scores["trans_err"]},
+                "Error of frame f relative to frame 1",
+            )
+        summary_rows = [
+            ("frames", f"{video.num_frames} at {video.size[1]}x{video.size[0]}"),
+            ("focal (frame 1)", f"{float(recon.focal[0]):.1f} px"),
+        ] + [(f"time: {name}", f"{seconds:.1f} s") for name, seconds in out.timings.items()]
+        metrics_md = ""
+        if table:
+            metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
+                [(k, f"{v:.2f}" + (" %" if "@" in k else " °")) for k, v in table.items()], ("metric", "value")
+            )
+        result = {
+            "num_frames": video.num_frames,
+            "image_size": list(video.size),
+            "frame_indices": video.frame_indices.tolist() if video.frame_indices is not None else None,
+            "cam2world": recon.cam2world.tolist(),
+            "K": recon.K.tolist(),
+            "metrics": table,
+            "timings": out.timings,
+        }
+        return (
+            markdown_table(summary_rows, ("", "")),
+            metrics_md,
+            trajectory,
+            per_frame,
+            str(bundle),
+            self._gallery(folder / "export"),
+            loss_figure(out.align_history),
+            result,
+        )
+
+    @staticmethod
+    def _gallery(export_dir: Path) -> list[tuple[str, str]]:
+        """The depth and confidence images the export wrote, with captions."""
+        images = sorted(export_dir.rglob("*depth*.png")) + sorted(export_dir.rglob("*conf*.png"))
+        return [(str(p), p.stem.replace("_", " ")) for p in images]
+
+    def set_conf_threshold(self, conf_threshold: float, request: gr.Request) -> None:
+        """Redraw the session's points at a new confidence threshold (no model run)."""
+        if self.runtime.viewer is not None:
+            token = self.runtime.session(request.session_hash).token
+            self.runtime.viewer.set_conf_threshold(token, conf_threshold)

@@ -1,0 +1,86 @@
+"""The page in a real browser (Debian's chromium through Playwright): upload a real clip, run V2C, see the viewer.
+
+Screenshots land in ``docs/images/app_*.png`` (they are the pictures in docs/notes/app.md).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _drawn_sessions(runtime) -> list[str]:
+    hub = runtime.viewer
+    return [t for t in hub.tokens() if hub.handles(t)]
+
+
+def _colourful_fraction(png: Path) -> float:
+    """Fraction of clearly coloured (saturated) pixels in a screenshot: frustums and points, not the grey UI."""
+    import imageio.v3 as iio
+
+    img = iio.imread(png)[..., :3].astype(np.int16)
+    saturation = img.max(-1) - img.min(-1)
+    return float((saturation > 60).mean())
+
+
+def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
+    video, gt = clip
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(studio.url, wait_until="networkidle")
+    page.get_by_role("tab", name="Estimate cameras").click()
+
+    page.locator("#estimate-files input[type=file]").set_input_files(str(video))
+    page.locator("#estimate-plan").get_by_text("will be used").wait_for(timeout=120_000)
+    page.locator("#estimate-gt input[type=file]").set_input_files(str(gt))
+    page.locator("#estimate-run").click()
+    page.locator("#estimate-metrics").get_by_text("RRA@5").wait_for(timeout=300_000)
+
+    # The viewer iframe connected as this page's session and drew the reconstruction with its frustums.
+    viewer = page.frame_locator("#jog3r-viewer")
+    viewer.locator("canvas").first.wait_for(timeout=60_000)
+    deadline = time.time() + 60
+    while not _drawn_sessions(studio.runtime) and time.time() < deadline:
+        time.sleep(0.5)
+    drawn = _drawn_sessions(studio.runtime)
+    assert drawn, "no viewer client of this page got the reconstruction"
+    (handles,) = studio.runtime.viewer.handles(drawn[0])[:1]
+    assert len(handles.frustums) >= 2
+
+    time.sleep(3)  # let WebGL render a few frames (software GL)
+    shot = IMAGES / "app_estimate.png"
+    page.screenshot(path=str(shot), full_page=True)
+    viewer_shot = IMAGES / "app_viewer.png"
+    page.locator("#jog3r-viewer").screenshot(path=str(viewer_shot))
+    assert _colourful_fraction(viewer_shot) > 0.002, "the viewer looks empty"
+    assert not errors, errors
+
+    page.get_by_role("tab", name="Training").click()
+    page.get_by_text("-m jog3r.train").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(IMAGES / "app_training.png"), full_page=True)
+    page.close()

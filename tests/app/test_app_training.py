@@ -1,0 +1,93 @@
+"""The Training tab through the API: preview, a real short run streaming its log, Stop, a crash, load a checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client.exceptions import AppError
+
+EMBEDDED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "jog3r-tiny"
+JOINT = "Joint: L_gen + λ·L_rec (JOG3R)"
+
+
+def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False):
+    return [mode, data, steps, 1, 2e-4, str(out), resume]
+
+
+def _poll_until(client, cond, timeout=240.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        status, plot, log, console, checkpoint, timer = client.predict(api_name="/train_status")
+        if cond(status, log):
+            return status, plot, log, console, checkpoint
+        time.sleep(0.5)
+    raise AssertionError(f"timed out; last status {status!r}\nlog:\n{log}\nconsole:\n{console}")
+
+
+def test_preview_is_the_exact_command(studio, tmp_path):
+    client = studio.client()
+    preview = client.predict(*_form(tmp_path / "run", steps=7), api_name="/train_preview")
+    assert " -m jog3r.train --preset tiny --mode joint --data synth --steps 7 --batch-size 1 --lr 0.0002 --out " in preview
+    assert preview.endswith(str((tmp_path / "run").resolve()))
+    bad = client.predict(*_form(tmp_path / "run", data="/no/such/folder"), api_name="/train_preview")
+    assert bad.startswith("# cannot start:") and "does not exist" in bad
+    # Something that would be dangerous in a shell stays one quoted argument.
+    odd = client.predict(*_form(tmp_path / "a; rm -rf ~"), api_name="/train_preview")
+    assert "'" in odd and "rm -rf" in odd
+
+
+def test_bad_form_is_refused_with_a_message(studio, tmp_path):
+    client = studio.client()
+    with pytest.raises(AppError, match="does not exist"):
+        client.predict(*_form(tmp_path / "run", data="/no/such/folder"), api_name="/train_start")
+    with pytest.raises(AppError, match="Steps must be"):
+        client.predict(*_form(tmp_path / "run", steps=0), api_name="/train_start")
+
+
+def test_short_run_streams_its_log_and_stop_ends_it(studio, tmp_path):
+    client = studio.client()
+    out = tmp_path / "run"
+    command, status, _ = client.predict(*_form(out, steps=100_000), api_name="/train_start")
+    assert "Running" in status and "--steps 100000" in command
+
+    # A second start while it runs is refused, from any session.
+    with pytest.raises(AppError, match="already running"):
+        studio.client().predict(*_form(tmp_path / "other"), api_name="/train_start")
+
+    status, plot, log, console, _ = _poll_until(client, lambda s, log: log.count("step") >= 2)
+    assert "L_gen" in log and "L_rec" in log and "L_total" in log
+    assert plot is not None
+    job = studio.runtime.jobs.current
+    assert job.running
+
+    status, *_ = client.predict(api_name="/train_stop")
+    assert "Stopped" in status
+    assert not job.running
+
+
+def test_finished_run_checkpoint_loads_into_the_app(studio, tmp_path):
+    client = studio.client()
+    out = tmp_path / "run"
+    client.predict(*_form(out, steps=2), api_name="/train_start")
+    status, _, log, _, checkpoint = _poll_until(client, lambda s, log: s.startswith("**Finished"))
+    final = out.resolve() / "final"
+    assert final.is_dir()
+    before = studio.runtime.pipeline
+    try:
+        info = client.predict(str(final), api_name="/load_weights")
+        assert str(final) in info
+        assert studio.runtime.pipeline is not before
+    finally:
+        studio.runtime.swap_weights(EMBEDDED_MODEL)  # back to what the other tests expect
+
+
+def test_crashing_run_is_reported(studio, tmp_path):
+    client = studio.client()
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    client.predict(*_form(tmp_path / "run", data=str(empty)), api_name="/train_start")
+    status, _, _, console, _ = _poll_until(client, lambda s, log: "Failed" in s)
+    assert "crashed" in status
+    assert console.strip(), "the crash output is shown"
