@@ -1,0 +1,54 @@
+"""app/runtime.py without a model: sessions, their folders and viewer scenes, and refusing a wrong weights folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.runtime import Runtime
+from app.viewer import ViewerHub
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    hub = ViewerHub("127.0.0.1", 0)
+    hub.start()
+    runtime = Runtime(None, "cpu", viewer=hub, max_sessions=2, tmp_root=tmp_path)
+    yield runtime
+    runtime.close()
+
+
+def test_sessions_own_a_folder_and_a_viewer_scene(runtime):
+    a = runtime.session("a")
+    assert runtime.session("a") is a
+    assert a.folder.is_dir() and a.token in runtime.viewer.tokens()
+    first, second = a.new_folder("v2c"), a.new_folder("v2c")
+    assert first != second and first.is_dir() and second.is_dir()
+    (first / "out.txt").write_text("x")
+
+    runtime.end_session("a")
+    assert not a.folder.exists()
+    assert a.token not in runtime.viewer.tokens()
+    runtime.end_session("a")  # ending twice is harmless
+
+
+def test_least_recently_used_session_is_closed_beyond_the_cap(runtime):
+    a, b = runtime.session("a"), runtime.session("b")
+    runtime.session("a")  # a is now the most recent
+    c = runtime.session("c")
+    assert runtime.num_sessions == 2
+    assert not b.folder.exists() and b.token not in runtime.viewer.tokens()
+    assert a.folder.exists() and c.folder.exists()
+
+
+def test_close_removes_everything(tmp_path):
+    runtime = Runtime(None, "cpu", viewer=None, tmp_root=tmp_path)
+    folder = runtime.session("x").folder
+    runtime.close()
+    assert not folder.exists() and not runtime.root.exists()
+
+
+@pytest.mark.parametrize("make", [lambda p: p / "missing", lambda p: p])
+def test_wrong_weights_folder_is_refused_and_nothing_changes(runtime, tmp_path, make):
+    with pytest.raises((FileNotFoundError, ValueError)):
+        runtime.swap_weights(make(tmp_path))
+    assert runtime.weights is None and runtime._pipeline is None
