@@ -1,0 +1,228 @@
+"""Point-cloud and scene files for other 3D tools: binary PLY and GLB (through trimesh).
+
+Conventions of the files written here:
+
+* **PLY** (:func:`write_ply`): binary little-endian; per vertex ``x y z`` float32 in the reconstruction's world
+  frame (OpenCV world of :mod:`jog3r.geometry.camera`, unchanged, scene units), ``red green blue`` uint8 and
+  ``confidence`` float32. Written with NumPy because trimesh's PLY writer adds an alpha channel and has no
+  per-vertex scalar for point clouds; trimesh (and MeshLab, CloudCompare, Open3D) read it back.
+* **GLB** (:func:`reconstruction_to_glb`): glTF 2.0 is y-up with cameras looking down -z, so world points are
+  written as ``diag(1, -1, -1) @ X_world`` (the OpenCV -> OpenGL flip applied to the world). Nodes: ``points``
+  (a POINTS primitive with vertex colours) and, with cameras, ``camera_000 ...``: one frustum mesh per frame (apex
+  at the camera centre, base at the image corners at depth ``frustum_scale``, plus a small triangle on the
+  image's top edge), coloured by :func:`jog3r.viz.colors.time_colors` (frame 0 red -> last frame purple).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+
+from jog3r.types import Reconstruction
+from jog3r.viz.colors import time_colors, to_uint8
+
+logger = logging.getLogger(__name__)
+
+#: World -> glTF axes (rotation by 180 degrees about x): OpenCV's y-down, z-forward world becomes y-up.
+WORLD_TO_GLTF = np.diag([1.0, -1.0, -1.0])
+
+
+def _numpy(x, what: str, shape_tail: tuple[int, ...]) -> np.ndarray:
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if arr.ndim != len(shape_tail) + 1 or arr.shape[1:] != shape_tail:
+        raise ValueError(f"{what} must have shape [N{''.join(f', {d}' for d in shape_tail)}], got {arr.shape}")
+    return arr
+
+
+def write_ply(path: str | Path, pts3d, colors, conf=None) -> Path:
+    """Write a coloured point cloud as binary PLY (convention in the module docstring).
+
+    Args:
+        path: output ``.ply`` path (parents created; written atomically).
+        pts3d: ``[N, 3]`` float world points (scene units).
+        colors: ``[N, 3]`` float RGB in ``[0, 1]`` (clipped, with a warning, if outside) or uint8.
+        conf: ``[N]`` float confidence, or ``None`` (then no ``confidence`` property is written).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: for wrong shapes, different ``N`` or non-finite points/confidences.
+    """
+    path = Path(path)
+    xyz = _numpy(pts3d, "pts3d", (3,)).astype(np.float32)
+    rgb = _numpy(colors, "colors", (3,))
+    if len(rgb) != len(xyz):
+        raise ValueError(f"colors has {len(rgb)} rows but pts3d has {len(xyz)}")
+    if not np.isfinite(xyz).all():
+        raise ValueError("pts3d contains NaN or inf; filter the points first")
+    if rgb.dtype != np.uint8:
+        rgb = rgb.astype(np.float64)
+        if rgb.size and (rgb.min() < -1e-3 or rgb.max() > 1 + 1e-3):
+            logger.warning("%s: colours outside [0, 1] (%.3f..%.3f) are clipped", path, rgb.min(), rgb.max())
+        rgb = to_uint8(rgb)
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    if conf is not None:
+        conf_arr = (conf.detach().cpu().numpy() if isinstance(conf, torch.Tensor) else np.asarray(conf)).reshape(-1)
+        if len(conf_arr) != len(xyz) or not np.isfinite(conf_arr).all():
+            raise ValueError(f"conf must be [{len(xyz)}] finite values, got shape {conf_arr.shape}")
+        fields.append(("confidence", "<f4"))
+    vertices = np.empty(len(xyz), dtype=fields)
+    vertices["x"], vertices["y"], vertices["z"] = xyz.T
+    vertices["red"], vertices["green"], vertices["blue"] = rgb.T
+    if conf is not None:
+        vertices["confidence"] = conf_arr
+    ply_types = {"<f4": "float", "u1": "uchar"}
+    header = ["ply", "format binary_little_endian 1.0",
+              "comment JOG3R Studio: world coordinates, OpenCV axes, scene units",
+              f"element vertex {len(xyz)}", *(f"property {ply_types[t]} {name}" for name, t in fields), "end_header"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(("\n".join(header) + "\n").encode("ascii") + vertices.tobytes())
+    tmp.replace(path)
+    return path
+
+
+def select_points(
+    recon: Reconstruction, *, conf_threshold: float | None = None, max_points: int | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Pick the finite (and confident) points of a reconstruction, subsampled reproducibly.
+
+    Args:
+        recon: the reconstruction (``pts3d [F, H, W, 3]``, ``colors``, ``conf``).
+        conf_threshold: keep pixels with ``conf >= conf_threshold``; ``None`` keeps every finite point.
+        max_points: at most this many points, drawn uniformly without replacement (seeded); ``None``: all.
+        seed: seed of the subsampling.
+
+    Returns:
+        ``{"xyz": [N, 3] float32, "rgb": [N, 3] float32 in [0, 1], "conf": [N] float32,
+        "index": [N] int64 flat indices into [F, H, W] (increasing)}``.
+
+    Raises:
+        ValueError: if ``max_points < 1``.
+    """
+    pts = recon.pts3d.detach().cpu().reshape(-1, 3).float().numpy()
+    conf = recon.conf.detach().cpu().reshape(-1).float().numpy()
+    rgb = recon.colors.detach().cpu().reshape(-1, 3).float().numpy()
+    keep = np.isfinite(pts).all(axis=1) & np.isfinite(conf)
+    if conf_threshold is not None:
+        keep &= conf >= conf_threshold
+    index = np.flatnonzero(keep)
+    if max_points is not None:
+        if max_points < 1:
+            raise ValueError(f"max_points must be >= 1, got {max_points}")
+        if len(index) > max_points:
+            index = np.sort(np.random.default_rng(seed).choice(index, size=max_points, replace=False))
+    return {"xyz": pts[index], "rgb": np.clip(rgb[index], 0, 1), "conf": conf[index], "index": index.astype(np.int64)}
+
+
+def auto_frustum_scale(cam_centres: np.ndarray, points: np.ndarray) -> float:
+    """Frustum depth: 0.1 x the median distance between camera centres, clamped to [1 %, 5 %] of the scene.
+
+    The scene extent is the diagonal of the 5th-95th percentile box of the points and camera centres.
+
+    Args:
+        cam_centres: ``[F, 3]`` camera centres (world).
+        points: ``[N, 3]`` world points (may be empty).
+
+    Returns:
+        The frustum depth in scene units (``1.0`` for a degenerate scene).
+    """
+    allpts = np.concatenate([cam_centres, points]) if len(points) else cam_centres
+    extent = float(np.linalg.norm(np.percentile(allpts, 95, axis=0) - np.percentile(allpts, 5, axis=0)))
+    if extent <= 0:
+        return 1.0
+    dists = np.linalg.norm(cam_centres[:, None] - cam_centres[None], axis=-1)[np.triu_indices(len(cam_centres), 1)]
+    traj = 0.1 * float(np.median(dists)) if dists.size else 0.0
+    return float(np.clip(traj, 0.01 * extent, 0.05 * extent))
+
+
+def frustum_mesh(cam2world: np.ndarray, K: np.ndarray, image_size: tuple[int, int], scale: float, color) -> trimesh.Trimesh:
+    """One camera as a double-sided frustum mesh in **world** coordinates (OpenCV axes).
+
+    Args:
+        cam2world: ``[4, 4]`` camera-to-world, OpenCV axes.
+        K: ``[3, 3]`` intrinsics in pixels.
+        image_size: ``(H, W)``.
+        scale: depth of the base (image plane) below the apex, in scene units.
+        color: RGB in ``[0, 1]``.
+
+    Returns:
+        A mesh with 8 vertices: apex, 4 image corners, 3 vertices of the "up" triangle above the top edge.
+    """
+    H, W = image_size
+    pix = np.array([[0, 0], [W, 0], [W, H], [0, H], [0.35 * W, 0], [0.65 * W, 0], [0.5 * W, -0.15 * H]], float)
+    rays = np.linalg.solve(K, np.concatenate([pix, np.ones((len(pix), 1))], axis=1).T).T
+    cam_pts = np.concatenate([np.zeros((1, 3)), rays * scale / rays[:, 2:3]])
+    world = cam_pts @ cam2world[:3, :3].T + cam2world[:3, 3]
+    faces = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 1], [5, 6, 7]])
+    faces = np.concatenate([faces, faces[:, ::-1]])  # both windings: visible from inside and outside
+    rgba = np.append(to_uint8(np.asarray(color)), 255)
+    return trimesh.Trimesh(world, faces, vertex_colors=np.tile(rgba, (len(world), 1)), process=False)
+
+
+def reconstruction_to_glb(
+    recon: Reconstruction,
+    path: str | Path,
+    *,
+    conf_threshold: float | None = None,
+    with_cameras: bool = True,
+    frustum_scale: float | None = None,
+    max_points: int | None = 200_000,
+    seed: int = 0,
+) -> Path:
+    """Write a reconstruction as a GLB scene: coloured points and, optionally, one frustum per frame.
+
+    Args:
+        recon: the reconstruction (``cam2world [F, 4, 4]`` OpenCV, ``K [F, 3, 3]``, ``pts3d``, ``colors``,
+            ``conf``).
+        path: output ``.glb`` path (parents created; written atomically).
+        conf_threshold: keep pixels with ``conf >= conf_threshold``; ``None`` keeps every finite point.
+        with_cameras: add the frustums (red -> purple over time); ``False`` writes the points only.
+        frustum_scale: frustum depth in scene units; ``None`` picks :func:`auto_frustum_scale`.
+        max_points: subsample to at most this many points (seeded, :func:`select_points`); ``None``: all.
+        seed: seed of the subsampling.
+
+    Returns:
+        ``path``. Coordinates follow the module docstring (world flipped to glTF's y-up).
+
+    Raises:
+        ValueError: if no point survives the filter and there are no cameras to write, or for a
+            non-positive ``frustum_scale``.
+    """
+    path = Path(path)
+    sel = select_points(recon, conf_threshold=conf_threshold, max_points=max_points, seed=seed)
+    cam2world = recon.cam2world.detach().cpu().double().numpy()
+    if not len(sel["xyz"]) and not with_cameras:
+        raise ValueError(f"{path}: no points to write (conf_threshold={conf_threshold})")
+    if not len(sel["xyz"]):
+        logger.warning("%s: no point passes conf_threshold=%s; writing cameras only", path, conf_threshold)
+    scene = trimesh.Scene()
+    if len(sel["xyz"]):
+        colors = np.concatenate([to_uint8(sel["rgb"]), np.full((len(sel["xyz"]), 1), 255, np.uint8)], axis=1)
+        cloud = trimesh.PointCloud(sel["xyz"].astype(np.float64) @ WORLD_TO_GLTF.T, colors=colors)
+        scene.add_geometry(cloud, node_name="points", geom_name="points")
+    if with_cameras:
+        if frustum_scale is None:
+            frustum_scale = auto_frustum_scale(cam2world[:, :3, 3], sel["xyz"].astype(np.float64))
+        if frustum_scale <= 0:
+            raise ValueError(f"frustum_scale must be positive, got {frustum_scale}")
+        K = recon.K.detach().cpu().double().numpy()
+        for i, color in enumerate(time_colors(recon.num_frames)):
+            mesh = frustum_mesh(cam2world[i], K[i], recon.image_size, frustum_scale, color)
+            mesh.vertices = mesh.vertices @ WORLD_TO_GLTF.T
+            scene.add_geometry(mesh, node_name=f"camera_{i:03d}", geom_name=f"camera_{i:03d}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(scene.export(file_type="glb"))
+    tmp.replace(path)
+    logger.info("%s: %d points, %s cameras", path, len(sel["xyz"]), recon.num_frames if with_cameras else "no")
+    return path
+
+
+__all__ = ["WORLD_TO_GLTF", "auto_frustum_scale", "frustum_mesh", "reconstruction_to_glb", "select_points",
+           "write_ply"]
