@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as nnf
 import viser
 
+from jog3r.geometry.registration import register_points
 from jog3r.types import Reconstruction
 from jog3r.viz.colors import GT_COLOR, colormap, time_colors, to_uint8
 
@@ -317,7 +318,8 @@ def align_ground_truth(cam2world_gt: torch.Tensor, reference_cam2world: torch.Te
     walkthroughs), so each camera contributes three points: its centre ``c``, ``c + d z`` and ``c - d y`` (its
     forward and up axes), with ``d`` the RMS distance of that trajectory's centres from their mean (so the offsets
     scale with the trajectory and an exact similarity is recovered exactly). ``roma.rigid_points_registration(...,
-    compute_scaling=True)`` then gives ``(R, t, s)`` minimising ``sum ||s R x + t - y||^2``.
+    compute_scaling=True)`` (through :func:`jog3r.geometry.registration.register_points`) then gives ``(R, t, s)``
+    minimising ``sum ||s R x + t - y||^2``.
 
     Args:
         cam2world_gt: ``[F, 4, 4]`` ground-truth camera-to-world (OpenCV), any scale.
@@ -334,7 +336,7 @@ def align_ground_truth(cam2world_gt: torch.Tensor, reference_cam2world: torch.Te
         return torch.cat([centres, centres + d * c2w[:, :3, 2], centres - d * c2w[:, :3, 1]])
 
     gt, ref = cam2world_gt.detach().cpu().double(), reference_cam2world.detach().cpu().double()
-    rot, trans, scale = roma.rigid_points_registration(anchor_points(gt), anchor_points(ref), compute_scaling=True)
+    rot, trans, scale = register_points(anchor_points(gt), anchor_points(ref), with_scale=True)
     aligned = gt.clone()
     aligned[:, :3, :3] = rot @ gt[:, :3, :3]
     aligned[:, :3, 3] = scale * gt[:, :3, 3] @ rot.T + trans
