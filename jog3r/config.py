@@ -11,6 +11,7 @@ STDiT presets (:data:`STDIT_PRESETS`, REFERENCE.md A.1 and A.9):
 * ``opensora-1.0-16x512``: the same network for 16 x 512 x 512 (latent 16 x 64 x 64), ``space_scale`` 1.0.
 * ``tiny``: the embedded CPU-trainable default: TAEF2 latents (32 channels), MiniLM captions (384 x 32),
   width 192, depth 6, 4 heads, built for 16 x 128 x 192 videos (latent 16 x 16 x 24).
+* ``micro``: width 32, depth 2, for 4 x 32 x 48 videos; only for tests.
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ STDIT_PRESETS: dict[str, STDiTConfig] = {
         model_max_length=32,
         space_scale=1.0,
         time_scale=1.0,
+    ),
+    "micro": STDiTConfig(
+        input_size=(4, 4, 6),
+        in_channels=32,
+        patch_size=(1, 2, 2),
+        hidden_size=32,
+        depth=2,
+        num_heads=2,
+        mlp_ratio=2.0,
+        caption_channels=384,
+        model_max_length=32,
     ),
 }
 """Named :class:`~jog3r.dit.stdit.STDiTConfig` presets (see the module docstring)."""
@@ -109,6 +121,16 @@ JOG3R_PRESETS: dict[str, JOG3RConfig] = {
         trainable_after_frozen=TrainablePart.ALL,
         train_embedders=True,
     ),
+    "micro": JOG3RConfig(
+        stdit=STDIT_PRESETS["micro"],
+        dec_embed_dim=32,
+        dec_depth=1,
+        dec_num_heads=2,
+        tap_block=1,
+        frozen_blocks=0,
+        trainable_after_frozen=TrainablePart.ALL,
+        train_embedders=True,
+    ),
 }
 """Named :class:`~jog3r.model.JOG3RConfig` presets.
 
@@ -117,6 +139,8 @@ JOG3R_PRESETS: dict[str, JOG3RConfig] = {
   frozen, only temporal attention trained afterwards.
 * ``tiny``: the CPU-trainable default on the ``tiny`` STDiT: decoder 128 wide, depth 4, 4 heads, tap at block
   ``depth - 1``, everything trained (it starts from scratch).
+* ``micro``: a few-thousand-parameter model on 4 x 32 x 48 videos for fast tests of training and pipelines
+  (same encoders as ``tiny``).
 """
 
 

@@ -1,0 +1,28 @@
+"""``python -m jog3r.train`` (also ``jog3r train``): run the joint fine-tune from the command line.
+
+Examples::
+
+    python -m jog3r.train --preset tiny --mode joint --data synth --steps 2000 --out runs/tiny
+    python -m jog3r.train --out runs/tiny --resume            # continue a killed run exactly
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tyro
+
+from jog3r.train.config import TrainConfig
+from jog3r.train.trainer import train
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse a :class:`TrainConfig` from ``argv`` and train."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = tyro.cli(TrainConfig, args=argv, description=__doc__)
+    final = train(config)
+    logging.getLogger("jog3r.train").info("final model written to %s", final)
+
+
+if __name__ == "__main__":
+    main()

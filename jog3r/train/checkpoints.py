@@ -1,0 +1,103 @@
+"""Run folders that survive being killed: atomic step checkpoints, a ``latest`` pointer, retention.
+
+Layout of a run folder ``out/``::
+
+    out/log.jsonl                       one JSON record per logged step (appended, flushed)
+    out/train_config.json               the TrainConfig of the run
+    out/checkpoints/step_000200/        model.safetensors, ema.safetensors, config.json, components.json,
+                                        optimizer.pt, trainer_state.json
+    out/checkpoints/latest              text file naming the newest COMPLETE step folder
+    out/final/                          ``JOG3R.from_pretrained`` layout (EMA weights) written at the end
+
+A step folder is written as ``.tmp-step_000200`` and renamed only once every file is on disk, so a run killed
+mid-write leaves the previous checkpoint and the ``latest`` pointer untouched (nanoGPT/VGGT keep the same rule).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def step_dir_name(step: int) -> str:
+    """Folder name of the checkpoint after ``step`` optimiser steps."""
+    return f"step_{step:06d}"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def commit_dir(tmp_dir: Path, final_dir: Path) -> None:
+    """Atomically publish a fully written ``tmp_dir`` as ``final_dir`` (replacing an older one of that name)."""
+    if final_dir.exists():
+        trash = final_dir.with_name(f".trash-{final_dir.name}")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final_dir, trash)
+        os.replace(tmp_dir, final_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp_dir, final_dir)
+
+
+def new_tmp_dir(parent: Path, name: str) -> Path:
+    """Create an empty staging folder ``parent/.tmp-<name>`` (removing a stale one from a killed run)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def publish_checkpoint(run_dir: Path, tmp_dir: Path, step: int, keep: int) -> Path:
+    """Publish a staged checkpoint as ``checkpoints/step_XXXXXX``, point ``latest`` at it, prune old ones.
+
+    Args:
+        run_dir: the run folder.
+        tmp_dir: staging folder returned by :func:`new_tmp_dir` with every file written.
+        step: optimiser steps done.
+        keep: number of newest step folders to keep (``>= 1``).
+
+    Returns:
+        The published folder.
+    """
+    ckpt_root = run_dir / "checkpoints"
+    final = ckpt_root / step_dir_name(step)
+    commit_dir(tmp_dir, final)
+    write_text_atomic(ckpt_root / "latest", final.name)
+    steps = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())
+    for old in steps[: max(0, len(steps) - max(1, keep))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """Newest complete checkpoint folder of a run, or ``None`` if there is none.
+
+    Raises:
+        ValueError: if ``latest`` names a folder that is missing or incomplete (the run folder was edited by hand).
+    """
+    ckpt_root = Path(run_dir) / "checkpoints"
+    pointer = ckpt_root / "latest"
+    if not pointer.exists():
+        return None
+    folder = ckpt_root / pointer.read_text().strip()
+    if not (folder / "trainer_state.json").exists():
+        raise ValueError(f"{pointer} names {folder.name}, which is missing or incomplete; delete the pointer to restart")
+    return folder
+
+
+def read_state(folder: Path) -> dict:
+    """Read ``trainer_state.json`` of a checkpoint folder."""
+    return json.loads((folder / "trainer_state.json").read_text())

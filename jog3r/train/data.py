@@ -1,0 +1,119 @@
+"""Training batches for the joint fine-tune: frames, captions and ground-truth point maps in the first camera.
+
+A batch source is a pure function ``(step, micro) -> TrainBatch``: which clips a micro-batch holds depends only on
+``(seed, step, micro, rank)``, so a resumed run sees exactly the clips an uninterrupted run would have seen.
+
+Sources:
+    * ``"synth"``: clips generated on the fly by :mod:`jog3r.data.synth` (exact depth and cameras);
+    * a RealEstate10K-layout folder (camera txt + mp4/frames, optional ``depth/`` and ``captions.json``), read by
+      :class:`jog3r.data.datasets.ClipDataset` with the paper's sampling (16 frames, stride in {1, 2, 4, 8}, random
+      reversal, resize + centre crop, cameras relative to the first frame). Clips without depth cannot supervise
+      ``L_rec``; they are rejected in modes that use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from jog3r.data.synth import SynthConfig, generate_clip
+from jog3r.geometry.camera import depth_to_world_points, inverse_se3, transform_points
+from jog3r.train.config import TrainConfig
+from jog3r.types import PosedClip
+
+
+@dataclass(frozen=True)
+class TrainBatch:
+    """One micro-batch.
+
+    Attributes:
+        frames: ``[B, 3, F, H, W]`` float32 RGB in ``[0, 1]``.
+        pts3d: ``[B, F, H, W, 3]`` float32 ground-truth points of every frame's pixels in the FIRST frame's
+            OpenCV camera (scene units; ``L_rec`` is scale invariant).
+        valid: ``[B, F, H, W]`` bool, pixels with ground truth.
+        captions: ``B`` RealEstate10K-style captions.
+    """
+
+    frames: torch.Tensor
+    pts3d: torch.Tensor
+    valid: torch.Tensor
+    captions: list[str]
+
+
+def _sample_index(step: int, micro: int, b: int, cfg: TrainConfig, rank: int, world: int) -> int:
+    per_step = cfg.grad_accum * cfg.batch_size * world
+    return step * per_step + (micro * world + rank) * cfg.batch_size + b
+
+
+def clip_to_example(clip: PosedClip) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    """Turn a posed clip with depth into ``(frames [3,F,H,W], pts3d [F,H,W,3], valid [F,H,W], caption)``.
+
+    Raises:
+        ValueError: if the clip has no depth (``L_rec`` needs ground-truth points).
+    """
+    if clip.depth is None:
+        raise ValueError(
+            f"clip {clip.name!r} has no depth maps, so it cannot supervise L_rec; add depth/<clip>.npz "
+            "(or annotate the folder with a depth estimator) or train in --mode gen"
+        )
+    depth = clip.depth.float()
+    world = depth_to_world_points(depth, clip.K.float(), clip.cam2world.float())
+    pts3d = transform_points(inverse_se3(clip.cam2world[0].float()), world)
+    valid = torch.isfinite(depth) & (depth > 0)
+    pts3d = torch.where(valid[..., None], pts3d, torch.zeros_like(pts3d))
+    frames = clip.frames.permute(1, 0, 2, 3).contiguous()
+    return frames, pts3d.float(), valid, clip.caption or ""
+
+
+def _stack(examples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]]) -> TrainBatch:
+    return TrainBatch(
+        frames=torch.stack([e[0] for e in examples]),
+        pts3d=torch.stack([e[1] for e in examples]),
+        valid=torch.stack([e[2] for e in examples]),
+        captions=[e[3] for e in examples],
+    )
+
+
+def build_batch_source(
+    cfg: TrainConfig, *, height: int, width: int, rank: int = 0, world: int = 1
+) -> Callable[[int, int], TrainBatch]:
+    """Build the ``(step, micro) -> TrainBatch`` function of a run (see the module docstring).
+
+    Args:
+        cfg: the run configuration (``data``, ``num_frames``, ``batch_size``, ``seed``, ``synth_scenes``).
+        height: frame height in pixels (a multiple of 16).
+        width: frame width in pixels (a multiple of 16).
+        rank: this process's rank (distributed training).
+        world: number of processes.
+
+    Raises:
+        FileNotFoundError: if ``cfg.data`` is neither ``"synth"`` nor an existing folder.
+        ValueError: on sizes that are not multiples of 16.
+    """
+    if height % 16 or width % 16:
+        raise ValueError(f"training size {height}x{width} must be a multiple of 16 (VAE factor 8 x patch 2)")
+    if cfg.data == "synth":
+        synth_cfg = SynthConfig(height=height, width=width, num_frames=cfg.num_frames)
+        if cfg.synth_scenes:
+            synth_cfg = dataclasses.replace(synth_cfg, **cfg.synth_scenes)
+
+        def synth_batch(step: int, micro: int) -> TrainBatch:
+            examples = []
+            for b in range(cfg.batch_size):
+                index = _sample_index(step, micro, b, cfg, rank, world)
+                clip = generate_clip(cfg.seed * 10_000_019 + index, synth_cfg)
+                examples.append(clip_to_example(clip))
+            return _stack(examples)
+
+        return synth_batch
+    folder = Path(cfg.data).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"training data {cfg.data!r} not found: pass 'synth' or a RealEstate10K-layout folder "
+            "(write one with `python -m jog3r.data.synth --out DIR --num N`)"
+        )
+    raise NotImplementedError("folder datasets: pending jog3r.data.datasets.ClipDataset")

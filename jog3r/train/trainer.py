@@ -1,0 +1,367 @@
+"""The joint fine-tune loop: ``L_total = L_gen + lambda * L_rec`` (JOG3R Sec. 3.2, implementation details 4.1).
+
+One optimiser step on a micro-batch of clips does:
+
+1. encode frames to VAE latents ``z0`` and captions to caption tokens (frozen encoders, no grad);
+2. ``L_gen`` (modes ``joint``/``gen``): ``t ~ U{0..999}``, ``z_t = q(z_t | z0)``, STDiT with the captions (10 %
+   replaced by the null caption inside the model), OpenSora's MSE + learned-variance VB loss;
+3. ``L_rec`` (modes ``joint``/``rec``/``frozen-rec``): ``t ~ U{0..rec_t_max}``, the null ("empty") prompt, STDiT
+   run only up to the tapped block ``b^n``, decoder + head on ``num_pairs`` pairs sampled from ``(1 -> f)``,
+   DUSt3R's confidence-weighted regression against the ground-truth points in the first camera (paper eq. 2);
+4. backward of ``L_gen + lambda * L_rec``, gradient clipping, AdamW, EMA.
+
+Because the reconstruction pass stops at the tap, blocks after ``b^n`` receive gradients only from ``L_gen``,
+as the paper requires. All randomness of a step (data, timesteps, noise, pairs) derives from ``(seed, step)``,
+so ``--resume`` continues with exactly the data order and loss curve of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import resource
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from jog3r.checkpoint import config_to_dict, load_dust3r_checkpoint, load_opensora_checkpoint
+from jog3r.components import build_text_encoder, build_vae, write_components
+from jog3r.config import get_preset
+from jog3r.diffusion import GaussianDiffusion
+from jog3r.losses import reconstruction_loss, total_loss
+from jog3r.model import JOG3R
+from jog3r.train.checkpoints import (
+    latest_checkpoint,
+    new_tmp_dir,
+    publish_checkpoint,
+    read_state,
+    write_text_atomic,
+    commit_dir,
+)
+from jog3r.train.config import TrainConfig, TrainMode
+from jog3r.train.data import TrainBatch, build_batch_source
+from jog3r.types import DiTFeatures
+
+logger = logging.getLogger(__name__)
+
+
+def _resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def _step_generator(seed: int, step: int, micro: int, device: torch.device) -> torch.Generator:
+    """RNG of one micro-batch: a pure function of (seed, step, micro), which makes resume exact."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed((seed * 1_000_003 + step * 1_009 + micro) % (2**63 - 1))
+    return gen
+
+
+def _memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Trainer:
+    """Runs a :class:`~jog3r.train.config.TrainConfig` to completion (see the module docstring).
+
+    Args:
+        config: the run's configuration.
+
+    Raises:
+        ValueError: on an inconsistent configuration (unknown preset, bad sizes, an existing run folder without
+            ``--resume``).
+        FileNotFoundError: on missing data, weights or encoder folders.
+    """
+
+    def __init__(self, config: TrainConfig):
+        self.cfg = config
+        self.out = Path(config.out)
+        self.device = _resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+        torch.manual_seed(config.seed)
+        self.model = self._build_model().to(self.device)
+        self._apply_mode()
+        self.vae = build_vae(config.vae, device=str(self.device))
+        self.text_encoder = build_text_encoder(
+            config.text_encoder, device=str(self.device), max_length=self.model.config.stdit.model_max_length
+        )
+        self._check_compatible()
+        self.diffusion = GaussianDiffusion()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"mode {config.mode.value!r} leaves no trainable parameter")
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.ema = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+        self.ddp = None
+        if self.world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        h = config.height or self.model.config.stdit.input_size[1] * self.vae.downsample
+        w = config.width or self.model.config.stdit.input_size[2] * self.vae.downsample
+        self.batches = build_batch_source(config, height=h, width=w, rank=self.rank, world=self.world)
+        self.step = 0
+
+    # ------------------------------------------------------------------ set-up
+    def _build_model(self) -> JOG3R:
+        cfg = self.cfg
+        if cfg.init is not None:
+            model = JOG3R.from_pretrained(cfg.init)
+        else:
+            jcfg = get_preset(cfg.preset)
+            if cfg.grad_checkpointing:
+                jcfg = dataclasses.replace(jcfg, stdit=dataclasses.replace(jcfg.stdit, grad_checkpointing=True))
+            if cfg.caption_dropout != jcfg.stdit.class_dropout_prob:
+                jcfg = dataclasses.replace(
+                    jcfg, stdit=dataclasses.replace(jcfg.stdit, class_dropout_prob=cfg.caption_dropout)
+                )
+            model = JOG3R(jcfg)
+        if cfg.opensora_ckpt is not None:
+            load_opensora_checkpoint(model.stdit, cfg.opensora_ckpt)
+        if cfg.dust3r_ckpt is not None:
+            load_dust3r_checkpoint(model, cfg.dust3r_ckpt)
+        return model
+
+    def _apply_mode(self) -> None:
+        mode = self.cfg.mode
+        self.model.apply_freeze_policy()
+        if mode is TrainMode.FROZEN_REC:
+            self.model.stdit.requires_grad_(False)
+        elif mode is TrainMode.GEN:
+            for name, p in self.model.named_parameters():
+                if not name.startswith("stdit."):
+                    p.requires_grad_(False)
+
+    def _check_compatible(self) -> None:
+        s = self.model.config.stdit
+        if self.vae.latent_channels != s.in_channels:
+            raise ValueError(
+                f"VAE {self.vae.name!r} gives {self.vae.latent_channels} latent channels but the model expects "
+                f"{s.in_channels}; pick the matching --vae or --preset"
+            )
+        if self.text_encoder.dim != s.caption_channels:
+            raise ValueError(
+                f"text encoder {self.text_encoder.name!r} gives {self.text_encoder.dim}-d tokens but the model "
+                f"expects {s.caption_channels}; pick the matching --text-encoder or --preset"
+            )
+
+    # ------------------------------------------------------------------ one step
+    def _lr(self, step: int) -> float:
+        warm = max(1, self.cfg.warmup_steps)
+        return self.cfg.lr * min(1.0, (step + 1) / warm)
+
+    def _losses(self, batch: TrainBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        cfg, model = self.cfg, self.ddp or self.model
+        core = self.model
+        video = batch.frames.to(self.device) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]
+        with torch.no_grad():
+            z0 = self.vae.encode(video, generator=gen).x
+        bsz = z0.shape[0]
+        out: dict[str, torch.Tensor] = {}
+        autocast = torch.autocast(
+            device_type=self.device.type, dtype=torch.bfloat16,
+            enabled=cfg.bf16 and self.device.type == "cuda" and torch.cuda.is_bf16_supported(),
+        )
+        l_gen = l_rec = None
+        if cfg.mode.uses_gen:
+            with torch.no_grad():
+                y, mask = self.text_encoder.encode(batch.captions)
+            t = torch.randint(0, self.diffusion.num_timesteps, (bsz,), generator=gen, device=self.device)
+            noise = torch.randn(z0.shape, generator=gen, device=self.device)
+            z_t = self.diffusion.q_sample(z0, t, noise)
+            with autocast:  # the STDiT replaces 10 % of the captions by the null caption in training mode
+                pred = model(z_t, t, y.to(self.device), mask.to(self.device), compute_rec=False)
+            terms = self.diffusion.gen_loss(pred.dit_out.float(), z0, z_t, t, noise)
+            l_gen = terms["loss"]
+            out["loss_gen_mse"], out["loss_gen_vb"] = terms["mse"].detach(), terms["vb"].detach()
+        if cfg.mode.uses_rec:
+            f = z0.shape[2]
+            t = torch.randint(0, cfg.rec_t_max + 1, (bsz,), generator=gen, device=self.device)
+            noise = torch.randn(z0.shape, generator=gen, device=self.device)
+            z_t = self.diffusion.q_sample(z0, t, noise)
+            k = min(cfg.num_pairs, f - 1)
+            others = torch.randperm(f - 1, generator=gen, device=self.device)[:k] + 1
+            edges = torch.stack([torch.zeros_like(others), others], dim=1).sort(dim=0).values.cpu()
+            with autocast:
+                res = model(z_t, t, core.stdit.null_caption(bsz), None, edges=edges, compute_gen=False)
+            pm = res.pointmaps
+            pts = batch.pts3d.to(self.device)
+            valid = batch.valid.to(self.device)
+            e0, e1 = edges[:, 0].to(self.device), edges[:, 1].to(self.device)
+            rec = reconstruction_loss(
+                pm, pts[:, e0], pts[:, e1], valid[:, e0], valid[:, e1], alpha=cfg.conf_alpha
+            )
+            l_rec = rec["loss"]
+            out["regr_1"], out["regr_2"] = rec["regr_1"], rec["regr_2"]
+        total = total_loss(l_gen, l_rec, lam=cfg.lam)
+        out["loss_total"] = total
+        if l_gen is not None:
+            out["loss_gen"] = l_gen
+        if l_rec is not None:
+            out["loss_rec"] = l_rec
+        return out
+
+    def _update_ema(self) -> None:
+        decay = self.cfg.ema_decay
+        if decay <= 0:
+            return
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                if name in self.ema:
+                    self.ema[name].lerp_(p.detach(), 1 - decay)
+
+    def train_step(self) -> dict[str, float]:
+        """Run one optimiser step (``grad_accum`` micro-batches) and return the logged scalars."""
+        cfg = self.cfg
+        start = time.perf_counter()
+        lr = self._lr(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for micro in range(cfg.grad_accum):
+            gen = _step_generator(cfg.seed + 7919 * self.rank, self.step, micro, self.device)
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # caption dropout inside STDiT
+            batch = self.batches(self.step, micro)
+            losses = self._losses(batch, gen)
+            total = losses["loss_total"]
+            if not torch.isfinite(total):
+                raise FloatingPointError(
+                    f"non-finite loss at step {self.step}: "
+                    + ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+                    + "; lower --lr or check the data (no checkpoint was written for this step)"
+                )
+            (total / cfg.grad_accum).backward()
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) / cfg.grad_accum
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optimizer.step()
+        self._update_ema()
+        self.step += 1
+        elapsed = time.perf_counter() - start
+        record = {"step": self.step, **sums, "grad_norm": float(grad_norm), "lr": lr, "step_time": elapsed,
+                  "mem_mb": _memory_mb(self.device), "time": time.time()}
+        return record
+
+    # ------------------------------------------------------------------ checkpoints
+    def _ema_state(self) -> dict[str, torch.Tensor]:
+        state = {k: v.detach().clone().contiguous() for k, v in self.model.state_dict().items()}
+        if self.cfg.ema_decay > 0:
+            for name, value in self.ema.items():
+                state[name] = value.detach().clone().contiguous()
+        return state
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step_XXXXXX`` atomically (rank 0 only) and return it."""
+        if self.rank != 0:
+            return None
+        name = f"step_{self.step:06d}"
+        tmp = new_tmp_dir(self.out / "checkpoints", name)
+        self.model.save_pretrained(tmp)
+        write_components(tmp, vae=self.cfg.vae, text_encoder=self.cfg.text_encoder)
+        save_file({k: v.contiguous() for k, v in self.ema.items()}, str(tmp / "ema.safetensors"))
+        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "seed": self.cfg.seed}))
+        return publish_checkpoint(self.out, tmp, self.step, self.cfg.keep_checkpoints)
+
+    def save_final(self) -> Path:
+        """Write ``final/`` in ``from_pretrained`` layout with the EMA weights (rank 0 only)."""
+        tmp = new_tmp_dir(self.out, "final")
+        raw = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self._ema_state())
+        try:
+            self.model.save_pretrained(tmp)
+        finally:
+            self.model.load_state_dict(raw)
+        write_components(tmp, vae=self.cfg.vae, text_encoder=self.cfg.text_encoder)
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "ema_decay": self.cfg.ema_decay}))
+        final = self.out / "final"
+        commit_dir(tmp, final)
+        return final
+
+    def load_checkpoint(self, folder: Path) -> None:
+        """Restore model, EMA, optimiser and step from a checkpoint folder."""
+        weights = load_file(str(folder / "model.safetensors"))
+        self.model.load_state_dict(weights)
+        ema = load_file(str(folder / "ema.safetensors"))
+        for name in self.ema:
+            if name in ema:
+                self.ema[name] = ema[name].to(self.device)
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True))
+        self.step = int(read_state(folder)["step"])
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> Path:
+        """Train up to ``config.steps`` steps, logging and checkpointing; return the ``final/`` folder."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        log_path = self.out / "log.jsonl"
+        if cfg.resume:
+            folder = latest_checkpoint(self.out)
+            if folder is not None:
+                self.load_checkpoint(folder)
+                logger.info("resumed from %s at step %d", folder, self.step)
+            else:
+                logger.info("--resume given but %s has no checkpoint yet: starting at step 0", self.out)
+            self._truncate_log(log_path)
+        elif latest_checkpoint(self.out) is not None or log_path.exists():
+            raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if self.rank == 0:
+            write_text_atomic(self.out / "train_config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode.value}", disable=self.rank != 0,
+                   dynamic_ncols=True)
+        with open(log_path, "a") as log:
+            while self.step < cfg.steps:
+                record = self.train_step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss_total']:.4f}")
+                if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                    self.save_checkpoint()
+        bar.close()
+        final = self.save_final() if self.rank == 0 else self.out / "final"
+        if self.world > 1:
+            torch.distributed.destroy_process_group()
+        return final
+
+    def _truncate_log(self, log_path: Path) -> None:
+        """Drop log records past the restored step (they belong to steps that will be re-run)."""
+        if self.rank != 0 or not log_path.exists():
+            return
+        keep = []
+        for line in log_path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= self.step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+        write_text_atomic(log_path, "".join(k + "\n" for k in keep))
+
+
+def train(config: TrainConfig) -> Path:
+    """Run a training job and return its ``final/`` model folder (see :class:`Trainer`)."""
+    return Trainer(config).run()
+
+
+__all__ = ["Trainer", "train"]
