@@ -45,6 +45,11 @@ class GaussianDiffusion:
         self.scheduler = make_ddpm_scheduler(num_train_timesteps, beta_start, beta_end)
         self.schedule = DiffusionSchedule.linear(num_train_timesteps, beta_start, beta_end)
 
+    @property
+    def num_timesteps(self) -> int:
+        """``N``, under the name OpenSora's ``GaussianDiffusion`` uses (alias of ``num_train_timesteps``)."""
+        return self.num_train_timesteps
+
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Forward process ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise`` (DDPM eq. 4, ``add_noise``).
 
