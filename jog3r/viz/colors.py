@@ -21,13 +21,14 @@ TIME_HUE_END_DEG = 280.0
 #: Ground-truth cameras/trajectories: near-black, outside the red -> purple ramp and readable on white.
 GT_COLOR: tuple[float, float, float] = (0.12, 0.12, 0.12)
 
-#: Line colours for extra trajectories overlaid on one plot (prediction A, prediction B, ...).
+#: Line colours of trajectories overlaid on one plot (prediction A, B, ...): blue, orange, green, brown, pink;
+#: red and purple are left out because they mark the first and last frames on the time ramp.
 SERIES_COLORS: tuple[tuple[float, float, float], ...] = (
-    (0.89, 0.10, 0.11),
     (0.22, 0.49, 0.72),
-    (0.30, 0.69, 0.29),
     (1.00, 0.50, 0.00),
-    (0.60, 0.31, 0.64),
+    (0.30, 0.69, 0.29),
+    (0.55, 0.34, 0.29),
+    (0.97, 0.51, 0.75),
 )
 
 #: Colour of pixels a map marks invalid (e.g. MEt3R pixels not visible in both frames).
