@@ -9,5 +9,6 @@ is the command line.
 """
 
 from jog3r.data.synth.generate import SynthClipStream, SynthConfig, generate_clip
+from jog3r.data.synth.writer import contact_sheet, write_clip, write_dataset
 
-__all__ = ["SynthConfig", "SynthClipStream", "generate_clip"]
+__all__ = ["SynthConfig", "SynthClipStream", "generate_clip", "write_dataset", "write_clip", "contact_sheet"]

@@ -48,11 +48,13 @@ def make_caption(scene: Scene, rng: np.random.Generator) -> str:
         subject = str(rng.choice(["the exterior of a house", "a house with a yard", "the backyard of a house",
                                   "a view of a house"]))
         objects = [o for o in objects if o != "a house"]
-        return subject + (" with " + _join(objects) if objects else "")
+        if not objects:
+            return subject
+        return subject + (" and " if " with " in subject else " with ") + _join(objects)
     room = scene.room_type
     article = "an" if room[0] in "aeiou" else "a"
     if room == "empty room" or not objects:
-        subject = f"an empty room" if room == "empty room" else f"{article} {room}"
+        subject = "an empty room" if room == "empty room" else f"{article} {room}"
         objects = objects or [_phrase("hardwood floors")]
         return f"{subject} with {_join(objects)}"
     template = int(rng.integers(4))
