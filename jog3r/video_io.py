@@ -9,17 +9,18 @@ are then computed from timestamps, which assumes a constant frame rate).
 Temporal sampling (reported in ``info["message"]``, e.g. ``"sampled 16 of 9000 frames (uniform, mean stride
 562.5)"``), after skipping the first ``start`` frames:
 
-* ``num_frames`` and ``stride``: ``start, start + stride, ...``, ``num_frames`` of them (fewer if the source ends).
+* ``num_frames`` and ``stride``: ``start, start + stride, ...``, ``num_frames`` of them (fewer if the source
+  ends).
 * ``stride`` only: every ``stride``-th frame, at most ``max_frames``.
 * ``num_frames`` only: ``num_frames`` indices spread uniformly from ``start`` to the last frame.
 * neither: every frame if there are at most ``max_frames``; otherwise ``max_frames`` uniform samples.
 
 Spatial size: ``size=(H, W)`` resizes each frame so it covers ``H x W`` (one scale factor, the larger of
-``H / H_src`` and ``W / W_src``: "the short-side factor" for equal aspect ratios) and centre-crops the rest, as
-:func:`resize_and_center_crop`; :func:`adjust_intrinsics` gives the matching ``K``. With ``size=None`` frames
-keep their size, except that a long side above ``max_side`` is scaled down (aspect kept). In an image folder
-every image is resized + centre-cropped to the first selected image's (capped) size, so mixed sizes work.
-Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied.
+``H / H_src`` and ``W / W_src``: "the short-side factor" for equal aspect ratios) and centre-crops the rest,
+as :func:`resize_and_center_crop`; :func:`adjust_intrinsics` gives the matching ``K``. With ``size=None``
+frames keep their size, except that a long side above ``max_side`` is scaled down (aspect kept). In an image
+folder every image is resized + centre-cropped to the first selected image's (capped) size, so mixed sizes
+work. Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied.
 Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; resizing maps ``[0, W]`` onto
 ``[0, W']``).
 """
@@ -69,8 +70,8 @@ def sample_frame_indices(
         ``"stride"``.
 
     Raises:
-        ValueError: for ``num_frames < 2``, ``stride < 1``, ``max_frames < 2``, a ``start`` outside the source,
-            or fewer than 2 frames selected.
+        ValueError: for ``num_frames < 2``, ``stride < 1``, ``max_frames < 2``, a ``start`` outside the
+            source, or fewer than 2 frames selected.
     """
     if num_frames is not None and num_frames < 2:
         raise ValueError(f"num_frames must be >= 2, got {num_frames}")
@@ -102,7 +103,9 @@ def sample_frame_indices(
                 notes.append(f"longer than max_frames={max_frames}, so sampled uniformly")
     indices = indices.astype(np.int64)
     if len(indices) < 2:
-        raise ValueError(f"need >= 2 frames, but only {len(indices)} selected from {num_available} (start={start})")
+        raise ValueError(
+            f"need >= 2 frames, but only {len(indices)} selected from {num_available} (start={start})"
+        )
     spacing = float(indices[-1] - indices[0]) / (len(indices) - 1)
     step = f"stride {stride}" if mode == "stride" else f"mean stride {spacing:.4g}"
     message = f"sampled {len(indices)} of {num_available} frames ({mode}, {step}" + (
@@ -110,7 +113,9 @@ def sample_frame_indices(
     return indices, mode, message
 
 
-def resize_crop_geometry(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+def resize_crop_geometry(
+    src_size: tuple[int, int], dst_size: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """Resized size and crop offset of :func:`resize_and_center_crop`.
 
     Args:
@@ -119,8 +124,8 @@ def resize_crop_geometry(src_size: tuple[int, int], dst_size: tuple[int, int]) -
 
     Returns:
         ``((H_r, W_r), (top, left))``: the image is resized to ``H_r x W_r`` with one scale
-        ``s = max(H' / H, W' / W)`` (rounded, never below ``H' x W'``), then ``[top:top + H', left:left + W']``
-        is kept.
+        ``s = max(H' / H, W' / W)`` (rounded, never below ``H' x W'``), then ``[top:top + H', left:left +
+        W']`` is kept.
     """
     (H, W), (h, w) = src_size, dst_size
     scale = max(h / H, w / W)
@@ -152,9 +157,9 @@ def resize_and_center_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch
 def adjust_intrinsics(K: torch.Tensor | np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]):
     """Intrinsics of frames after :func:`resize_and_center_crop` from ``src_size`` to ``dst_size``.
 
-    Scale row 0 (``fx, cx``) by ``W_r / W`` and row 1 (``fy, cy``) by ``H_r / H`` (the short-side factor, up to
-    rounding of the resized size), then subtract the crop offset: ``cx -= left``, ``cy -= top``. Exact under
-    the package's pixel-centre convention (:mod:`jog3r.geometry.camera`).
+    Scale row 0 (``fx, cx``) by ``W_r / W`` and row 1 (``fy, cy``) by ``H_r / H`` (the short-side factor, up
+    to rounding of the resized size), then subtract the crop offset: ``cx -= left``, ``cy -= top``. Exact
+    under the package's pixel-centre convention (:mod:`jog3r.geometry.camera`).
 
     Args:
         K: ``[..., 3, 3]`` intrinsics in pixels of ``src_size`` images.
@@ -223,7 +228,8 @@ def _read_folder(folder: Path, sampling: dict, size, max_side: int) -> tuple[Vid
         frames.append(_to_frame(rgb, size))
     warnings = []
     if len(sizes) > 1:
-        warnings.append(f"images have {len(sizes)} different sizes; each was resized + centre-cropped to {size}")
+        warnings.append(f"images have {len(sizes)} different sizes; each was resized + centre-cropped to "
+                        f"{size}")
     info = {"kind": "images", "num_source_frames": len(files), "source_fps": FOLDER_FPS,
             "source_size": tuple(int(v) for v in next(iter(sizes))) if len(sizes) == 1 else None,
             "files": [files[i].name for i in indices]}
@@ -251,7 +257,7 @@ def _count_frames(path: Path) -> int:
 
 
 def _decode(path: Path, container, stream, indices: np.ndarray, size, max_side: int):
-    """Yield ``[3, h, w]`` frames at ``indices`` (increasing), seeking over gaps longer than :data:`SEEK_GAP`."""
+    """Yield ``(index, [3, h, w] frame)`` at increasing ``indices``, seeking over gaps > :data:`SEEK_GAP`."""
     rate = stream.average_rate or stream.guessed_rate
     can_seek = bool(rate) and stream.time_base is not None and stream.frames > 0
     start_pts = stream.start_time or 0
@@ -270,7 +276,8 @@ def _decode(path: Path, container, stream, indices: np.ndarray, size, max_side: 
             if frame is None:
                 return
             if idx is None:
-                idx = None if frame.pts is None else round(float((frame.pts - start_pts) * stream.time_base * rate))
+                seconds = None if frame.pts is None else (frame.pts - start_pts) * stream.time_base
+                idx = None if seconds is None else round(float(seconds * rate))
                 if idx is None or idx > target:  # no timestamp, or the seek overshot: restart and count
                     container.seek(start_pts, stream=stream, backward=True, any_frame=False)
                     decoder, idx, frame = container.decode(stream), -1, None
@@ -285,7 +292,7 @@ def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, 
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: file is empty (0 bytes)")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        raise ValueError(f"{path}: need >= 2 frames, a single image was given; pass a video or a folder of images")
+        raise ValueError(f"{path}: need >= 2 frames, got a single image; pass a video or an image folder")
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:
@@ -302,7 +309,8 @@ def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, 
         source_fps = float(rate) if rate else FOLDER_FPS
         indices, mode, message = sample_frame_indices(num, **sampling)
         got = dict(_decode(path, container, stream, indices, size, max_side))
-        codec, source_size = stream.codec_context.name, (stream.codec_context.height, stream.codec_context.width)
+        codec = stream.codec_context.name
+        source_size = (stream.codec_context.height, stream.codec_context.width)
     missing = [int(i) for i in indices if int(i) not in got]
     warnings = []
     if missing:
@@ -313,8 +321,8 @@ def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, 
         warnings.append(f"the header says {num} frames but the stream ends before frame {missing[0]}; "
                         f"dropped frames {missing}")
     kept = np.asarray([i for i in indices if int(i) in got], dtype=np.int64)
-    info = {"kind": "video", "num_source_frames": int(num), "source_fps": source_fps, "source_size": source_size,
-            "codec": codec}
+    info = {"kind": "video", "num_source_frames": int(num), "source_fps": source_fps,
+            "source_size": source_size, "codec": codec}
     return _finish(path, [got[int(i)] for i in kept], kept, mode, message, source_fps, info, warnings)
 
 
@@ -329,7 +337,8 @@ def read_video(
         num_frames: number of frames to return (``>= 2``).
         stride: step between returned frames, in source frames.
         max_frames: cap on the frame count when ``num_frames`` is not given.
-        size: ``(H, W)`` output size in pixels (resize to cover + centre crop); ``None`` keeps the source size.
+        size: ``(H, W)`` output size in pixels (resize to cover + centre crop); ``None`` keeps the source
+            size.
         start: index of the first source frame that may be returned.
         max_side: with ``size=None``, frames whose long side exceeds this are scaled down (aspect kept).
 
@@ -374,7 +383,9 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
         ValueError: for a wrong shape, no frames, non-finite values or a non-positive ``fps``.
     """
     path = Path(path)
-    x = frames.detach().cpu().float().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames, np.float32)
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().float().numpy()
+    x = np.asarray(frames, dtype=np.float32)
     if x.ndim != 4 or x.shape[1] != 3 or x.shape[0] < 1:
         raise ValueError(f"frames must be [F, 3, H, W] with F >= 1, got {x.shape}")
     if not np.isfinite(x).all():
@@ -400,5 +411,5 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     return path
 
 
-__all__ = ["IMAGE_SUFFIXES", "adjust_intrinsics", "read_video", "resize_and_center_crop", "resize_crop_geometry",
-           "sample_frame_indices", "write_video"]
+__all__ = ["IMAGE_SUFFIXES", "adjust_intrinsics", "read_video", "resize_and_center_crop",
+           "resize_crop_geometry", "sample_frame_indices", "write_video"]

@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F_nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -72,7 +73,8 @@ def test_sampling_modes():
     idx, mode, _ = sample_frame_indices(40)
     assert mode == "all" and idx.tolist() == list(range(40))
     idx, _, msg = sample_frame_indices(1000, stride=3, max_frames=10, start=5)
-    assert idx.tolist() == list(range(5, 35, 3)) and "stopped at max_frames=10" in msg and "from frame 5" in msg
+    assert idx.tolist() == list(range(5, 35, 3))
+    assert "stopped at max_frames=10" in msg and "from frame 5" in msg
     idx, _, msg = sample_frame_indices(20, num_frames=8, stride=5)
     assert idx.tolist() == [0, 5, 10, 15] and "only 4 of the 8 requested fit" in msg
 
@@ -112,10 +114,11 @@ def test_real_clip_matches_its_jpeg_frames(data_dir, clip_id):
     assert video.frames.shape == (16, 3, 256, 384) and video.frames.dtype == torch.float32
     assert video.fps == 8.0 and video.frame_indices.tolist() == list(range(16))
     assert info["kind"] == "video" and info["codec"] == "h264" and info["num_source_frames"] == 16
-    jpegs = torch.stack([torch.from_numpy(np.asarray(Image.open(data_dir / CLIPS16 / "frames" / clip_id / f"{k:02d}.jpg"),
-                                                     np.float32) / 255).permute(2, 0, 1) for k in range(16)])
+    jpeg_paths = [data_dir / CLIPS16 / "frames" / clip_id / f"{k:02d}.jpg" for k in range(16)]
+    jpegs = torch.stack([torch.from_numpy(np.asarray(Image.open(p), np.float32) / 255).permute(2, 0, 1)
+                         for p in jpeg_paths])
     assert ((video.frames - jpegs).abs().mean(dim=(1, 2, 3)) < 0.02).all()
-    small_v, small_j = torch.nn.functional.avg_pool2d(video.frames, 4), torch.nn.functional.avg_pool2d(jpegs, 4)
+    small_v, small_j = F_nn.avg_pool2d(video.frames, 4), F_nn.avg_pool2d(jpegs, 4)
     diff = (small_v[:, None] - small_j[None]).abs().mean(dim=(2, 3, 4))  # [video frame, jpeg]
     assert (diff.argmin(dim=1) == torch.arange(16)).all()  # same frames, same order
 
@@ -189,7 +192,9 @@ def test_large_video_is_downscaled_while_reading(tmp_path):
     assert video.frames.shape == (2, 3, 64, 96)
 
 
-@pytest.mark.parametrize(("name", "codec", "pix_fmt"), [("a.webm", "libvpx-vp9", "yuv420p"), ("a.gif", "gif", "rgb8")])
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt"), [("a.webm", "libvpx-vp9", "yuv420p"), ("a.gif", "gif", "rgb8")]
+)
 def test_webm_and_gif(tmp_path, name, codec, pix_fmt):
     frames = np.zeros((6, 32, 48, 3), np.uint8)
     for i in range(6):
@@ -205,7 +210,8 @@ def test_webm_and_gif(tmp_path, name, codec, pix_fmt):
 
 def test_write_video_round_trip_and_odd_size(tmp_path):
     yy, xx = np.meshgrid(np.linspace(0, 1, 33), np.linspace(0, 1, 47), indexing="ij")
-    frames = np.stack([np.stack([yy, xx, 0.5 + 0.4 * np.sin(3 * xx + t / 2)], 0) for t in range(5)]).astype(np.float32)
+    frames = np.stack([np.stack([yy, xx, 0.5 + 0.4 * np.sin(3 * xx + t / 2)]) for t in range(5)])
+    frames = frames.astype(np.float32)
     path = write_video(tmp_path / "out.mp4", torch.from_numpy(frames), fps=12)
     video, info = read_video(path)
     assert info["codec"] == "h264" and info["source_fps"] == 12
@@ -233,7 +239,8 @@ def test_bad_files_name_the_file(tmp_path, coded_video):
     (tmp_path / "notes.mp4").write_text("this is a text file, not a video\n" * 20)
     data = coded_video.read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # moov atom at the end is lost
-    cases = {"empty.mp4": "empty \\(0 bytes\\)", "notes.mp4": "not a readable video", "cut.mp4": "not a readable"}
+    cases = {"empty.mp4": r"empty \(0 bytes\)", "notes.mp4": "not a readable video",
+             "cut.mp4": "not a readable"}
     for name, message in cases.items():
         with pytest.raises(ValueError, match=message) as info:
             read_video(tmp_path / name)
@@ -283,7 +290,7 @@ def test_unreadable_image_in_folder_is_named(tmp_path):
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(H=st.integers(12, 90), W=st.integers(12, 90), h=st.integers(6, 60), w=st.integers(6, 60))
 def test_resize_crop_matches_adjusted_intrinsics(H, W, h, w):
-    """A ramp image f(x) = x (continuous pixel coordinate) resized + cropped equals x mapped through K -> K'."""
+    """A ramp image f(x) = x (continuous pixel coordinate), resized + cropped, equals x mapped by K -> K'."""
     ys, xs = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
     image = torch.stack([xs / W, ys / H, torch.zeros_like(xs)])[None]  # [1, 3, H, W]
     out = resize_and_center_crop(image, (h, w))[0]
@@ -307,5 +314,6 @@ def test_adjust_intrinsics_numbers():
     K = np.array([[500.0, 0, 960], [0, 500, 540], [0, 0, 1]])
     K2 = adjust_intrinsics(K, (1080, 1920), (256, 256))  # scale 256/1080, resized 256x455, crop 99 px left
     s = 256 / 1080
-    np.testing.assert_allclose(K2, [[500 * 455 / 1920, 0, 960 * 455 / 1920 - 99], [0, 500 * s, 540 * s], [0, 0, 1]])
+    expected = [[500 * 455 / 1920, 0, 960 * 455 / 1920 - 99], [0, 500 * s, 540 * s], [0, 0, 1]]
+    np.testing.assert_allclose(K2, expected)
     assert isinstance(adjust_intrinsics(torch.from_numpy(K), (1080, 1920), (256, 256)), torch.Tensor)

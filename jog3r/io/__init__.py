@@ -1,9 +1,9 @@
 """Camera files in and out: other tools' formats <-> :class:`CameraSet` in the package convention.
 
-``file -> CameraSet(cam2world [F,4,4] OpenCV, K [F,3,3] pixels, image_size (H, W), names, timestamps, extra)``.
-Every reader converts to the convention of :mod:`jog3r.geometry.camera` (OpenCV axes, camera-to-world, ``K`` in
-pixels, pixel centres at ``+0.5``); every writer converts back. Each module's docstring states its file's
-convention in full:
+``file -> CameraSet(cam2world [F,4,4] OpenCV, K [F,3,3] pixels, image_size (H, W), names, timestamps,
+extra)``. Every reader converts to the convention of :mod:`jog3r.geometry.camera` (OpenCV axes,
+camera-to-world, ``K`` in pixels, pixel centres at ``+0.5``); every writer converts back. Each module's
+docstring states its file's convention in full:
 
 * :mod:`jog3r.io.re10k` - RealEstate10K ``.txt`` (normalised intrinsics, world-to-camera 3x4, microseconds).
 * :mod:`jog3r.io.nerfstudio` - nerfstudio / DL3DV / instant-ngp ``transforms.json`` (OpenGL camera-to-world).

@@ -16,8 +16,9 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-#: Right-multiplying a camera-to-world matrix by this flips the camera's y and z axes: OpenGL/Blender/nerfstudio
-#: (x right, y up, z backward) <-> OpenCV (x right, y down, z forward). It is its own inverse.
+#: Right-multiplying a camera-to-world matrix by this flips the camera's y and z axes:
+#: OpenGL/Blender/nerfstudio (x right, y up, z backward) <-> OpenCV (x right, y down, z forward). It is its
+#: own inverse.
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 #: A rotation matrix whose ``R^T R`` is further than this from the identity (max abs entry) is rejected.
@@ -106,15 +107,16 @@ def rigid(R: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def pinhole_K(fx, fy, cx, cy) -> np.ndarray:
-    """``[F, 3, 3]`` float64 intrinsics from per-frame (or scalar, broadcast) focal lengths and principal points."""
-    fx, fy, cx, cy = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (fx, fy, cx, cy)))
+    """``[F, 3, 3]`` float64 intrinsics from per-frame (or scalar, broadcast) focals and principal points."""
+    values = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (fx, fy, cx, cy))
+    fx, fy, cx, cy = np.broadcast_arrays(*values)
     K = np.zeros((len(fx), 3, 3))
     K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = fx, fy, cx, cy, 1.0
     return K
 
 
 def check_pinhole(K: np.ndarray, what: str) -> None:
-    """Raise ``ValueError`` unless every ``K`` is ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` with positive focals."""
+    """Raise ``ValueError`` unless every ``K`` is ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``, fx, fy > 0."""
     off = np.abs(K[:, [0, 1, 2, 2], [1, 0, 0, 1]]).max() if len(K) else 0.0
     if off > 1e-9 or not np.allclose(K[:, 2, 2], 1.0) or (K[:, [0, 1], [0, 1]] <= 0).any():
         raise ValueError(f"{what}: K must be pinhole [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0")
@@ -140,7 +142,7 @@ def quat_xyzw_to_rotmat(q: np.ndarray, where: str) -> np.ndarray:
 
 
 def rotmat_to_quat_xyzw(R: np.ndarray) -> np.ndarray:
-    """Rotations ``[F, 3, 3]`` -> unit quaternions XYZW ``[F, 4]`` (float64, roma), sign chosen with ``w >= 0``."""
+    """Rotations ``[F, 3, 3]`` -> unit quaternions XYZW ``[F, 4]`` (float64, roma), with ``w >= 0``."""
     q = roma.rotmat_to_unitquat(torch.from_numpy(np.asarray(R, dtype=np.float64))).numpy()
     return np.where(q[:, 3:4] < 0, -q, q)
 

@@ -9,9 +9,9 @@ File convention (COLMAP "Output format" documentation):
   top-left pixel at ``(0.5, 0.5)``: the package's convention, so ``cx, cy`` are used as they are. Written: one
   ``PINHOLE`` camera per distinct ``K``.
 * ``images.txt``: two lines per image, ``IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME`` then
-  ``POINTS2D[] as (X, Y, POINT3D_ID)`` (``-1`` for no 3D point). ``(Q, T)`` is **world-to-camera**, OpenCV axes,
-  with COLMAP's **scalar-first** quaternion ``QW QX QY QZ``; it becomes XYZW (the package/roma order) here and
-  nowhere else. Images are returned sorted by ``NAME`` in natural order (video frames), not by id.
+  ``POINTS2D[] as (X, Y, POINT3D_ID)`` (``-1`` for no 3D point). ``(Q, T)`` is **world-to-camera**, OpenCV
+  axes, with COLMAP's **scalar-first** quaternion ``QW QX QY QZ``; it becomes XYZW (the package/roma order)
+  here and nowhere else. Images are returned sorted by ``NAME`` in natural order (video frames), not by id.
 * ``points3D.txt``: ``POINT3D_ID X Y Z R G B ERROR TRACK[] as (IMAGE_ID, POINT2D_IDX)``, world coordinates,
   RGB uint8, reprojection error in pixels.
 """
@@ -176,8 +176,8 @@ def read_colmap_text(model_dir: str | Path, *, points: bool = True) -> tuple[Cam
         points: also read ``points3D.txt``.
 
     Returns:
-        ``(cameras, points)``: a :class:`CameraSet` sorted by image name (OpenCV ``cam2world``, ``K`` in pixels,
-        ``names`` the image names, ``timestamps`` ``None``) and the :class:`ColmapPoints` (``None`` if
+        ``(cameras, points)``: a :class:`CameraSet` sorted by image name (OpenCV ``cam2world``, ``K`` in
+        pixels, ``names`` the image names, ``timestamps`` ``None``) and the :class:`ColmapPoints` (``None`` if
         ``points`` is False). ``cameras.extra`` has ``"image_ids"`` and ``"camera_ids"`` (per frame),
         ``"camera_models"`` (per frame), ``"distortion"`` (per frame ``{name: value}``, empty for pinhole
         models), ``"points2d"`` (per frame ``[n, 3]`` float64 ``X Y POINT3D_ID``) and ``"image_sizes"`` when
@@ -199,7 +199,9 @@ def read_colmap_text(model_dir: str | Path, *, points: bool = True) -> tuple[Cam
         lineno, header = lines[k]
         tokens = header.split()
         if len(tokens) < 10:
-            raise ValueError(f"{images_path}:{lineno}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'")
+            raise ValueError(
+                f"{images_path}:{lineno}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'"
+            )
         try:
             image_id, cam_id = int(tokens[0]), int(tokens[8])
             qt = [float(v) for v in tokens[1:8]]
@@ -274,7 +276,8 @@ def write_colmap_text(
         image_size: ``(H, W)`` in pixels.
         names: image file name per frame; default ``frame_00001.png, ...``.
         points: 3D points; their tracks must refer to image ids ``1..F``.
-        points2d: per frame ``[n, 3]`` ``(X, Y, POINT3D_ID)`` in pixels (``-1`` id for none); default empty lines.
+        points2d: per frame ``[n, 3]`` ``(X, Y, POINT3D_ID)`` in pixels (``-1`` id for none); default empty
+            lines.
 
     Returns:
         ``model_dir``.
@@ -309,7 +312,7 @@ def write_colmap_text(
         qt = np.concatenate([q_xyzw[i, [3, 0, 1, 2]], world2cam[i, :3, 3]])  # XYZW -> COLMAP QW QX QY QZ
         cam_id = int(camera_index.reshape(-1)[i]) + 1
         img_lines.append(f"{i + 1} " + " ".join(format_float(v) for v in qt) + f" {cam_id} {names[i]}")
-        obs = np.zeros((0, 3)) if points2d is None else np.asarray(points2d[i], dtype=np.float64).reshape(-1, 3)
+        obs = np.zeros((0, 3)) if points2d is None else np.asarray(points2d[i], np.float64).reshape(-1, 3)
         img_lines.append(" ".join(f"{format_float(x)} {format_float(y)} {int(pid)}" for x, y, pid in obs))
 
     pts_lines = ["# 3D point list with one line of data per point:",
@@ -320,8 +323,9 @@ def write_colmap_text(
             track = np.asarray(track, dtype=np.int64).reshape(-1, 2)
             if len(track) and (track[:, 0].min() < 1 or track[:, 0].max() > num):
                 raise ValueError(f"point {int(pid)}: track refers to an image id outside 1..{num}")
-            fields = [str(int(pid)), *(format_float(v) for v in xyz), *(str(int(v)) for v in rgb), format_float(err)]
-            pts_lines.append(" ".join(fields + [str(int(v)) for v in track.reshape(-1)]))
+            fields = [str(int(pid)), *(format_float(v) for v in xyz), *(str(int(v)) for v in rgb)]
+            fields += [format_float(err), *(str(int(v)) for v in track.reshape(-1))]
+            pts_lines.append(" ".join(fields))
 
     write_text_atomic(model_dir / "cameras.txt", "\n".join(cam_lines) + "\n")
     write_text_atomic(model_dir / "images.txt", "\n".join(img_lines) + "\n")

@@ -3,8 +3,8 @@
 ``Reconstruction -> out_dir/{cameras_re10k.txt, transforms.json, colmap/, trajectory_tum.txt, pointcloud.ply,
 scene.glb, scene_no_cameras.glb, images/, depth/, video.mp4?, metrics.json?, CONVENTIONS.txt}``. Each file's
 convention is the one stated by its writer's module (:mod:`jog3r.io.re10k`, :mod:`jog3r.io.nerfstudio`,
-:mod:`jog3r.io.colmap`, :mod:`jog3r.io.tum`, :mod:`jog3r.viz.export`) and summarised, one line per file, in the
-bundle's ``CONVENTIONS.txt``.
+:mod:`jog3r.io.colmap`, :mod:`jog3r.io.tum`, :mod:`jog3r.viz.export`) and summarised, one line per file, in
+the bundle's ``CONVENTIONS.txt``.
 """
 
 from __future__ import annotations
@@ -32,27 +32,29 @@ logger = logging.getLogger(__name__)
 
 #: One line per file of the bundle (``{...}`` filled in by :func:`export_all`).
 _CONVENTIONS = (
-    "JOG3R Studio export. Package convention: OpenCV camera axes (x right, y down, z forward), camera-to-world, "
-    "K in pixels, pixel (u, v) centred at (u + 0.5, v + 0.5). Image size {W}x{H} (W x H), {F} frames, {fps:g} fps; "
-    "scene scale is arbitrary (up to scale).",
-    "cameras_re10k.txt: RealEstate10K; line 1 URL (empty), then per frame 'timestamp_us fx/W fy/H cx/W cy/H 0 0' "
-    "+ row-major 3x4 WORLD-TO-CAMERA, OpenCV axes.",
-    "transforms.json: nerfstudio/instant-ngp; fl_x fl_y cx cy w h in pixels; transform_matrix = CAMERA-TO-WORLD in "
-    "OpenGL axes (x right, y up, z back) = cam2world_opencv @ diag(1,-1,-1,1); file_path -> images/.",
+    "JOG3R Studio export. Package convention: OpenCV camera axes (x right, y down, z forward), "
+    "camera-to-world, K in pixels, pixel (u, v) centred at (u + 0.5, v + 0.5). Image size {W}x{H} (W x H), "
+    "{F} frames, {fps:g} fps; scene scale is arbitrary (up to scale).",
+    "cameras_re10k.txt: RealEstate10K; line 1 URL (empty), then per frame "
+    "'timestamp_us fx/W fy/H cx/W cy/H 0 0' + row-major 3x4 WORLD-TO-CAMERA, OpenCV axes.",
+    "transforms.json: nerfstudio/instant-ngp; fl_x fl_y cx cy w h in pixels; "
+    "transform_matrix = CAMERA-TO-WORLD in OpenGL axes (x right, y up, z back) = "
+    "cam2world_opencv @ diag(1,-1,-1,1); file_path -> images/.",
     "colmap/: COLMAP text model; PINHOLE cameras; images.txt 'QW QX QY QZ TX TY TZ' = WORLD-TO-CAMERA "
-    "(scalar-first quaternion), OpenCV axes; image NAMEs are in images/; points3D = {colmap_points} points with "
-    "conf >= {threshold:.6g}, each observed at its source pixel centre, ERROR 0.",
+    "(scalar-first quaternion), OpenCV axes; image NAMEs are in images/; "
+    "points3D = {colmap_points} points with conf >= {threshold:.6g}, each observed at its source pixel "
+    "centre, ERROR 0.",
     "trajectory_tum.txt: TUM 'timestamp_s tx ty tz qx qy qz qw' = CAMERA-TO-WORLD (scalar-last quaternion), "
     "OpenCV camera axes.",
     "pointcloud.ply: binary PLY in world coordinates (OpenCV world): x y z float32, red green blue uint8, "
     "confidence float32; {ply_points} points with conf >= {threshold:.6g}.",
-    "scene.glb: glTF 2.0 (y up): world points as diag(1,-1,-1) @ X_world, one frustum per camera coloured red "
-    "(first frame) -> purple (last).",
+    "scene.glb: glTF 2.0 (y up): world points as diag(1,-1,-1) @ X_world, one frustum per camera "
+    "coloured red (first frame) -> purple (last).",
     "scene_no_cameras.glb: the same points without frustums.",
     "images/frame_NNNNN.png: the RGB frames the cameras belong to ({W}x{H}), numbered from 1.",
     "depth/frame_NNNNN.png: 16-bit z-depth (along camera +z): depth = value / {depth_scale:.9g} scene units, "
-    "0 = invalid; depth/depth.npz: depth [F,H,W] float32, conf [F,H,W], K [F,3,3], cam2world [F,4,4] (OpenCV), "
-    "png_scale.",
+    "0 = invalid; depth/depth.npz: depth [F,H,W] float32, conf [F,H,W], K [F,3,3], "
+    "cam2world [F,4,4] (OpenCV), png_scale.",
 )
 
 
@@ -63,8 +65,9 @@ def _check_recon(recon: Reconstruction) -> tuple[int, int, int]:
     expected = {"cam2world": (F, 4, 4), "K": (F, 3, 3), "depth": (F, H, W), "pts3d": (F, H, W, 3),
                 "conf": (F, H, W), "colors": (F, H, W, 3)}
     for name, shape in expected.items():
-        if tuple(getattr(recon, name).shape) != shape:
-            raise ValueError(f"Reconstruction.{name} has shape {tuple(getattr(recon, name).shape)}, expected {shape}")
+        got = tuple(getattr(recon, name).shape)
+        if got != shape:
+            raise ValueError(f"Reconstruction.{name} has shape {got}, expected {shape}")
     if F < 1:
         raise ValueError("Reconstruction has no frames")
     return F, H, W
@@ -83,7 +86,9 @@ def _to_jsonable(value: Any) -> Any:
     raise TypeError(f"metrics value of type {type(value).__name__} is not JSON serialisable")
 
 
-def _colmap_points(recon: Reconstruction, sel: dict[str, np.ndarray]) -> tuple[ColmapPoints, list[np.ndarray]]:
+def _colmap_points(
+    recon: Reconstruction, sel: dict[str, np.ndarray]
+) -> tuple[ColmapPoints, list[np.ndarray]]:
     """Points3D with one observation each (their source pixel) and the matching per-image 2D points."""
     F, H, W = recon.depth.shape
     frame, v, u = np.unravel_index(sel["index"], (F, H, W))
@@ -100,7 +105,7 @@ def _colmap_points(recon: Reconstruction, sel: dict[str, np.ndarray]) -> tuple[C
 
 
 def _write_depth(recon: Reconstruction, folder: Path, names: list[str]) -> tuple[float, Path]:
-    """16-bit PNGs (shared scale: the largest depth maps to 65535) and ``depth.npz``; returns ``(scale, npz)``."""
+    """16-bit PNGs (one scale: the largest depth -> 65535) and ``depth.npz``; returns ``(scale, npz)``."""
     folder.mkdir(parents=True, exist_ok=True)
     depth = recon.depth.detach().cpu().float().numpy()
     valid = np.isfinite(depth) & (depth > 0)
@@ -135,11 +140,12 @@ def export_all(
         recon: the reconstruction (package convention, :class:`~jog3r.types.Reconstruction`).
         out_dir: output folder (created; files of a previous export are overwritten).
         metrics: written as ``metrics.json`` if given (tensors/arrays become numbers or lists).
-        video_frames: ``[F, 3, H, W]`` float in ``[0, 1]``, the frames at the reconstruction's size; written as
-            ``images/`` and ``video.mp4``. Default: ``images/`` from ``recon.colors`` and no video.
-        fps: frame rate for timestamps (RE10K microseconds, TUM seconds: frame ``i`` at ``i / fps``) and the video.
-        conf_threshold: points with ``conf >= conf_threshold`` go to the PLY, GLB and COLMAP files; ``None`` uses
-            the median confidence of the finite points (so about half of them are kept).
+        video_frames: ``[F, 3, H, W]`` float in ``[0, 1]``, the frames at the reconstruction's size; written
+            as ``images/`` and ``video.mp4``. Default: ``images/`` from ``recon.colors`` and no video.
+        fps: frame rate for timestamps (RE10K microseconds, TUM seconds: frame ``i`` at ``i / fps``) and the
+            video.
+        conf_threshold: points with ``conf >= conf_threshold`` go to the PLY, GLB and COLMAP files; ``None``
+            uses the median confidence of the finite points (so about half of them are kept).
         max_points: cap for the PLY and GLB point clouds (seeded uniform subsample).
         colmap_max_points: cap for ``points3D.txt``.
         seed: seed of the subsampling.
@@ -166,13 +172,15 @@ def export_all(
         raise ValueError("the reconstruction has no finite point to export")
     threshold = float(np.median(conf[finite])) if conf_threshold is None else float(conf_threshold)
     if not (conf[finite] >= threshold).any():
-        raise ValueError(f"no point has conf >= {threshold:.4g} (max {conf[finite].max():.4g}); lower conf_threshold")
+        raise ValueError(
+            f"no point has conf >= {threshold:.4g} (max {conf[finite].max():.4g}); lower conf_threshold"
+        )
     cam2world, K = recon.cam2world.detach().cpu().double(), recon.K.detach().cpu().double()
     timestamps = np.round(np.arange(F) * 1e6 / fps).astype(np.int64)
     names = [f"frame_{i + 1:05d}.png" for i in range(F)]
     paths: dict[str, Path] = {}
 
-    rgb = video_frames.detach().cpu().float().permute(0, 2, 3, 1) if video_frames is not None else recon.colors
+    rgb = recon.colors if video_frames is None else video_frames.detach().cpu().float().permute(0, 2, 3, 1)
     images = out / "images"
     images.mkdir(exist_ok=True)
     for name, frame in zip(names, to_uint8(rgb.detach().cpu().numpy())):

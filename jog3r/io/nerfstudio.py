@@ -4,14 +4,14 @@ File convention (nerfstudio ``data_conventions.md``; instant-ngp ``data/nerf/fox
 
 * Top-level intrinsics in pixels: ``w``, ``h``, ``fl_x``, ``fl_y``, ``cx``, ``cy``. instant-ngp files may give
   only ``camera_angle_x`` (horizontal field of view, radians; ``fl_x = w / 2 / tan(camera_angle_x / 2)``) and
-  ``camera_angle_y``. Any of these keys may also appear inside a frame, overriding the top-level value for that
-  frame. ``cx = w / 2`` is the image centre: the package's pixel-centre convention.
+  ``camera_angle_y``. Any of these keys may also appear inside a frame, overriding the top-level value for
+  that frame. ``cx = w / 2`` is the image centre: the package's pixel-centre convention.
 * Distortion coefficients ``k1 k2 k3 k4 p1 p2`` (and ``camera_model``, e.g. ``OPENCV``, ``OPENCV_FISHEYE``):
   the images are NOT undistorted. The reader keeps the coefficients and logs a warning; ``K`` is the pinhole
   part only.
 * ``frames``: list of ``{"file_path": relative path to the image, "transform_matrix": 4x4}``.
-  ``transform_matrix`` is **camera-to-world in OpenGL/Blender axes** (x right, y up, z backward); the package's
-  OpenCV ``cam2world = transform_matrix @ diag(1, -1, -1, 1)`` (the same flip converts back).
+  ``transform_matrix`` is **camera-to-world in OpenGL/Blender axes** (x right, y up, z backward); the
+  package's OpenCV ``cam2world = transform_matrix @ diag(1, -1, -1, 1)`` (the same flip converts back).
 * Frame order is the file's order (nerfstudio's loader sorts by file name; we do not reorder).
 """
 
@@ -46,7 +46,7 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
 
 def _resolve_image(root: Path, file_path: str) -> Path | None:
-    """Return the image ``file_path`` names (relative to ``root``), trying common suffixes when it has none."""
+    """The image ``file_path`` names (relative to ``root``); common suffixes are tried when it has none."""
     candidate = (root / file_path).resolve()
     if candidate.is_file():
         return candidate
@@ -72,7 +72,7 @@ def _frame_intrinsics(
     elif image is not None:
         H, W = _image_size_from_file(image)
     else:
-        raise ValueError(f"{path}: frame {index} has no 'w'/'h' and its image is missing, so its size is unknown")
+        raise ValueError(f"{path}: frame {index} has no 'w'/'h' and no image on disk, so its size is unknown")
     if "fl_x" in params:
         fx = float(params["fl_x"])
     elif "camera_angle_x" in params:
@@ -104,7 +104,8 @@ def read_transforms_json(path: str | Path, *, check_images: bool = True) -> Came
         ``"missing_images"`` (``file_path`` of frames whose image does not exist),
         ``"distortion"`` (``{key: value}`` of the non-zero ``k1..k4, p1, p2`` per frame; empty dicts if none),
         ``"camera_model"`` (the file's value or ``None``), ``"meta"`` (every other top-level key, e.g.
-        ``aabb_scale``, ``applied_transform``; recorded, not applied) and ``"image_sizes"`` when frames differ.
+        ``aabb_scale``, ``applied_transform``; recorded, not applied) and ``"image_sizes"`` when frames
+        differ.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -147,7 +148,8 @@ def read_transforms_json(path: str | Path, *, check_images: bool = True) -> Came
         distortion.append({k: float(params[k]) for k in DISTORTION_KEYS if float(params.get(k, 0.0)) != 0.0})
 
     if missing:
-        logger.warning("%s: %d of %d images are missing (first: %s)", path, len(missing), len(names), missing[0])
+        logger.warning("%s: %d of %d images are missing (first: %s)", path, len(missing), len(names),
+                       missing[0])
     if any(distortion):
         logger.warning("%s: images are distorted (%s); K is the pinhole part only", path, distortion[0])
     extra: dict[str, Any] = {
@@ -158,7 +160,8 @@ def read_transforms_json(path: str | Path, *, check_images: bool = True) -> Came
         "meta": {k: v for k, v in meta.items() if k != "frames" and k not in shared and k != "camera_model"},
     }
     if len(set(sizes)) > 1:
-        logger.warning("%s: frames have %d different image sizes; see extra['image_sizes']", path, len(set(sizes)))
+        logger.warning("%s: frames have %d different image sizes; see extra['image_sizes']", path,
+                       len(set(sizes)))
         extra["image_sizes"] = sizes
     cam2world = np.stack(c2w_gl) @ OPENGL_TO_OPENCV
     intr_arr = np.asarray(intr)
@@ -185,8 +188,8 @@ def write_transforms_json(
 ) -> Path:
     """Write a nerfstudio ``transforms.json`` (convention in the module docstring).
 
-    Intrinsics go at the top level (``fl_x fl_y cx cy w h`` plus instant-ngp's ``camera_angle_x/y``) when every
-    frame has the same ``K``, otherwise into each frame.
+    Intrinsics go at the top level (``fl_x fl_y cx cy w h`` plus instant-ngp's ``camera_angle_x/y``) when
+    every frame has the same ``K``, otherwise into each frame.
 
     Args:
         path: output JSON path (parents are created; written atomically).
@@ -232,7 +235,8 @@ def write_transforms_json(
     transform_gl = c2w @ OPENGL_TO_OPENCV
     frames = []
     for i in range(num):
-        frame: dict[str, Any] = {"file_path": str(file_paths[i]), "transform_matrix": transform_gl[i].tolist()}
+        frame: dict[str, Any] = {"file_path": str(file_paths[i]),
+                                 "transform_matrix": transform_gl[i].tolist()}
         if not shared_K:
             frame.update(
                 fl_x=float(K_arr[i, 0, 0]), fl_y=float(K_arr[i, 1, 1]),

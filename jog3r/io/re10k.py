@@ -11,7 +11,8 @@ File convention (REFERENCE.md E.1; CameraCtrl / pixelSplat / PoseDiffusion reade
   non-square pixels (``fx * W != fy * H``); that is kept, not "fixed". ``cx = 0.5`` is the image centre, the
   same pixel-centre convention as the package (:mod:`jog3r.geometry.camera`).
 * The two zeros are unused (readers skip them; this writer writes ``0 0``).
-* The 12 numbers are a row-major 3x4 **world-to-camera** ``[R | t]`` in OpenCV axes; scale is arbitrary per clip.
+* The 12 numbers are a row-major 3x4 **world-to-camera** ``[R | t]`` in OpenCV axes; scale is arbitrary per
+  clip.
 
 In the package the cameras are ``cam2world = inverse(world2cam)`` (computed exactly as ``[R^T | -R^T t]`` in
 float64).
@@ -61,9 +62,9 @@ def read_re10k(path: str | Path, image_size: tuple[int, int]) -> CameraSet:
             normalised by ``W`` and ``H``, so the pixel ``K`` depends on it).
 
     Returns:
-        A :class:`CameraSet` with ``cam2world [F, 4, 4]`` (OpenCV), ``K [F, 3, 3]`` in pixels of ``image_size``,
-        ``names`` the timestamps as strings, ``timestamps [F]`` int64 microseconds, and ``extra``:
-        ``"url"`` (line 1, ``""`` if absent) and ``"intrinsics_normalised"`` (``[F, 4]`` float64
+        A :class:`CameraSet` with ``cam2world [F, 4, 4]`` (OpenCV), ``K [F, 3, 3]`` in pixels of
+        ``image_size``, ``names`` the timestamps as strings, ``timestamps [F]`` int64 microseconds, and
+        ``extra``: ``"url"`` (line 1, ``""`` if absent) and ``"intrinsics_normalised"`` (``[F, 4]`` float64
         ``fx, fy, cx, cy`` exactly as in the file).
 
     Raises:
@@ -83,7 +84,7 @@ def read_re10k(path: str | Path, image_size: tuple[int, int]) -> CameraSet:
     else:
         url, body_start = lines[0].strip(), 1
 
-    rows = []
+    rows, linenos = [], []
     for lineno, line in enumerate(lines[body_start:], start=body_start + 1):
         if not line.strip():
             continue
@@ -95,8 +96,9 @@ def read_re10k(path: str | Path, image_size: tuple[int, int]) -> CameraSet:
                 f"(timestamp fx fy cx cy 0 0 + 3x4 world-to-camera), got {got}"
             )
         if numbers[0] != round(numbers[0]):
-            raise ValueError(f"{path}:{lineno}: timestamp {numbers[0]} is not an integer number of microseconds")
+            raise ValueError(f"{path}:{lineno}: timestamp {numbers[0]} is not a whole number of microseconds")
         rows.append(numbers)
+        linenos.append(lineno)
     if not rows:
         raise ValueError(f"{path}: no camera lines after the URL line")
 
@@ -105,7 +107,7 @@ def read_re10k(path: str | Path, image_size: tuple[int, int]) -> CameraSet:
     intr = table[:, 1:5]
     if (intr[:, :2] <= 0).any():
         bad = int(np.flatnonzero((intr[:, :2] <= 0).any(axis=1))[0])
-        raise ValueError(f"{path}:{bad + body_start + 1}: focal lengths must be positive, got {intr[bad, :2]}")
+        raise ValueError(f"{path}:{linenos[bad]}: focal lengths must be positive, got {intr[bad, :2]}")
     world2cam_34 = table[:, 7:19].reshape(-1, 3, 4)
     check_rotation(world2cam_34[:, :, :3], str(path))
     world2cam = rigid(world2cam_34[:, :, :3], world2cam_34[:, :, 3])

@@ -20,16 +20,17 @@ class CameraSet:
     Attributes:
         cam2world: ``[F, 4, 4]`` float32 camera-to-world, OpenCV axes (x right, y down, z forward), bottom row
             ``[0, 0, 0, 1]``. The readers invert/convert in float64 and cast once at the end.
-        K: ``[F, 3, 3]`` float32 intrinsics in pixels of an ``image_size`` image, or ``None`` for formats without
-            intrinsics (TUM trajectories).
-        image_size: ``(H, W)`` in pixels shared by the frames, or ``None`` when the file does not say (TUM). When
-            a file's frames have different sizes, this is the first frame's size and ``extra["image_sizes"]``
-            holds every frame's ``(H, W)`` (the reader also logs a warning).
+        K: ``[F, 3, 3]`` float32 intrinsics in pixels of an ``image_size`` image, or ``None`` for formats
+            without intrinsics (TUM trajectories).
+        image_size: ``(H, W)`` in pixels shared by the frames, or ``None`` when the file does not say (TUM).
+            When a file's frames have different sizes, this is the first frame's size and
+            ``extra["image_sizes"]`` holds every frame's ``(H, W)`` (the reader also logs a warning).
         names: one identifier per frame: the image file name/path for nerfstudio and COLMAP, the timestamp for
             RealEstate10K and TUM.
-        timestamps: ``[F]`` int64 **microseconds**, or ``None`` when the format has no time (nerfstudio, COLMAP).
-        extra: format-specific data the package convention cannot hold (distortion coefficients, the source URL,
-            COLMAP image ids, images missing on disk, ...). Each reader's docstring lists its keys.
+        timestamps: ``[F]`` int64 **microseconds**, or ``None`` when the format has no time (nerfstudio,
+            COLMAP).
+        extra: format-specific data the package convention cannot hold (distortion coefficients, the source
+            URL, COLMAP image ids, images missing on disk, ...). Each reader's docstring lists its keys.
     """
 
     cam2world: torch.Tensor

@@ -2,15 +2,15 @@
 
 Conventions of the files written here:
 
-* **PLY** (:func:`write_ply`): binary little-endian; per vertex ``x y z`` float32 in the reconstruction's world
-  frame (OpenCV world of :mod:`jog3r.geometry.camera`, unchanged, scene units), ``red green blue`` uint8 and
-  ``confidence`` float32. Written with NumPy because trimesh's PLY writer adds an alpha channel and has no
+* **PLY** (:func:`write_ply`): binary little-endian; per vertex ``x y z`` float32 in the reconstruction's
+  world frame (OpenCV world of :mod:`jog3r.geometry.camera`, unchanged, scene units), ``red green blue`` uint8
+  and ``confidence`` float32. Written with NumPy because trimesh's PLY writer adds an alpha channel and has no
   per-vertex scalar for point clouds; trimesh (and MeshLab, CloudCompare, Open3D) read it back.
 * **GLB** (:func:`reconstruction_to_glb`): glTF 2.0 is y-up with cameras looking down -z, so world points are
   written as ``diag(1, -1, -1) @ X_world`` (the OpenCV -> OpenGL flip applied to the world). Nodes: ``points``
-  (a POINTS primitive with vertex colours) and, with cameras, ``camera_000 ...``: one frustum mesh per frame (apex
-  at the camera centre, base at the image corners at depth ``frustum_scale``, plus a small triangle on the
-  image's top edge), coloured by :func:`jog3r.viz.colors.time_colors` (frame 0 red -> last frame purple).
+  (a POINTS primitive with vertex colours) and, with cameras, ``camera_000 ...``: one frustum mesh per frame
+  (apex at the camera centre, base at the image corners at depth ``frustum_scale``, plus a small triangle on
+  the image's top edge), coloured by :func:`jog3r.viz.colors.time_colors` (frame 0 red -> last frame purple).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ WORLD_TO_GLTF = np.diag([1.0, -1.0, -1.0])
 def _numpy(x, what: str, shape_tail: tuple[int, ...]) -> np.ndarray:
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if arr.ndim != len(shape_tail) + 1 or arr.shape[1:] != shape_tail:
-        raise ValueError(f"{what} must have shape [N{''.join(f', {d}' for d in shape_tail)}], got {arr.shape}")
+        dims = "".join(f", {d}" for d in shape_tail)
+        raise ValueError(f"{what} must have shape [N{dims}], got {arr.shape}")
     return arr
 
 
@@ -67,7 +68,7 @@ def write_ply(path: str | Path, pts3d, colors, conf=None) -> Path:
         rgb = to_uint8(rgb)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
     if conf is not None:
-        conf_arr = (conf.detach().cpu().numpy() if isinstance(conf, torch.Tensor) else np.asarray(conf)).reshape(-1)
+        conf_arr = np.asarray(conf.detach().cpu() if isinstance(conf, torch.Tensor) else conf).reshape(-1)
         if len(conf_arr) != len(xyz) or not np.isfinite(conf_arr).all():
             raise ValueError(f"conf must be [{len(xyz)}] finite values, got shape {conf_arr.shape}")
         fields.append(("confidence", "<f4"))
@@ -79,7 +80,8 @@ def write_ply(path: str | Path, pts3d, colors, conf=None) -> Path:
     ply_types = {"<f4": "float", "u1": "uchar"}
     header = ["ply", "format binary_little_endian 1.0",
               "comment JOG3R Studio: world coordinates, OpenCV axes, scene units",
-              f"element vertex {len(xyz)}", *(f"property {ply_types[t]} {name}" for name, t in fields), "end_header"]
+              f"element vertex {len(xyz)}", *(f"property {ply_types[t]} {name}" for name, t in fields),
+              "end_header"]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(("\n".join(header) + "\n").encode("ascii") + vertices.tobytes())
@@ -88,7 +90,11 @@ def write_ply(path: str | Path, pts3d, colors, conf=None) -> Path:
 
 
 def select_points(
-    recon: Reconstruction, *, conf_threshold: float | None = None, max_points: int | None = None, seed: int = 0
+    recon: Reconstruction,
+    *,
+    conf_threshold: float | None = None,
+    max_points: int | None = None,
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Pick the finite (and confident) points of a reconstruction, subsampled reproducibly.
 
@@ -117,7 +123,8 @@ def select_points(
             raise ValueError(f"max_points must be >= 1, got {max_points}")
         if len(index) > max_points:
             index = np.sort(np.random.default_rng(seed).choice(index, size=max_points, replace=False))
-    return {"xyz": pts[index], "rgb": np.clip(rgb[index], 0, 1), "conf": conf[index], "index": index.astype(np.int64)}
+    return {"xyz": pts[index], "rgb": np.clip(rgb[index], 0, 1), "conf": conf[index],
+            "index": index.astype(np.int64)}
 
 
 def auto_frustum_scale(cam_centres: np.ndarray, points: np.ndarray) -> float:
@@ -136,12 +143,15 @@ def auto_frustum_scale(cam_centres: np.ndarray, points: np.ndarray) -> float:
     extent = float(np.linalg.norm(np.percentile(allpts, 95, axis=0) - np.percentile(allpts, 5, axis=0)))
     if extent <= 0:
         return 1.0
-    dists = np.linalg.norm(cam_centres[:, None] - cam_centres[None], axis=-1)[np.triu_indices(len(cam_centres), 1)]
+    pairwise = np.linalg.norm(cam_centres[:, None] - cam_centres[None], axis=-1)
+    dists = pairwise[np.triu_indices(len(cam_centres), 1)]
     traj = 0.1 * float(np.median(dists)) if dists.size else 0.0
     return float(np.clip(traj, 0.01 * extent, 0.05 * extent))
 
 
-def frustum_mesh(cam2world: np.ndarray, K: np.ndarray, image_size: tuple[int, int], scale: float, color) -> trimesh.Trimesh:
+def frustum_mesh(
+    cam2world: np.ndarray, K: np.ndarray, image_size: tuple[int, int], scale: float, color
+) -> trimesh.Trimesh:
     """One camera as a double-sided frustum mesh in **world** coordinates (OpenCV axes).
 
     Args:
@@ -155,7 +165,8 @@ def frustum_mesh(cam2world: np.ndarray, K: np.ndarray, image_size: tuple[int, in
         A mesh with 8 vertices: apex, 4 image corners, 3 vertices of the "up" triangle above the top edge.
     """
     H, W = image_size
-    pix = np.array([[0, 0], [W, 0], [W, H], [0, H], [0.35 * W, 0], [0.65 * W, 0], [0.5 * W, -0.15 * H]], float)
+    corners = [[0, 0], [W, 0], [W, H], [0, H]]
+    pix = np.array(corners + [[0.35 * W, 0], [0.65 * W, 0], [0.5 * W, -0.15 * H]], dtype=np.float64)
     rays = np.linalg.solve(K, np.concatenate([pix, np.ones((len(pix), 1))], axis=1).T).T
     cam_pts = np.concatenate([np.zeros((1, 3)), rays * scale / rays[:, 2:3]])
     world = cam_pts @ cam2world[:3, :3].T + cam2world[:3, 3]
@@ -220,7 +231,7 @@ def reconstruction_to_glb(
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(scene.export(file_type="glb"))
     tmp.replace(path)
-    logger.info("%s: %d points, %s cameras", path, len(sel["xyz"]), recon.num_frames if with_cameras else "no")
+    logger.info("%s: %d points, %s cameras", path, len(sel["xyz"]), recon.num_frames if with_cameras else 0)
     return path
 
 

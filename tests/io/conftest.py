@@ -9,7 +9,7 @@ import torch
 
 
 def make_cameras(num: int, seed: int, *, shared_K: bool = False, size: tuple[int, int] = (256, 384)):
-    """``(cam2world [F,4,4] float32, K [F,3,3] float32)``: random rotations/translations, non-square pixels."""
+    """``(cam2world [F,4,4], K [F,3,3])`` float32: random rotations and translations, non-square pixels."""
     gen = torch.Generator().manual_seed(seed)
     cam2world = torch.eye(4).repeat(num, 1, 1)
     cam2world[:, :3, :3] = roma.random_rotmat(num, generator=gen)

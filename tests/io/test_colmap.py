@@ -27,7 +27,8 @@ def test_real_model_values(data_dir):
     assert cams.names == ("00.jpg", "01.jpg", "02.jpg", "03.jpg")  # sorted by name, file order is 4 3 1 2
     assert cams.extra["image_ids"] == [1, 2, 3, 4] and cams.extra["camera_models"] == ["SIMPLE_PINHOLE"] * 4
     assert cams.image_size == (1079, 1919) and cams.timestamps is None
-    np.testing.assert_allclose(cams.K[0].numpy(), [[1847.53, 0, 959.5], [0, 1847.53, 539.5], [0, 0, 1]], rtol=1e-6)
+    expected_K = [[1847.53, 0, 959.5], [0, 1847.53, 539.5], [0, 0, 1]]
+    np.testing.assert_allclose(cams.K[0].numpy(), expected_K, rtol=1e-6)
     # Image 4 (03.jpg): "0.860298 0.0113506 0.344769 0.375358 -7.96417 -4.99505 4.3645".
     q = np.array([0.860298, 0.0113506, 0.344769, 0.375358])
     R = _rotmat_from_wxyz(*(q / np.linalg.norm(q)))
@@ -71,7 +72,8 @@ def test_round_trip_with_points(tmp_path, cameras):
     )
     points2d = [np.array([[10.5, 20.25, 1 + i], [3.0, 4.0, -1]]) for i in range(4)]
     names = ["b_10.png", "b_2.png", "b_3.png", "b_4.png"]  # natural order differs from text order
-    write_colmap_text(tmp_path / "model", cam2world, K, (256, 384), names=names, points=points, points2d=points2d)
+    write_colmap_text(tmp_path / "model", cam2world, K, (256, 384), names=names, points=points,
+                      points2d=points2d)
     assert len((tmp_path / "model" / "cameras.txt").read_text().splitlines()) == 3 + 3
 
     back, back_pts = read_colmap_text(tmp_path / "model")
@@ -91,8 +93,8 @@ def test_round_trip_with_points(tmp_path, cameras):
 
 def test_real_model_rewrite(tmp_path, data_dir):
     cams, points = read_colmap_text(_model(data_dir))
-    write_colmap_text(tmp_path / "m", cams.cam2world, cams.K, cams.image_size, names=cams.names, points=points,
-                      points2d=cams.extra["points2d"])
+    write_colmap_text(tmp_path / "m", cams.cam2world, cams.K, cams.image_size, names=cams.names,
+                      points=points, points2d=cams.extra["points2d"])
     back, back_pts = read_colmap_text(tmp_path / "m")
     torch.testing.assert_close(back.cam2world, cams.cam2world, atol=1e-6, rtol=0)
     np.testing.assert_allclose(back_pts.xyz, points.xyz)
@@ -135,7 +137,8 @@ def test_camera_models(tmp_path, camera_line, K, distortion):
         ("1 PINHOLE 64 48 50 50 32 24", "1 0 0 0 0 0 0 0 1 im.png", "", "zero norm"),
         ("1 PINHOLE 64 48 50 50 32 24", "1 1 0 0 0 0 0 1 im.png", "", "IMAGE_ID QW"),
         ("1 PINHOLE 64 48 50 50 32 24", "1 1 0 0 0 0 0 0 1 im.png", "1 0 0 0 300 0 0 0.1\n", "colours"),
-        ("1 PINHOLE 64 48 50 50 32 24", "1 1 0 0 0 0 0 0 1 im.png", "1 0 0 0 1 2 3 0.1 1\n", r"points3D.txt:1"),
+        ("1 PINHOLE 64 48 50 50 32 24", "1 1 0 0 0 0 0 0 1 im.png", "1 0 0 0 1 2 3 0.1 1\n",
+         r"points3D.txt:1"),
     ],
 )
 def test_bad_models_name_the_file(tmp_path, camera_line, image_line, points_text, message):

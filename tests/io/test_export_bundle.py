@@ -1,4 +1,4 @@
-"""export_all / zip_bundle: every file is written and reads back (with our readers, trimesh, PyAV) consistently."""
+"""export_all / zip_bundle: every file is written and reads back consistently (our readers, trimesh, PyAV)."""
 
 from __future__ import annotations
 
@@ -29,22 +29,25 @@ def recon() -> Reconstruction:
     cam2world[:, :3, 3] = torch.randn(F, 3, generator=gen)
     K = torch.tensor([[18.0, 0, 8.2], [0, 21.0, 5.9], [0, 0, 1]]).repeat(F, 1, 1)  # non-square pixels
     depth = 2.0 + torch.rand(F, H, W, generator=gen)
-    return Reconstruction(cam2world=cam2world, K=K, depth=depth, pts3d=depth_to_world_points(depth, K, cam2world),
-                          conf=1.0 + 9.0 * torch.rand(F, H, W, generator=gen), colors=torch.rand(F, H, W, 3, generator=gen))
+    conf = 1.0 + 9.0 * torch.rand(F, H, W, generator=gen)
+    colors = torch.rand(F, H, W, 3, generator=gen)
+    pts3d = depth_to_world_points(depth, K, cam2world)
+    return Reconstruction(cam2world=cam2world, K=K, depth=depth, pts3d=pts3d, conf=conf, colors=colors)
 
 
 def test_export_all_files_read_back(tmp_path, recon):
     frames = recon.colors.permute(0, 3, 1, 2).contiguous()
     metrics = {"RRA@5": torch.tensor(87.5), "per_frame": np.arange(3), "name": "synthetic"}
-    paths = export_all(recon, tmp_path / "bundle", metrics=metrics, video_frames=frames, fps=8, max_points=100)
+    paths = export_all(recon, tmp_path / "bundle", metrics=metrics, video_frames=frames, fps=8,
+                       max_points=100)
     out = tmp_path / "bundle"
     for name in ["cameras_re10k.txt", "transforms.json", "colmap/cameras.txt", "colmap/images.txt",
-                 "colmap/points3D.txt", "trajectory_tum.txt", "pointcloud.ply", "scene.glb", "scene_no_cameras.glb",
-                 "depth/frame_00001.png", "depth/depth.npz", "images/frame_00004.png", "video.mp4", "metrics.json",
-                 "CONVENTIONS.txt"]:
+                 "colmap/points3D.txt", "trajectory_tum.txt", "pointcloud.ply", "scene.glb",
+                 "scene_no_cameras.glb", "depth/frame_00001.png", "depth/depth.npz", "images/frame_00004.png",
+                 "video.mp4", "metrics.json", "CONVENTIONS.txt"]:
         assert (out / name).is_file(), name
-    assert set(paths) == {"images", "video", "re10k", "transforms", "colmap", "tum", "ply", "glb", "glb_no_cameras",
-                          "depth", "depth_npz", "metrics", "conventions"}
+    assert set(paths) == {"images", "video", "re10k", "transforms", "colmap", "tum", "ply", "glb",
+                          "glb_no_cameras", "depth", "depth_npz", "metrics", "conventions"}
     threshold = float(np.median(recon.conf.numpy()))
 
     re10k = read_re10k(paths["re10k"], (H, W))
@@ -62,7 +65,7 @@ def test_export_all_files_read_back(tmp_path, recon):
     cams, points = read_colmap_text(paths["colmap"])
     torch.testing.assert_close(cams.cam2world, recon.cam2world, atol=1e-6, rtol=0)
     assert cams.names == tuple(f"frame_{i:05d}.png" for i in range(1, F + 1))
-    assert len(points) == int((recon.conf >= threshold).sum())  # under colmap_max_points: all confident points
+    assert len(points) == int((recon.conf >= threshold).sum())  # below colmap_max_points: all of them
     world2cam, K = cams.world2cam.double().numpy(), cams.K.double().numpy()
     for xyz, track in zip(points.xyz, points.tracks):
         (image_id, k), = track
@@ -85,13 +88,15 @@ def test_export_all_files_read_back(tmp_path, recon):
     np.testing.assert_array_equal(npz["depth"], recon.depth.numpy())
     png = cv2.imread(str(out / "depth" / "frame_00002.png"), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (H, W) and png.max() <= 65535
-    np.testing.assert_allclose(png / npz["png_scale"], recon.depth[1].numpy(), atol=0.5 / npz["png_scale"] + 1e-6)
+    scale = npz["png_scale"]
+    np.testing.assert_allclose(png / scale, recon.depth[1].numpy(), atol=0.5 / scale + 1e-6)
     rgb = cv2.cvtColor(cv2.imread(str(out / "images" / "frame_00001.png")), cv2.COLOR_BGR2RGB)
     np.testing.assert_allclose(rgb / 255.0, recon.colors[0].numpy(), atol=0.5 / 255 + 1e-6)
     video, _ = read_video(paths["video"])
     assert video.frames.shape == (F, 3, H, W) and video.fps == 8
 
-    assert json.loads(paths["metrics"].read_text()) == {"RRA@5": 87.5, "per_frame": [0, 1, 2], "name": "synthetic"}
+    expected = {"RRA@5": 87.5, "per_frame": [0, 1, 2], "name": "synthetic"}
+    assert json.loads(paths["metrics"].read_text()) == expected
     conventions = paths["conventions"].read_text().splitlines()
     for name in ["cameras_re10k.txt", "transforms.json", "colmap/", "trajectory_tum.txt", "pointcloud.ply",
                  "scene.glb", "scene_no_cameras.glb", "images/", "depth/", "video.mp4", "metrics.json"]:

@@ -1,4 +1,4 @@
-"""nerfstudio / instant-ngp transforms.json: the real fox files, round trips, intrinsics variants, bad files."""
+"""nerfstudio / instant-ngp transforms.json: the real fox files, round trips, intrinsics variants, errors."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def test_real_fox_images_4(data_dir):
     assert cams.names[0] == "images_4/0001.jpg" and cams.names[-1] == "images_4/0115.jpg"
     expected_K = np.array([[343.88, 0, 138.6395], [0, 343.6225, 241.317], [0, 0, 1]])
     np.testing.assert_allclose(cams.K.numpy(), np.broadcast_to(expected_K, (50, 3, 3)), rtol=1e-6)
-    assert cams.extra["distortion"][0] == {"k1": 0.0578421, "k2": -0.0805099, "p1": -0.000980296, "p2": 0.00015575}
+    expected_dist = {"k1": 0.0578421, "k2": -0.0805099, "p1": -0.000980296, "p2": 0.00015575}
+    assert cams.extra["distortion"][0] == expected_dist
     assert cams.extra["meta"] == {"aabb_scale": 4}
     for i in (0, 17, 49):
         gl = np.asarray(meta["frames"][i]["transform_matrix"])
@@ -115,8 +116,8 @@ def test_per_frame_intrinsics_override(tmp_path):
         ("{not json", "not valid JSON"),
         (json.dumps({"frames": []}), "non-empty 'frames'"),
         (json.dumps({"fl_x": 1, "w": 2, "h": 2, "frames": [{"file_path": "a"}]}), "frame 0 needs"),
-        (json.dumps({"fl_x": 1, "w": 2, "h": 2, "frames": [{"file_path": "a", "transform_matrix": [[1, 2]]}]}),
-         "finite 4x4"),
+        (json.dumps({"fl_x": 1, "w": 2, "h": 2,
+                     "frames": [{"file_path": "a", "transform_matrix": [[1, 2]]}]}), "finite 4x4"),
         (json.dumps({"fl_x": 1, "w": 2, "h": 2,
                      "frames": [{"file_path": "a", "transform_matrix": (2 * np.eye(4)).tolist()}]}),
          "not a rotation"),

@@ -1,4 +1,4 @@
-"""RealEstate10K camera files: the real clips read correctly, write -> read round-trips, bad files fail clearly."""
+"""RealEstate10K camera files: the real clips read correctly, write -> read round-trips, bad files fail."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import torch
 
 from jog3r.io.re10k import read_re10k, write_re10k
 
-CLIP_IDS = ["0bf152ef84195293", "0c11dbe781b1c11c", "0c9b371cc6225682", "0f47577ab3441480", "2c80f9eb0d3b2bb4",
-            "3c35b868a8ec3433"]
+CLIP_IDS = ["0bf152ef84195293", "0c11dbe781b1c11c", "0c9b371cc6225682", "0f47577ab3441480",
+            "2c80f9eb0d3b2bb4", "3c35b868a8ec3433"]
 
 
 @pytest.mark.parametrize("clip_id", CLIP_IDS)
@@ -41,7 +41,8 @@ def test_real_windows_share_intrinsics(data_dir):
     """The 576x320 window of the same clip has the same normalised intrinsics, scaled by its own size."""
     clip = CLIP_IDS[0]
     small = read_re10k(data_dir / "realestate10k" / "clips16_384x256" / f"{clip}.txt", image_size=(256, 384))
-    large = read_re10k(data_dir / "realestate10k" / "clips25_576x320" / f"{clip}_svdxt.txt", image_size=(320, 576))
+    large_path = data_dir / "realestate10k" / "clips25_576x320" / f"{clip}_svdxt.txt"
+    large = read_re10k(large_path, image_size=(320, 576))
     assert large.num_frames == 25
     np.testing.assert_allclose(small.K[0, 0, 0] / 384, large.K[0, 0, 0] / 576, rtol=1e-6)
     np.testing.assert_allclose(small.K[0, 1, 1] / 256, large.K[0, 1, 1] / 320, rtol=1e-6)

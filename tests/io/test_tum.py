@@ -13,7 +13,8 @@ from jog3r.io.tum import read_tum, write_tum
 
 def test_round_trip(tmp_path, cameras):
     cam2world, _ = cameras(9, seed=8)
-    ts = torch.tensor([1_305_031_102_175_304, 1_305_031_102_211_214] + [1_305_031_103_000_000 + i for i in range(7)])
+    unix_us = [1_305_031_102_175_304, 1_305_031_102_211_214] + [1_305_031_103_000_000 + i for i in range(7)]
+    ts = torch.tensor(unix_us)
     path = write_tum(tmp_path / "traj.txt", cam2world, ts)
     back = read_tum(path)
     torch.testing.assert_close(back.cam2world, cam2world, atol=1e-6, rtol=0)

@@ -27,7 +27,8 @@ def make_recon(F: int = 5, H: int = 12, W: int = 16) -> Reconstruction:
     cam2world = torch.eye(4).repeat(F, 1, 1)
     for i in range(F):
         a = 0.05 * i
-        cam2world[i, :3, :3] = torch.tensor([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+        c, s = np.cos(a), np.sin(a)
+        cam2world[i, :3, :3] = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]])
         cam2world[i, 0, 3] = 0.3 * i
     K = torch.tensor([[20.0, 0, W / 2], [0, 22.0, H / 2], [0, 0, 1]]).repeat(F, 1, 1)
     depth = 3.0 + 0.2 * torch.rand(F, H, W, generator=gen)
@@ -116,7 +117,8 @@ def test_glb_points_cameras_and_time_colours(tmp_path):
         np.testing.assert_allclose(in_cam[1:, 2], 0.25, atol=1e-6)  # base in front of the camera (OpenCV +z)
         K = recon.K[i].double().numpy()
         uv = (in_cam[1:5] / in_cam[1:5, 2:]) @ K.T
-        np.testing.assert_allclose(uv[:, :2], [[0, 0], [16, 0], [16, 12], [0, 12]], atol=1e-4)  # GLB is float32
+        corners = [[0, 0], [16, 0], [16, 12], [0, 12]]
+        np.testing.assert_allclose(uv[:, :2], corners, atol=1e-4)  # GLB stores float32
         assert (in_cam[5:, 1] < 0.1).all() and in_cam[7, 1] < in_cam[5, 1]  # "up" triangle above the top edge
     first, last = (colorsys.rgb_to_hsv(*(c / 255.0)) for c in ramp[[0, -1]])
     assert first[0] == pytest.approx(0.0, abs=1e-3) and last[0] * 360 == pytest.approx(280, abs=2)
@@ -126,7 +128,8 @@ def test_glb_points_cameras_and_time_colours(tmp_path):
 
 def test_glb_without_cameras_and_auto_scale(tmp_path):
     recon = make_recon()
-    scene = trimesh.load(reconstruction_to_glb(recon, tmp_path / "pts.glb", with_cameras=False, max_points=100))
+    path = reconstruction_to_glb(recon, tmp_path / "pts.glb", with_cameras=False, max_points=100)
+    scene = trimesh.load(path)
     assert list(scene.geometry) == ["points"] and len(scene.geometry["points"].vertices) == 100
     centres = recon.cam2world[:, :3, 3].double().numpy()
     scale = auto_frustum_scale(centres, recon.pts3d.reshape(-1, 3).double().numpy())
