@@ -1,9 +1,9 @@
 """Dense per-pixel feature extractors for MEt3R (:mod:`jog3r.metrics.met3r`).
 
 Every extractor maps RGB frames ``[B, 3, H, W]`` in ``[0, 1]`` to features ``[B, C, H, W]`` at the SAME pixel
-resolution (low-resolution backbones are upsampled bilinearly), and carries a ``name`` that MEt3R reports as its
-backbone. MEt3R itself uses FeatUp-upsampled DINO ViT-S/16 features (REFERENCE C.2 step 1); the JOG3R paper says
-"DINO features" (Sec. 4.1). DINO weights cannot be downloaded here, so:
+resolution (low-resolution backbones are upsampled bilinearly), and carries a ``name`` that MEt3R reports as
+its backbone. MEt3R itself uses FeatUp-upsampled DINO ViT-S/16 features (REFERENCE C.2 step 1); the JOG3R
+paper says "DINO features" (Sec. 4.1). DINO weights cannot be downloaded here, so:
 
 * :class:`RGBFeatures` - no network at all (always available; the default, for tests and quick checks);
 * :class:`DINOv2Features` - a DINOv2 model loaded with ``transformers.AutoModel`` from a LOCAL folder;
@@ -39,7 +39,7 @@ def _check_images(images: torch.Tensor) -> None:
 
 
 def upsample_features(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinearly resize ``[B, C, h, w]`` features to ``size = (H, W)`` (``align_corners=False``: pixel centres).
+    """Bilinearly resize ``[B, C, h, w]`` features to ``size = (H, W)`` (``align_corners=False``).
 
     Args:
         features: ``[B, C, h, w]`` float features.
@@ -81,7 +81,7 @@ class FeatureExtractor(abc.ABC):
 
     @abc.abstractmethod
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """Backbone-specific ``[B, 3, H, W]`` in ``[0, 1]`` -> ``[B, C, h, w]`` (any ``h, w``; upsampled after)."""
+        """Backbone-specific ``[B, 3, H, W]`` in ``[0, 1]`` -> ``[B, C, h, w]`` (upsampled by the caller)."""
 
 
 class RGBFeatures(FeatureExtractor):
@@ -103,8 +103,8 @@ class RGBFeatures(FeatureExtractor):
 class DINOv2Features(FeatureExtractor):
     """DINOv2 patch tokens (``transformers`` ``AutoModel``, local folder only), upsampled to the image size.
 
-    Frames are resized (bilinear, antialiased) so that the short side is ``short_side`` pixels and both sides are
-    multiples of the patch size, normalised with ImageNet statistics, and the last layer's patch tokens
+    Frames are resized (bilinear, antialiased) so that the short side is ``short_side`` pixels and both sides
+    are multiples of the patch size, normalised with ImageNet statistics, and the last layer's patch tokens
     (``last_hidden_state`` after the CLS and any register tokens) are reshaped to the patch grid and upsampled
     bilinearly back to ``H x W``. (MEt3R upsamples with FeatUp's learned JBU instead, REFERENCE C.2.)
 
@@ -126,7 +126,8 @@ class DINOv2Features(FeatureExtractor):
             raise FileNotFoundError(
                 f"No DINOv2 model at {folder}: expected a folder with config.json and model weights "
                 "(transformers save_pretrained layout, e.g. a local copy of facebook/dinov2-small). "
-                "DINO weights are never downloaded; pass the folder explicitly or use RGBFeatures/TAEF2Features."
+                "DINO weights are never downloaded; pass the folder explicitly, or use RGBFeatures or "
+                "TAEF2Features."
             )
         self.model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
         self.patch_size = int(self.model.config.patch_size)
@@ -140,7 +141,7 @@ class DINOv2Features(FeatureExtractor):
         """Return ``[B, D, H_p, W_p]`` patch tokens of the resized, normalised frames."""
         height, width = images.shape[-2:]
         scale = self.short_side / min(height, width)
-        grid = (max(1, round(height * scale / self.patch_size)), max(1, round(width * scale / self.patch_size)))
+        grid = tuple(max(1, round(side * scale / self.patch_size)) for side in (height, width))
         x = nnf.interpolate(
             images.float().to(self.device),
             size=(grid[0] * self.patch_size, grid[1] * self.patch_size),
@@ -155,10 +156,12 @@ class DINOv2Features(FeatureExtractor):
 
 
 class TAEF2Features(FeatureExtractor):
-    """Intermediate features of the bundled TAEF2 image encoder (:meth:`jog3r.encode.taef2.TAEF2VAE.encode_features`).
+    """Intermediate features of the bundled TAEF2 image encoder, upsampled to the image size.
 
-    Frames are padded (replicate) to multiples of 8, encoded to ``[B, 64, H/8, W/8]`` (``layer=13``, the last mid
-    block) and the features are upsampled bilinearly back to ``H x W`` after cropping the padding.
+    Uses :meth:`jog3r.encode.taef2.TAEF2VAE.encode_features`.
+
+    Frames are padded (replicate) to multiples of 8, encoded to ``[B, 64, H/8, W/8]`` (``layer=13``, the last
+    mid block) and the features are upsampled bilinearly back to ``H x W`` after cropping the padding.
 
     Args:
         path: folder with the TAEF2 weights; default the repository's ``assets/taef2/``.
@@ -169,8 +172,12 @@ class TAEF2Features(FeatureExtractor):
         FileNotFoundError: if the weights are missing (raised by :class:`~jog3r.encode.taef2.TAEF2VAE`).
     """
 
-    def __init__(self, path: str | Path | None = None, *, layer: int = 13, device: torch.device | str = "cpu"):
-        from jog3r.encode.taef2 import TAEF2VAE  # lazy: jog3r.encode imports diffusers (seconds), MEt3R need not
+    def __init__(
+        self, path: str | Path | None = None, *, layer: int = 13, device: torch.device | str = "cpu"
+    ):
+        # Imported here: jog3r.encode pulls in diffusers (seconds to import) that the rest of MEt3R never
+        # needs.
+        from jog3r.encode.taef2 import TAEF2VAE
 
 
         self.vae = TAEF2VAE(path, device=device)
@@ -181,7 +188,9 @@ class TAEF2Features(FeatureExtractor):
         """Return ``[B, 64, ceil(H/8), ceil(W/8)]`` features (padding cropped at the feature resolution)."""
         height, width = images.shape[-2:]
         pad_h, pad_w = (-height) % 8, (-width) % 8
-        x = nnf.pad(images.float(), (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else images.float()
+        x = images.float()
+        if pad_h or pad_w:
+            x = nnf.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         feats = self.vae.encode_features(x, layer=self.layer)
         # Keep only the feature cells covering the original image, then resize those to H x W.
         return feats[..., : -(-height // 8), : -(-width // 8)]

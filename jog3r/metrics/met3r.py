@@ -1,25 +1,28 @@
 """MEt3R: 3D consistency of a video by warping features between frames with predicted point maps.
 
-MEt3R (Asim et al., CVPR 2025; REFERENCE C.2) in the JOG3R form (JOG3R Sec. 4.1, "Metrics": "We estimate the
-per-frame DINO features and warp them to the first frame using the estimated 3D point maps. We report the average
-cosine similarity between the features of the first frame and any other warped feature map weighted by the
-visibility masks"). For every frame ``f = 1 .. F-1`` (0-based) and the pair ``(0, f)``:
+MEt3R (Asim et al., CVPR 2025; REFERENCE C.2) in the JOG3R form (JOG3R Sec. 4.1, "Metrics": "We estimate
+the per-frame DINO features and warp them to the first frame using the estimated 3D point maps. We report the
+average cosine similarity between the features of the first frame and any other warped feature map weighted by
+the visibility masks"). For every frame ``f = 1 .. F-1`` (0-based) and the pair ``(0, f)``:
 
-1. point maps in frame 0's camera: ``X0`` (frame 0's pixels, DUSt3R ``pts3d``) and ``Xf`` (frame ``f``'s pixels,
-   ``pts3d_in_other_view``), both OpenCV, up to one scale per pair;
+1. point maps in frame 0's camera: ``X0`` (frame 0's pixels, DUSt3R ``pts3d``) and ``Xf`` (frame ``f``'s
+   pixels, ``pts3d_in_other_view``), both OpenCV, up to one scale per pair;
 2. frame 0's intrinsics: principal point at the image centre ``(W/2, H/2)``, focal estimated from ``X0``
    (:func:`jog3r.geometry.camera.estimate_focal`; scale-free, so each pair's own scale does not matter);
-3. features ``F0 = phi(frame 0)`` and ``Ff = phi(frame f)`` at pixel resolution (:mod:`jog3r.metrics.features`);
-4. splat BOTH clouds into frame 0's image (as MEt3R renders both): each point lands in the pixel containing its
-   projection (pixel centres at ``+0.5``, :mod:`jog3r.geometry.camera`), and a z-buffer keeps the nearest point
-   per pixel (``scatter_reduce('amin')`` on depth, then the winning point's features are gathered);
+3. features ``F0 = phi(frame 0)`` and ``Ff = phi(frame f)`` at pixel resolution
+   (:mod:`jog3r.metrics.features`);
+4. splat BOTH clouds into frame 0's image (as MEt3R renders both): each point lands in the pixel containing
+   its projection (pixel centres at ``+0.5``, :mod:`jog3r.geometry.camera`), and a z-buffer keeps the nearest
+   point per pixel (``scatter_reduce('amin')`` on depth, then the winning point's features are gathered);
 5. visibility mask ``M`` = pixels hit by points of both clouds; score map ``S = 1 - cos(F0_hat, Ff_hat)``;
-6. frame score = ``sum M S / sum M`` (NaN when ``M`` is empty); video score = mean over frames with non-empty masks.
+6. frame score = ``sum M S / sum M`` (NaN when ``M`` is empty); video score = mean over frames with non-empty
+   masks.
 
 Lower is better; 0 means the warped features agree exactly. Differences from the reference implementation:
 1-pixel nearest splats instead of PyTorch3D's radius-0.01 NDC splats with 10 points per pixel and alpha
-compositing; rendering at the frames' resolution (MEt3R renders at 256x256 by default); a single focal instead of
-per-axis ``fx, fy`` medians over a confidence-weighted average of both point maps; no ``1e-5`` in the denominators.
+compositing; rendering at the frames' resolution (MEt3R renders at 256x256 by default); a single focal instead
+of per-axis ``fx, fy`` medians over a confidence-weighted average of both point maps; no ``1e-5`` in the
+denominators.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class Met3RResult:
         per_frame: ``[F-1]`` float32, masked mean of ``1 - cos`` for the pairs ``(0, f)``, ``f = 1..F-1``; NaN
             where the mask is empty.
         masks: ``[F-1, H, W]`` bool, frame 0's pixels hit by points of both frames.
-        error_maps: ``[F-1, H, W]`` float32 ``1 - cos`` in ``[0, 2]`` in frame 0's pixel grid; 0 outside ``masks``.
+        error_maps: ``[F-1, H, W]`` float32 ``1 - cos`` in ``[0, 2]`` in frame 0's pixel grid; 0 outside
+            ``masks``.
         backbone: name of the feature extractor (``"rgb"``, ``"dinov2:<folder>"``, ``"taef2:layer13"``).
         focal: ``[F-1]`` float32 frame-0 focal length in pixels used for each pair.
     """
@@ -76,12 +80,12 @@ def first_frame_pointmaps(
             ``inverse(cam2world[0])``.
 
     Returns:
-        ``pts_ref`` ``[F-1, H, W, 3]`` (frame 0's pixels), ``pts_other`` ``[F-1, H, W, 3]`` (frame f's pixels), and
-        ``K`` ``[3, 3]`` (``recon.K[0]``) or ``None`` when the intrinsics must be estimated.
+        ``pts_ref`` ``[F-1, H, W, 3]`` (frame 0's pixels), ``pts_other`` ``[F-1, H, W, 3]`` (frame f's
+        pixels), and ``K`` ``[3, 3]`` (``recon.K[0]``) or ``None`` when the intrinsics must be estimated.
 
     Raises:
-        ValueError: if neither or both inputs are given, the batch size is not 1, an edge ``(0, f)`` is missing,
-            or the number of frames does not match.
+        ValueError: if neither or both inputs are given, the batch size is not 1, an edge ``(0, f)`` is
+            missing, or the number of frames does not match.
     """
     if (pointmaps is None) == (recon is None):
         raise ValueError("pass exactly one of pointmaps= (PairwisePointmaps) or recon= (Reconstruction)")
@@ -92,11 +96,13 @@ def first_frame_pointmaps(
         pts = transform_points(world2cam0, recon.pts3d.float())
         return pts[:1].expand(num_frames - 1, -1, -1, -1), pts[1:], recon.K[0].float()
     if pointmaps.pts3d.shape[0] != 1:
-        raise ValueError(f"pointmaps must hold one video (batch 1), got {pointmaps.pts3d.shape[0]}; use .select(b)")
+        raise ValueError(
+            f"pointmaps must hold one video (batch 1), got {pointmaps.pts3d.shape[0]}; use .select(b)"
+        )
     edges = [tuple(e) for e in pointmaps.edges.tolist()]
     missing = [f for f in range(1, num_frames) if (0, f) not in edges]
     if missing:
-        raise ValueError(f"MEt3R needs the pairs (0, f) for every frame f; missing f = {missing} in edges {edges}")
+        raise ValueError(f"MEt3R needs the pairs (0, f) for every frame f; missing f = {missing} in {edges}")
     index = torch.tensor([edges.index((0, f)) for f in range(1, num_frames)])
     return pointmaps.pts3d[0, index].float(), pointmaps.pts3d_in_other_view[0, index].float(), None
 
@@ -165,7 +171,8 @@ def met3r(
     num_frames, _, height, width = frames.shape
     pts_ref, pts_other, K = first_frame_pointmaps(num_frames, pointmaps, recon)
     if tuple(pts_ref.shape[1:3]) != (height, width):
-        raise ValueError(f"point maps are {tuple(pts_ref.shape[1:3])}, frames {(height, width)}: resize one of them")
+        sizes = f"point maps are {tuple(pts_ref.shape[1:3])}, frames {(height, width)}"
+        raise ValueError(f"{sizes}: resize one of them")
     if K is None:
         focal = estimate_focal(pts_ref, mode=focal_mode)
         K = torch.zeros(num_frames - 1, 3, 3)
@@ -177,10 +184,9 @@ def met3r(
     for f in range(1, num_frames):
         feat_other = features(frames[f : f + 1].float().cpu())[0].flatten(1)
         k = K[f - 1].cpu()
-        render_ref, hit_ref = splat_features(pts_ref[f - 1].reshape(-1, 3).cpu(), feat_ref, k, (height, width))
-        render_other, hit_other = splat_features(
-            pts_other[f - 1].reshape(-1, 3).cpu(), feat_other, k, (height, width)
-        )
+        size = (height, width)
+        render_ref, hit_ref = splat_features(pts_ref[f - 1].reshape(-1, 3).cpu(), feat_ref, k, size)
+        render_other, hit_other = splat_features(pts_other[f - 1].reshape(-1, 3).cpu(), feat_other, k, size)
         mask = hit_ref & hit_other
         dot = (render_ref * render_other).sum(0)
         norms = render_ref.norm(dim=0) * render_other.norm(dim=0)
@@ -204,7 +210,7 @@ def met3r(
 
 
 def error_map_panels(result: Met3RResult, frames: torch.Tensor, *, vmax: float | None = None) -> np.ndarray:
-    """One image per pair ``(0, f)``: ``[frame 0 | frame f | error map in frame 0's view]`` under a caption strip.
+    """One image per pair ``(0, f)``: ``[frame 0 | frame f | error map in frame 0's view]``, captioned.
 
     Error maps use the turbo colormap from 0 (dark blue) to ``vmax`` (dark red); pixels outside the visibility
     mask are grey. Frame numbers in the captions are 1-based, as people count.
@@ -215,8 +221,8 @@ def error_map_panels(result: Met3RResult, frames: torch.Tensor, *, vmax: float |
         vmax: error drawn dark red; default the largest visible error over the video (at least 1e-6).
 
     Returns:
-        ``[F-1, 16 + H', 3 W', 3]`` uint8: a 16-pixel caption strip above the three panels, with ``H'``, ``W'``
-        rounded up to even sizes (for video codecs).
+        ``[F-1, 16 + H', 3 W', 3]`` uint8: a 16-pixel caption strip above the three panels, with ``H'``,
+        ``W'`` rounded up to even sizes (for video codecs).
     """
     err, masks = result.error_maps.numpy(), result.masks.numpy()
     if vmax is None:
@@ -260,4 +266,11 @@ def save_error_map_video(
     return path
 
 
-__all__ = ["Met3RResult", "met3r", "first_frame_pointmaps", "splat_features", "error_map_panels", "save_error_map_video"]
+__all__ = [
+    "Met3RResult",
+    "met3r",
+    "first_frame_pointmaps",
+    "splat_features",
+    "error_map_panels",
+    "save_error_map_video",
+]

@@ -3,7 +3,8 @@
 * :func:`time_colors` - the red -> purple ramp over the frames of a video (JOG3R Fig. 4: "Red to purple
   indicates the progression from the first to the last frame").
 * :data:`GT_COLOR` - the one colour of ground-truth cameras and trajectories.
-* :func:`colormap` - scalar maps (depth, confidence, MEt3R error) to RGB with turbo / viridis / gray, NumPy only.
+* :func:`colormap` - scalar maps (depth, confidence, MEt3R error) to RGB with turbo / viridis / gray, NumPy
+  only.
 
 Every colour is float RGB in ``[0, 1]``; :func:`to_uint8` converts for viser / image files.
 """
@@ -47,9 +48,12 @@ _TURBO_COEFFS = np.array(
 # viridis: degree-6 fit by Matt Zucker (shadertoy "WlfXRN"), max error about 1/255 against matplotlib.
 _VIRIDIS_COEFFS = np.array(
     [
-        [0.2777273272, 0.1050930431, -0.3308618287, -4.6342304990, 6.2282699363, 4.7763849977, -5.4354558559],
-        [0.0054073445, 1.4046135299, 0.2148475595, -5.7991009734, 14.1799333668, -13.7451453777, 4.6458526122],
-        [0.3340998053, 1.3845901626, 0.0950951630, -19.3324409563, 56.6905526007, -65.3530326334, 26.3124352496],
+        [0.2777273272, 0.1050930431, -0.3308618287, -4.6342304990, 6.2282699363, 4.7763849977,
+         -5.4354558559],
+        [0.0054073445, 1.4046135299, 0.2148475595, -5.7991009734, 14.1799333668, -13.7451453777,
+         4.6458526122],
+        [0.3340998053, 1.3845901626, 0.0950951630, -19.3324409563, 56.6905526007, -65.3530326334,
+         26.3124352496],
     ]
 )
 
@@ -129,9 +133,9 @@ def colormap(
 ) -> np.ndarray:
     """Map scalars (depth, confidence, error) to RGB.
 
-    ``values`` are normalised to ``x = (v - vmin) / (vmax - vmin)``, clipped to ``[0, 1]`` and evaluated with a
-    polynomial fit of matplotlib's ``turbo`` or ``viridis`` (or a linear ``gray`` ramp). Non-finite values and
-    pixels where ``mask`` is False get ``invalid_color``.
+    ``values`` are normalised to ``x = (v - vmin) / (vmax - vmin)``, clipped to ``[0, 1]`` and evaluated with
+    a polynomial fit of matplotlib's ``turbo`` or ``viridis`` (or a linear ``gray`` ramp). Non-finite values
+    and pixels where ``mask`` is False get ``invalid_color``.
 
     Args:
         values: ``[...]`` array of scalars (any float/int dtype, any units).

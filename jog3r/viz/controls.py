@@ -1,8 +1,8 @@
 """viser GUI for a reconstruction shown with :func:`jog3r.viz.viewer.add_reconstruction`.
 
-Kept apart from :mod:`jog3r.viz.viewer` (scene content) so that each module stays about one thing. Controls are
-added to ``server.gui`` (every browser) or ``client.gui`` (one browser session), matching where the scene nodes
-were added.
+Kept apart from :mod:`jog3r.viz.viewer` (scene content) so that each module stays about one thing. Controls
+are added to ``server.gui`` (every browser) or ``client.gui`` (one browser session), matching where the scene
+nodes were added.
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ def legend_html(num_frames: int, *, ground_truth: bool = False) -> str:
     shown = list(range(0, num_frames, step)) + ([num_frames - 1] if (num_frames - 1) % step else [])
     swatch = (
         '<span style="display:inline-block;text-align:center;margin:1px;font-size:10px">'
-        '<span style="display:block;width:14px;height:14px;border-radius:3px;background:{c}"></span>{label}</span>'
+        '<span style="display:block;width:14px;height:14px;border-radius:3px;background:{c}"></span>'
+        "{label}</span>"
     )
     parts = [swatch.format(c=colors[f], label=f + 1) for f in shown]
     html = '<div style="padding:0 8px"><b>Frames</b> (red = first, purple = last)<br>' + "".join(parts)
     if ground_truth:
-        html += '<br><span style="color:{}">&#9632;</span> ground truth (aligned)'.format(rgb_to_hex(GT_COLOR))
+        gt_swatch = f'<span style="color:{rgb_to_hex(GT_COLOR)}">&#9632;</span>'
+        html += f"<br>{gt_swatch} ground truth (aligned)"
     return html + "</div>"
 
 
@@ -79,8 +81,8 @@ def set_initial_view(target: viser.ViserServer | viser.ClientHandle, recon: Reco
 class ViewerControls:
     """GUI panel: confidence threshold, point size, colour mode, frame slider + play, GT toggle, legend.
 
-    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum; "Play" advances it at ``fps``
-    in a daemon thread until unticked or :meth:`close` is called.
+    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum; "Play" advances it at
+    ``fps`` in a daemon thread until unticked or :meth:`close` is called.
 
     Attributes:
         conf_threshold, point_size, color_by, frame, play, show_gt, legend: the viser GUI handles.
@@ -119,20 +121,25 @@ class ViewerControls:
         size = float(handles.points.point_size)
         self._folder = gui.add_folder(folder)
         with self._folder:
+            start = min(max(handles.conf_threshold, lo), hi)
             self.conf_threshold = gui.add_slider(
-                "Min confidence", min=lo, max=hi, step=(hi - lo) / 100, initial_value=min(max(handles.conf_threshold, lo), hi)
+                "Min confidence", min=lo, max=hi, step=(hi - lo) / 100, initial_value=start
             )
             self.point_size = gui.add_slider(
                 "Point size", min=size / 10, max=size * 5, step=size / 10, initial_value=size
             )
-            self.color_by = gui.add_dropdown("Colour by", ("rgb", "time", "confidence"), initial_value=handles.color_by)
+            self.color_by = gui.add_dropdown(
+                "Colour by", ("rgb", "time", "confidence"), initial_value=handles.color_by
+            )
             self.frame = gui.add_slider(
                 "Frame", min=1, max=max(num_frames, 2), step=1, initial_value=1, disabled=num_frames < 2
             )
             self.play = gui.add_checkbox("Play", False, disabled=num_frames < 2)
             self.show_gt = gui.add_checkbox("Show ground truth", True, visible=ground_truth is not None)
             self.legend = gui.add_html(legend_html(num_frames, ground_truth=ground_truth is not None))
-        self.conf_threshold.on_update(lambda _: self.handles.update_points(conf_threshold=self.conf_threshold.value))
+        self.conf_threshold.on_update(
+            lambda _: self.handles.update_points(conf_threshold=self.conf_threshold.value)
+        )
         self.color_by.on_update(lambda _: self.handles.update_points(color_by=self.color_by.value))
         self.point_size.on_update(lambda _: setattr(self.handles.points, "point_size", self.point_size.value))
         self.frame.on_update(lambda _: self.handles.highlight_frame(min(self.frame.value, num_frames) - 1))

@@ -1,8 +1,8 @@
 """plotly figures: camera trajectories, alignment loss, training curves and per-frame values.
 
-Every function returns a ``plotly.graph_objects.Figure`` (Gradio's ``gr.Plot`` shows it as is). Colours come from
-:mod:`jog3r.viz.colors`: camera markers follow the red -> purple time ramp (JOG3R Fig. 4), ground truth is
-:data:`~jog3r.viz.colors.GT_COLOR`, and extra trajectories get the line colours of
+Every function returns a ``plotly.graph_objects.Figure`` (Gradio's ``gr.Plot`` shows it as is). Colours come
+from :mod:`jog3r.viz.colors`: camera markers follow the red -> purple time ramp (JOG3R Fig. 4), ground truth
+is :data:`~jog3r.viz.colors.GT_COLOR`, and extra trajectories get the line colours of
 :func:`~jog3r.viz.colors.series_color`.
 """
 
@@ -21,7 +21,8 @@ from jog3r.viz.viewer import align_ground_truth
 
 logger = logging.getLogger(__name__)
 
-#: Keys accepted for each training curve, first match wins (the trainer writes ``loss_*``; the paper says ``L_*``).
+#: Keys accepted for each training curve, first match wins (the trainer writes ``loss_*``,
+#: the paper says ``L_*``).
 TRAINING_KEYS: dict[str, tuple[str, ...]] = {
     "L_total": ("loss_total", "L_total", "total"),
     "L_gen": ("loss_gen", "L_gen"),
@@ -58,14 +59,15 @@ def trajectory_figure(
     show_directions: bool = True,
     title: str = "Camera trajectories",
 ) -> go.Figure:
-    """3D camera centres, coloured red -> purple over time, for one or more predictions and optional ground truth.
+    """3D camera centres coloured red -> purple over time: predictions and optional ground truth.
 
     Trajectories are "up to scale" and in their own world frames, so with ``align=True`` each one is
     similarity-aligned (:func:`jog3r.viz.viewer.align_ground_truth`) onto the reference: ``gt`` when given,
     otherwise the first trajectory. This is what makes e.g. T2V+C and T2V->V2C cameras comparable in one plot.
 
     Args:
-        cam2world_list: ``P`` tensors ``[F, 4, 4]`` camera-to-world (OpenCV axes, :mod:`jog3r.geometry.camera`).
+        cam2world_list: ``P`` tensors ``[F, 4, 4]`` camera-to-world (OpenCV axes,
+            :mod:`jog3r.geometry.camera`).
         labels: ``P`` legend labels.
         gt: optional ``[F, 4, 4]`` ground-truth camera-to-world.
         align: similarity-align the trajectories (needs equal ``F`` everywhere).
@@ -73,7 +75,8 @@ def trajectory_figure(
         title: figure title.
 
     Returns:
-        The figure: per trajectory a line (series colour) with time-coloured markers and a direction trace, the
+        The figure: per trajectory a line (series colour) with time-coloured markers and a direction trace,
+            the
         first with a "frame" colour bar; ground truth as a dashed :data:`GT_COLOR` line.
 
     Raises:
@@ -81,11 +84,11 @@ def trajectory_figure(
             set and frame counts differ.
     """
     if len(cam2world_list) != len(labels) or not cam2world_list:
-        raise ValueError(f"need one label per trajectory, got {len(cam2world_list)} trajectories and {len(labels)} labels")
+        raise ValueError(f"need one label per trajectory, got {len(cam2world_list)} and {len(labels)} labels")
     reference = gt if gt is not None else cam2world_list[0]
     counts = {int(c.shape[0]) for c in cam2world_list} | ({int(gt.shape[0])} if gt is not None else set())
     if align and len(counts) > 1:
-        raise ValueError(f"aligning trajectories needs equal frame counts, got {sorted(counts)}; pass align=False")
+        raise ValueError(f"aligning needs equal frame counts, got {sorted(counts)}; pass align=False")
     ref_np = reference.detach().cpu().double().numpy()
     extent = float(np.ptp(ref_np[:, :3, 3], axis=0).max()) or 1.0
     fig = go.Figure()
@@ -127,19 +130,23 @@ def trajectory_figure(
         title=title,
         scene=dict(
             aspectmode="data",
-            camera=dict(up=dict(x=up[0], y=up[1], z=up[2]), eye=dict(x=1.9, y=1.9, z=1.9)),  # plotly's default x1.5
+            # eye: plotly's default (1.25, 1.25, 1.25) moved back 1.5x so long trajectories fit.
+            camera=dict(up=dict(x=up[0], y=up[1], z=up[2]), eye=dict(x=1.9, y=1.9, z=1.9)),
         ),
         legend=dict(x=0.0, y=1.0), margin=dict(l=0, r=0, t=40, b=0),
     )
     return fig
 
 
-def loss_figure(history: Mapping[str, Sequence[float]] | Sequence[float], *, title: str = "Global alignment") -> go.Figure:
+def loss_figure(
+    history: Mapping[str, Sequence[float]] | Sequence[float], *, title: str = "Global alignment"
+) -> go.Figure:
     """Alignment loss against iteration (log y axis when every value is positive).
 
     Args:
         history: the dict returned by :func:`jog3r.align.fit.fit` (``"iter"``, ``"loss"`` and the terms
-            ``"pointmap"``, ``"fl"``, ``"transl"``; ``"lr"`` and ``"time"`` are not drawn), or a plain list of losses.
+            ``"pointmap"``, ``"fl"``, ``"transl"``; ``"lr"`` and ``"time"`` are not drawn), or a plain list of
+            losses.
         title: figure title.
 
     Returns:
@@ -156,10 +163,13 @@ def loss_figure(history: Mapping[str, Sequence[float]] | Sequence[float], *, tit
             continue
         ys = [float(v) for v in series]
         values += [v for v in ys if math.isfinite(v)]
-        fig.add_trace(go.Scatter(x=steps[: len(ys)], y=ys, mode="lines", name=key,
-                                 line=dict(width=3 if key == "loss" else 1.5, dash=None if key == "loss" else "dash")))
+        main = key == "loss"
+        line = dict(width=3 if main else 1.5, dash=None if main else "dash")
+        fig.add_trace(go.Scatter(x=steps[: len(ys)], y=ys, mode="lines", name=key, line=line))
     log_y = bool(values) and min(values) > 0
-    fig.update_layout(title=title, xaxis_title="iteration", yaxis_title="loss", yaxis_type="log" if log_y else "linear")
+    fig.update_layout(
+        title=title, xaxis_title="iteration", yaxis_title="loss", yaxis_type="log" if log_y else "linear"
+    )
     return fig
 
 
@@ -199,8 +209,8 @@ def training_figure(records: Sequence[Mapping[str, object]], *, title: str = "Tr
             steps.append(position if step is None else step)
             values.append(value)
         if values:
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name,
-                                     line=dict(color=rgb_to_hex(series_color(index)), width=3 if index == 0 else 2)))
+            line = dict(color=rgb_to_hex(series_color(index)), width=3 if index == 0 else 2)
+            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name, line=line))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss")
     return fig
 

@@ -2,8 +2,8 @@
 
 This module is the ONLY place in the package that converts ``cam2world`` (OpenCV axes, see
 :mod:`jog3r.geometry.camera`) to viser's ``(wxyz, position)`` and computes viser frustum ``fov``/``aspect``.
-viser's cameras use the same OpenCV axes (+z forward, +x right, +y down), so only the quaternion order changes:
-roma's XYZW inside the package, viser's WXYZ at this boundary.
+viser's cameras use the same OpenCV axes (+z forward, +x right, +y down), so only the quaternion order
+changes: roma's XYZW inside the package, viser's WXYZ at this boundary.
 
 Stable scene-tree names (``prefix`` defaults to ``/recon``; frames are 0-based, zero-padded to 3 digits)::
 
@@ -12,8 +12,8 @@ Stable scene-tree names (``prefix`` defaults to ``/recon``; frames are 0-based, 
     /recon/trajectory             camera centres joined in time order
     /gt/cameras/frame_007, /gt/trajectory   ground truth, similarity-aligned to the prediction
 
-``scene`` is ``server.scene`` (shared by every browser) or ``client.scene`` (one browser session); the GUI helper
-:class:`ViewerControls` takes the matching ``server`` or ``client``.
+``scene`` is ``server.scene`` (shared by every browser) or ``client.scene`` (one browser session); the GUI
+helper :class:`ViewerControls` takes the matching ``server`` or ``client``.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def cam2world_to_wxyz_position(cam2world: torch.Tensor | np.ndarray) -> tuple[np
         cam2world: ``[..., 4, 4]`` (or ``[..., 3, 4]``) camera-to-world, OpenCV axes.
 
     Returns:
-        ``wxyz`` ``[..., 4]`` float64 unit quaternion, scalar FIRST (viser's order; roma's XYZW rolled by one),
-        and ``position`` ``[..., 3]`` float64 camera centre in world coordinates.
+        ``wxyz`` ``[..., 4]`` float64 unit quaternion, scalar FIRST (viser's order; roma's XYZW rolled by
+        one), and ``position`` ``[..., 3]`` float64 camera centre in world coordinates.
     """
     c2w = torch.as_tensor(np.asarray(cam2world), dtype=torch.float64)
     xyzw = roma.rotmat_to_unitquat(c2w[..., :3, :3])
@@ -76,12 +76,15 @@ def wxyz_position_to_cam2world(wxyz: np.ndarray, position: np.ndarray) -> np.nda
     return out.numpy()
 
 
-def frustum_fov_aspect(K: torch.Tensor | np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def frustum_fov_aspect(
+    K: torch.Tensor | np.ndarray, image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Vertical field of view and aspect ratio of viser frustums (``add_camera_frustum`` arguments).
 
-    ``fov = 2 atan(H / (2 fy))`` (radians, vertical) and ``aspect = tan(hfov/2) / tan(fov/2) = (W / fx) / (H / fy)``,
-    i.e. the frustum's width over height, which equals ``W / H`` for square pixels (``fx == fy``) and stays
-    geometrically right for non-square ones (RealEstate10K at 384x256).
+    ``fov = 2 atan(H / (2 fy))`` (radians, vertical) and
+    ``aspect = tan(hfov/2) / tan(fov/2) = (W / fx) / (H / fy)``, i.e. the frustum's width over height, which
+    equals ``W / H`` for square pixels (``fx == fy``) and stays geometrically right for non-square ones
+    (RealEstate10K at 384x256).
 
     Args:
         K: ``[..., 3, 3]`` intrinsics in pixels of an ``H x W`` image.
@@ -116,15 +119,15 @@ def scene_extent(recon: Reconstruction) -> float:
 def default_view(recon: Reconstruction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A viewpoint that shows the whole reconstruction: behind and above the cameras, looking at the scene.
 
-    The eye sits at the mean camera centre, moved back along camera 0's viewing direction and up along its ``-y``
-    axis by fractions of :func:`scene_extent`.
+    The eye sits at the mean camera centre, moved back along camera 0's viewing direction and up along its
+    ``-y`` axis by fractions of :func:`scene_extent`.
 
     Args:
         recon: the reconstruction.
 
     Returns:
-        ``position`` ``[3]``, ``look_at`` ``[3]`` (median world point) and ``up`` ``[3]`` (camera 0's ``-y``, OpenCV
-        y points down), float64 world coordinates, for ``server.initial_camera`` / ``client.camera``.
+        ``position`` ``[3]``, ``look_at`` ``[3]`` (median world point) and ``up`` ``[3]`` (camera 0's ``-y``,
+        OpenCV y points down), float64 world coordinates, for ``server.initial_camera`` / ``client.camera``.
     """
     c2w0 = recon.cam2world[0].detach().cpu().double().numpy()
     pts = recon.pts3d.detach().cpu().reshape(-1, 3).double().numpy()
@@ -143,7 +146,11 @@ def frame_node_name(prefix: str, frame: int) -> str:
 
 
 def select_points(
-    recon: Reconstruction, *, conf_threshold: float = 0.0, max_points: int = 200_000, color_by: ColorBy = "rgb"
+    recon: Reconstruction,
+    *,
+    conf_threshold: float = 0.0,
+    max_points: int = 200_000,
+    color_by: ColorBy = "rgb",
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points and colours to draw: pixels with ``conf >= conf_threshold``, subsampled to ``max_points``.
 
@@ -190,7 +197,7 @@ def _thumbnails(colors: torch.Tensor) -> list[np.ndarray]:
 
 
 def _trajectory_segments(centres: np.ndarray, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Consecutive camera centres ``[F, 3]`` -> segments ``[F-1, 2, 3]`` and per-end colours ``[F-1, 2, 3]``."""
+    """Camera centres ``[F, 3]`` -> consecutive segments ``[F-1, 2, 3]`` and end colours ``[F-1, 2, 3]``."""
     segments = np.stack([centres[:-1], centres[1:]], axis=1)
     return segments, np.stack([colors[:-1], colors[1:]], axis=1)
 
@@ -222,7 +229,15 @@ class ReconstructionHandles:
     max_points: int
 
     def update_points(self, *, conf_threshold: float | None = None, color_by: ColorBy | None = None) -> int:
-        """Re-select the points in place (same node) and return how many are drawn."""
+        """Re-select the points in place (same ``{prefix}/points`` node; see :func:`select_points`).
+
+        Args:
+            conf_threshold: new minimum confidence, or ``None`` to keep the current one.
+            color_by: new colour mode, or ``None`` to keep the current one.
+
+        Returns:
+            Number of points now drawn.
+        """
         self.conf_threshold = self.conf_threshold if conf_threshold is None else float(conf_threshold)
         self.color_by = self.color_by if color_by is None else color_by
         pts, rgb = select_points(
@@ -232,7 +247,11 @@ class ReconstructionHandles:
         return len(pts)
 
     def highlight_frame(self, frame: int | None) -> None:
-        """Draw frame ``frame``'s frustum (0-based) bigger and thicker; ``None`` clears the highlight."""
+        """Draw one frustum 1.5x bigger with thicker lines, the others normally.
+
+        Args:
+            frame: 0-based frame index, or ``None`` to clear the highlight.
+        """
         for f, frustum in enumerate(self.frustums):
             on = f == frame
             frustum.scale = self.frustum_scale * (1.5 if on else 1.0)
@@ -262,7 +281,8 @@ def add_reconstruction(
     Args:
         scene: ``server.scene`` or a per-browser ``client.scene``.
         recon: the reconstruction; ``cam2world`` in OpenCV axes (:mod:`jog3r.geometry.camera`).
-        prefix: scene-tree prefix; nodes already under it are replaced.
+        prefix: scene-tree prefix; nodes of the same name are replaced (call ``handles.remove()`` on an older
+            reconstruction with more frames first, or its extra frustums stay).
         conf_threshold: draw pixels with ``conf >= conf_threshold``.
         point_size: point size in world units; default ``0.004 *`` :func:`scene_extent`.
         max_points: draw at most this many points (seeded subsample).
@@ -303,30 +323,39 @@ def add_reconstruction(
     if recon.num_frames > 1:
         segments, seg_colors = _trajectory_segments(position, ramp)
         trajectory = scene.add_line_segments(
-            f"{prefix}/trajectory", segments, to_uint8(seg_colors), thickness=_LINE_PX + 1, thickness_units="screen"
+            f"{prefix}/trajectory",
+            segments,
+            to_uint8(seg_colors),
+            thickness=_LINE_PX + 1,
+            thickness_units="screen",
         )
     logger.debug("added %d points and %d cameras under %s", len(pts), recon.num_frames, prefix)
     return ReconstructionHandles(
-        recon, prefix, points, frustums, trajectory, frustum_scale, images, conf_threshold, color_by, max_points
+        recon, prefix, points, frustums, trajectory, frustum_scale, images, conf_threshold, color_by,
+        max_points,
     )
 
 
-def align_ground_truth(cam2world_gt: torch.Tensor, reference_cam2world: torch.Tensor) -> tuple[torch.Tensor, float]:
+def align_ground_truth(
+    cam2world_gt: torch.Tensor, reference_cam2world: torch.Tensor
+) -> tuple[torch.Tensor, float]:
     """Similarity-align ground-truth cameras onto predicted ones (Umeyama 1991 via ``roma``, with scale).
 
     Camera centres alone leave the rotation about a straight trajectory undetermined (common for forward
     walkthroughs), so each camera contributes three points: its centre ``c``, ``c + d z`` and ``c - d y`` (its
-    forward and up axes), with ``d`` the RMS distance of that trajectory's centres from their mean (so the offsets
-    scale with the trajectory and an exact similarity is recovered exactly). ``roma.rigid_points_registration(...,
-    compute_scaling=True)`` (through :func:`jog3r.geometry.registration.register_points`) then gives ``(R, t, s)``
-    minimising ``sum ||s R x + t - y||^2``.
+    forward and up axes), with ``d`` the RMS distance of that trajectory's centres from their mean (so the
+    offsets scale with the trajectory and an exact similarity is recovered exactly).
+    ``roma.rigid_points_registration(..., compute_scaling=True)`` (through
+    :func:`jog3r.geometry.registration.register_points`) then gives ``(R, t, s)`` minimising
+    ``sum ||s R x + t - y||^2``.
 
     Args:
         cam2world_gt: ``[F, 4, 4]`` ground-truth camera-to-world (OpenCV), any scale.
         reference_cam2world: ``[F, 4, 4]`` predicted camera-to-world to align onto.
 
     Returns:
-        ``[F, 4, 4]`` float32 aligned ground truth (rotation ``R R_gt``, centre ``s R c_gt + t``) and the scale ``s``.
+        ``[F, 4, 4]`` float32 aligned ground truth (rotation ``R R_gt``, centre ``s R c_gt + t``) and the
+        scale ``s``.
     """
 
     def anchor_points(c2w: torch.Tensor) -> torch.Tensor:
@@ -420,16 +449,17 @@ def add_error_maps(
         vmax: value drawn dark red; default the largest valid error (shared by all maps).
 
     Returns:
-        The ``E`` uint8 ``[H', W', 3]`` images put on the frustums (:meth:`restore_images` puts the frames back).
+        The ``E`` uint8 ``[H', W', 3]`` images put on the frustums (:meth:`restore_images` puts the frames
+        back).
 
     Raises:
         ValueError: if the number of maps and ``frames`` differ or a frame index is out of range.
     """
-    err = np.asarray(error_maps.detach().cpu() if isinstance(error_maps, torch.Tensor) else error_maps, np.float64)
-    valid = np.isfinite(err) if masks is None else np.asarray(masks.cpu() if isinstance(masks, torch.Tensor) else masks)
+    err = torch.as_tensor(error_maps).detach().cpu().double().numpy()
+    valid = np.isfinite(err) if masks is None else torch.as_tensor(masks).detach().cpu().bool().numpy()
     frames = list(range(1, len(err) + 1)) if frames is None else list(frames)
     if len(frames) != len(err) or any(not 0 <= f < len(handles.frustums) for f in frames):
-        raise ValueError(f"{len(err)} error maps do not match frames {frames} of {len(handles.frustums)} cameras")
+        raise ValueError(f"{len(err)} maps do not fit frames {frames} of {len(handles.frustums)} cameras")
     if vmax is None:
         vmax = float(err[valid].max()) if valid.any() else 1.0
     images = [to_uint8(colormap(e, "turbo", vmin=0.0, vmax=vmax, mask=m)) for e, m in zip(err, valid)]

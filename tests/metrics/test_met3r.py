@@ -1,8 +1,9 @@
 """Tests for jog3r.metrics.met3r and jog3r.metrics.features on an exactly known scene.
 
-The scene is a fronto-parallel plane at depth 2 textured with a real RealEstate10K frame; camera ``f`` translates
-along +x so that its image is the texture shifted by an integer number of pixels. The point maps are then exact and
-every warped pixel lands on a pixel centre, so consistent videos score 0 and perturbations can only raise it.
+The scene is a fronto-parallel plane at depth 2 textured with a real RealEstate10K frame; camera ``f``
+translates along +x so that its image is the texture shifted by an integer number of pixels. The point maps
+are then exact and every warped pixel lands on a pixel centre, so consistent videos score 0 and perturbations
+can only raise it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def plane_video(texture: torch.Tensor, shifts: list[int]) -> torch.Tensor:
 
 
 def plane_pointmaps(shifts: list[int], scales: list[float] | None = None) -> PairwisePointmaps:
-    """Exact pairs ``(0, f)``: camera ``f`` sits at ``x = shifts[f] * DEPTH / FOCAL``; optional per-pair scale."""
+    """Exact pairs ``(0, f)``: camera ``f`` at ``x = shifts[f] * DEPTH / FOCAL``; optional pair scales."""
     num = len(shifts) - 1
     scales = [1.0] * num if scales is None else scales
     ref = unproject_depth(torch.full((H, W), DEPTH), K)
@@ -59,7 +60,9 @@ def plane_pointmaps(shifts: list[int], scales: list[float] | None = None) -> Pai
     return PairwisePointmaps(torch.stack(pts)[None], ones, torch.stack(other)[None], ones, edges)
 
 
-def plane_reconstruction(texture: torch.Tensor, shifts: list[int], world_from_cam0: torch.Tensor) -> Reconstruction:
+def plane_reconstruction(
+    texture: torch.Tensor, shifts: list[int], world_from_cam0: torch.Tensor
+) -> Reconstruction:
     """The same scene as a Reconstruction, expressed in an arbitrary world frame."""
     c2w = torch.eye(4).repeat(len(shifts), 1, 1)
     c2w[:, 0, 3] = torch.tensor(shifts, dtype=torch.float32) * DEPTH / FOCAL
@@ -76,7 +79,8 @@ def test_repeated_frame_with_identical_pointmaps_scores_zero(texture):
     frames = plane_video(texture, [0, 0, 0, 0])
     result = met3r(frames, pointmaps=plane_pointmaps([0, 0, 0, 0]))
     assert result.score <= 1e-5 and result.backbone == "rgb"
-    assert result.per_frame.shape == (3,) and result.masks.shape == (3, H, W) and result.error_maps.shape == (3, H, W)
+    assert result.per_frame.shape == (3,)
+    assert result.masks.shape == (3, H, W) and result.error_maps.shape == (3, H, W)
     assert bool(result.masks.all())
     assert float(result.error_maps.abs().max()) <= 1e-5
     np.testing.assert_allclose(result.focal.numpy(), FOCAL, rtol=1e-5)  # estimated from the point map
@@ -190,7 +194,9 @@ def test_dinov2_features_from_a_local_tiny_model(tmp_path, texture):
         DINOv2Features(tmp_path / "missing")
 
 
-@pytest.mark.skipif(not (ASSETS / "taef2" / "taef2_encoder.pth").is_file(), reason="assets/taef2 weights absent")
+@pytest.mark.skipif(
+    not (ASSETS / "taef2" / "taef2_encoder.pth").is_file(), reason="assets/taef2 weights absent"
+)
 def test_taef2_features(texture):
     extractor = TAEF2Features()
     assert extractor.name == "taef2:layer13"
@@ -200,7 +206,8 @@ def test_taef2_features(texture):
     torch.testing.assert_close(feats[0], feats[1])
     shifts = [0, 0, 8]
     result = met3r(plane_video(texture, shifts), pointmaps=plane_pointmaps(shifts), features=extractor)
-    assert result.per_frame[0] <= 1e-5 and 0 < result.per_frame[1] < 0.5  # an 8-pixel shift is one latent cell
+    # Frame 2 repeats frame 1 (score 0); frame 3 is shifted by 8 pixels = one latent cell (features differ).
+    assert result.per_frame[0] <= 1e-5 and 0 < result.per_frame[1] < 0.5
 
 
 def test_error_map_video_is_written_and_readable(tmp_path, texture):

@@ -82,8 +82,10 @@ def test_trajectory_figure_without_gt_aligns_onto_the_first_and_can_skip_alignme
 
 
 def test_loss_figure_from_fit_history_and_list():
-    history = {"iter": [0, 10, 20], "loss": [1.0, 0.5, 0.2], "pointmap": [0.9, 0.4, 0.15], "fl": [0.1, 0.1, 0.05],
-               "transl": [0.0, 0.0, 0.0], "lr": [0.01, 0.01, 0.0], "time": [0.0, 0.1, 0.2]}
+    history = {
+        "iter": [0, 10, 20], "loss": [1.0, 0.5, 0.2], "pointmap": [0.9, 0.4, 0.15], "fl": [0.1, 0.1, 0.05],
+        "transl": [0.0, 0.0, 0.0], "lr": [0.01, 0.01, 0.0], "time": [0.0, 0.1, 0.2],
+    }
     fig = loss_figure(history)
     assert [t.name for t in fig.data] == ["loss", "pointmap", "fl", "transl"]
     assert list(fig.data[0].x) == [0, 10, 20] and fig.data[1].line.dash == "dash"
@@ -121,7 +123,7 @@ def test_per_frame_figure():
 
 @pytest.mark.browser
 def test_trajectory_figure_renders_in_chromium(tmp_path):
-    """Render the plotly HTML in headless Chromium; ``JOG3R_UPDATE_DOCS_IMAGES=1`` refreshes the docs image."""
+    """Render the plotly HTML in headless Chromium (``JOG3R_UPDATE_DOCS_IMAGES=1`` refreshes the docs)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"chromium not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright

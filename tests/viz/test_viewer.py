@@ -58,7 +58,8 @@ _BOXES = (  # (low corner, high corner, colour): two boxes standing on the floor
     (np.array([-1.2, 0.0, 0.4]), np.array([-0.2, 1.0, 1.4]), np.array([0.93, 0.45, 0.2])),
     (np.array([0.4, 0.4, 0.0]), np.array([1.0, 1.0, 0.6]), np.array([0.2, 0.65, 0.6])),
 )
-_WALL_COLOURS = np.array([[0.85, 0.8, 0.7], [0.7, 0.78, 0.88], [0.8, 0.8, 0.8]])  # x walls, floor/ceiling, z walls
+# Colours of the x walls, the floor/ceiling and the z walls.
+_WALL_COLOURS = np.array([[0.85, 0.8, 0.7], [0.7, 0.78, 0.88], [0.8, 0.8, 0.8]])
 
 
 def _ray_cast(origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +81,7 @@ def _ray_cast(origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def room_reconstruction(num_frames: int = 8, height: int = 48, width: int = 64) -> Reconstruction:
-    """Cameras on an arc looking at two boxes on the floor of a room, ray-cast exactly (a perfect reconstruction)."""
+    """Cameras on an arc looking at two boxes on a room's floor, ray-cast exactly (a perfect recon)."""
     focal = 0.8 * width
     K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
@@ -89,7 +90,8 @@ def room_reconstruction(num_frames: int = 8, height: int = 48, width: int = 64) 
     c2ws, depths, pts_all, colours = [], [], [], []
     for f in range(num_frames):
         angle = math.radians(-55.0 + 80.0 * f / max(num_frames - 1, 1))
-        centre = target + np.array([3.0 * math.sin(angle), -1.3 + 0.1 * math.sin(4 * angle), -3.0 * math.cos(angle)])
+        height_offset = -1.3 + 0.1 * math.sin(4 * angle)
+        centre = target + np.array([3.0 * math.sin(angle), height_offset, -3.0 * math.cos(angle)])
         c2w = _look_at(centre, target)
         dirs = rays_cam @ c2w[:3, :3].T
         t, colour = _ray_cast(centre, dirs)
@@ -191,9 +193,12 @@ def test_ground_truth_alignment_recovers_a_similarity(server):
     aligned, scale = align_ground_truth(gt, recon.cam2world)
     assert scale == pytest.approx(1 / 3.7, rel=1e-5)
     np.testing.assert_allclose(aligned.numpy(), recon.cam2world.numpy(), atol=1e-4)
-    handles = add_ground_truth(server.scene, gt, recon.K, recon.image_size, recon.cam2world, frustum_scale=0.2)
+    handles = add_ground_truth(
+        server.scene, gt, recon.K, recon.image_size, recon.cam2world, frustum_scale=0.2
+    )
     assert handles.frustums[4].name == "/gt/cameras/frame_004" and handles.trajectory.name == "/gt/trajectory"
-    np.testing.assert_allclose(np.asarray(handles.frustums[4].position), recon.cam2world[4, :3, 3].numpy(), atol=1e-4)
+    position = np.asarray(handles.frustums[4].position)
+    np.testing.assert_allclose(position, recon.cam2world[4, :3, 3].numpy(), atol=1e-4)
     handles.set_visible(False)
     assert not any(h.visible for h in handles.frustums)
 
