@@ -215,6 +215,27 @@ def test_collinear_trajectory_rotation_is_recovered():
     np.testing.assert_allclose(aligned.numpy(), c2w.numpy(), atol=1e-5)
 
 
+def test_real_re10k_cameras_align_and_frustums(server, data_dir):
+    """Real RealEstate10K cameras (a forward walkthrough, non-square pixels at 384x256)."""
+    from jog3r.io.re10k import read_re10k
+
+    cams = read_re10k(data_dir / "realestate10k/clips16_384x256/0bf152ef84195293.txt", (256, 384))
+    fx_n, fy_n = cams.extra["intrinsics_normalised"][:, 0], cams.extra["intrinsics_normalised"][:, 1]
+    fov, aspect = frustum_fov_aspect(cams.K, (256, 384))
+    np.testing.assert_allclose(aspect, np.asarray(fy_n / fx_n), rtol=1e-5)  # (W / fx) / (H / fy)
+    np.testing.assert_allclose(fov, 2 * np.arctan(0.5 / np.asarray(fy_n)), rtol=1e-5)
+    # A "prediction" = the real cameras in another frame and scale; GT must land back on it.
+    rot = roma.rotvec_to_rotmat(torch.tensor([0.4, 0.2, -0.9]))
+    pred = cams.cam2world.clone()
+    pred[:, :3, :3] = rot @ pred[:, :3, :3]
+    pred[:, :3, 3] = 0.25 * pred[:, :3, 3] @ rot.T + torch.tensor([1.0, 2.0, 3.0])
+    handles = add_ground_truth(server.scene, cams.cam2world, cams.K, (256, 384), pred)
+    np.testing.assert_allclose(handles.cam2world_aligned.numpy(), pred.numpy(), atol=1e-4)
+    frustum = handles.frustums[9]
+    c2w = wxyz_position_to_cam2world(np.asarray(frustum.wxyz), np.asarray(frustum.position))
+    np.testing.assert_allclose(c2w, pred[9].numpy(), atol=1e-4)
+
+
 def test_error_maps_replace_and_restore_images(server):
     recon = room_reconstruction(num_frames=4, height=12, width=16)
     handles = add_reconstruction(server.scene, recon)
