@@ -115,7 +115,14 @@ class CrossAttention(nn.Module):
     def forward(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, qpos: torch.Tensor, kpos: torch.Tensor
     ) -> torch.Tensor:
-        """Args: query ``[B, N_q, D]``, key/value ``[B, N_k, D]``, qpos ``[B, N_q, 2]``, kpos ``[B, N_k, 2]``.
+        """Attend ``query`` tokens to ``key``/``value`` tokens of the other view.
+
+        Args:
+            query: ``[B, N_q, D]`` (normed) tokens of this view.
+            key: ``[B, N_k, D]`` (normed) tokens of the other view.
+            value: ``[B, N_k, D]`` (DUSt3R passes the same tensor as ``key``).
+            qpos: ``[B, N_q, 2]`` int64 (row, col) positions of the queries.
+            kpos: ``[B, N_k, 2]`` int64 positions of the keys.
 
         Returns:
             ``[B, N_q, D]``.
@@ -195,6 +202,14 @@ class JointBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), approximate="none")
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Args: x ``[B, N, D]`` (all frames' tokens); pos ``[B, N, 2]`` int64. Returns ``[B, N, D]``."""
+        """Self-attention over all tokens of the video, then the MLP.
+
+        Args:
+            x: ``[B, N, D]`` tokens of all frames (``N = F * S``).
+            pos: ``[B, N, 2]`` int64 in-frame (row, col) positions.
+
+        Returns:
+            ``[B, N, D]``.
+        """
         x = x + self.attn(self.norm1(x), pos)
         return x + self.mlp(self.norm3(x))
