@@ -81,7 +81,14 @@ class FeatureExtractor(abc.ABC):
 
     @abc.abstractmethod
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """Backbone-specific ``[B, 3, H, W]`` in ``[0, 1]`` -> ``[B, C, h, w]`` (upsampled by the caller)."""
+        """Backbone-specific features, at any resolution (``__call__`` upsamples them).
+
+        Args:
+            images: ``[B, 3, H, W]`` float RGB in ``[0, 1]``, already validated.
+
+        Returns:
+            ``[B, C, h, w]`` float features.
+        """
 
 
 class RGBFeatures(FeatureExtractor):
@@ -95,7 +102,14 @@ class RGBFeatures(FeatureExtractor):
     name = "rgb"
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """Return ``[B, 4, H, W]``: the centred colour and a constant 0.5 channel."""
+        """Centred colour plus a constant channel.
+
+        Args:
+            images: ``[B, 3, H, W]`` float RGB in ``[0, 1]``.
+
+        Returns:
+            ``[B, 4, H, W]`` float32 ``(r - 0.5, g - 0.5, b - 0.5, 0.5)``.
+        """
         const = torch.full_like(images[:, :1], 0.5)
         return torch.cat([images.float() - 0.5, const.float()], dim=1)
 
@@ -138,7 +152,14 @@ class DINOv2Features(FeatureExtractor):
         logger.info("Loaded DINOv2 features from %s (patch %d)", folder, self.patch_size)
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """Return ``[B, D, H_p, W_p]`` patch tokens of the resized, normalised frames."""
+        """Patch tokens of the resized, normalised frames.
+
+        Args:
+            images: ``[B, 3, H, W]`` float RGB in ``[0, 1]``.
+
+        Returns:
+            ``[B, D, H_p, W_p]`` last-layer patch tokens on the patch grid.
+        """
         height, width = images.shape[-2:]
         scale = self.short_side / min(height, width)
         grid = tuple(max(1, round(side * scale / self.patch_size)) for side in (height, width))
@@ -185,7 +206,14 @@ class TAEF2Features(FeatureExtractor):
         self.name = f"taef2:layer{self.layer}"
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """Return ``[B, 64, ceil(H/8), ceil(W/8)]`` features (padding cropped at the feature resolution)."""
+        """TAEF2 encoder features with the padding cropped at the feature resolution.
+
+        Args:
+            images: ``[B, 3, H, W]`` float RGB in ``[0, 1]``, any size (replicate-padded to multiples of 8).
+
+        Returns:
+            ``[B, 64, ceil(H/8), ceil(W/8)]`` float32.
+        """
         height, width = images.shape[-2:]
         pad_h, pad_w = (-height) % 8, (-width) % 8
         x = images.float()

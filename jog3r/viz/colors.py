@@ -118,7 +118,14 @@ def time_colors(num_frames: int, *, saturation: float = 0.9, value: float = 0.9)
 
 
 def series_color(index: int) -> tuple[float, float, float]:
-    """Line colour of the ``index``-th overlaid trajectory (cycles through :data:`SERIES_COLORS`)."""
+    """Line colour of the ``index``-th overlaid trajectory.
+
+    Args:
+        index: 0-based trajectory index (cycles through :data:`SERIES_COLORS`).
+
+    Returns:
+        Float RGB in ``[0, 1]``.
+    """
     return SERIES_COLORS[index % len(SERIES_COLORS)]
 
 
@@ -179,12 +186,26 @@ def colormap(
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Convert float RGB in ``[0, 1]`` (``[..., 3]``) to uint8 ``[0, 255]``, rounding and clipping."""
+    """Convert float colours to 8-bit, rounding and clipping.
+
+    Args:
+        rgb: ``[..., 3]`` float RGB in ``[0, 1]``.
+
+    Returns:
+        ``[..., 3]`` uint8 in ``[0, 255]``.
+    """
     return np.clip(np.round(np.asarray(rgb, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
 def rgb_to_hex(rgb: tuple[float, float, float] | np.ndarray) -> str:
-    """Format one float RGB colour in ``[0, 1]`` as ``"#rrggbb"`` (for plotly and HTML legends)."""
+    """Format one colour as ``"#rrggbb"`` (for plotly and HTML legends).
+
+    Args:
+        rgb: ``[3]`` float RGB in ``[0, 1]``.
+
+    Returns:
+        The lowercase hex string.
+    """
     r, g, b = to_uint8(np.asarray(rgb)).tolist()
     return f"#{r:02x}{g:02x}{b:02x}"
 

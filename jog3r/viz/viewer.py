@@ -141,7 +141,15 @@ def default_view(recon: Reconstruction) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def frame_node_name(prefix: str, frame: int) -> str:
-    """Scene-tree name of frame ``frame``'s frustum, e.g. ``/recon/cameras/frame_007`` (0-based)."""
+    """Scene-tree name of one frame's frustum.
+
+    Args:
+        prefix: scene-tree prefix, e.g. ``/recon``.
+        frame: 0-based frame index.
+
+    Returns:
+        ``f"{prefix}/cameras/frame_{frame:03d}"``, e.g. ``/recon/cameras/frame_007``.
+    """
     return f"{prefix}/cameras/frame_{frame:03d}"
 
 
@@ -381,7 +389,11 @@ class GroundTruthHandles:
     cam2world_aligned: torch.Tensor
 
     def set_visible(self, visible: bool) -> None:
-        """Show or hide every ground-truth node."""
+        """Show or hide every ground-truth node.
+
+        Args:
+            visible: the new visibility.
+        """
         for handle in [*self.frustums, self.trajectory]:
             if handle is not None:
                 handle.visible = visible
@@ -469,6 +481,10 @@ def add_error_maps(
 
 
 def restore_images(handles: ReconstructionHandles) -> None:
-    """Put the frame images back on the frustums after :func:`add_error_maps`."""
+    """Put the frame images back on the frustums after :func:`add_error_maps`.
+
+    Args:
+        handles: from :func:`add_reconstruction`.
+    """
     for frustum, image in zip(handles.frustums, handles.images):
         frustum.image = image
