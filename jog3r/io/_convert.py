@@ -88,13 +88,12 @@ def check_rotation(R: np.ndarray, where: str) -> None:
 
 
 def invert_rigid(m: np.ndarray) -> np.ndarray:
-    """Invert rigid transforms ``[..., 4, 4]`` exactly as ``[R^T, -R^T t]`` (float64)."""
-    R, t = m[..., :3, :3], m[..., :3, 3:]
-    out = np.zeros_like(m)
-    out[..., :3, :3] = np.swapaxes(R, -1, -2)
-    out[..., :3, 3:] = -np.swapaxes(R, -1, -2) @ t
-    out[..., 3, 3] = 1.0
-    return out
+    """Invert rigid transforms ``[..., 4, 4]`` (float64).
+
+    The general matrix inverse, not ``[R^T | -R^T t]``: the two agree for exact rotations, but float32 input
+    rotations are only orthonormal to ~1e-7, and the true inverse keeps write -> read round trips exact.
+    """
+    return np.linalg.inv(np.asarray(m, dtype=np.float64))
 
 
 def rigid(R: np.ndarray, t: np.ndarray) -> np.ndarray:

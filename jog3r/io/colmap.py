@@ -303,8 +303,11 @@ def write_colmap_text(
     for c, params in enumerate(unique, start=1):
         cam_lines.append(f"{c} PINHOLE {W} {H} " + " ".join(format_float(v) for v in params))
 
-    world2cam = invert_rigid(c2w)
-    q_xyzw = rotmat_to_quat_xyzw(world2cam[:, :3, :3])
+    # The quaternion makes the rotation exactly orthonormal; T is computed from that rotation so that the
+    # reader's inverse gives back the camera centre exactly.
+    q_xyzw = rotmat_to_quat_xyzw(invert_rigid(c2w)[:, :3, :3])
+    R_w2c = quat_xyzw_to_rotmat(q_xyzw, "write_colmap_text")
+    world2cam = rigid(R_w2c, -np.einsum("fij,fj->fi", R_w2c, c2w[:, :3, 3]))
     img_lines = ["# Image list with two lines of data per image:",
                  "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
                  "#   POINTS2D[] as (X, Y, POINT3D_ID)", f"# Number of images: {num}"]

@@ -14,8 +14,7 @@ File convention (REFERENCE.md E.1; CameraCtrl / pixelSplat / PoseDiffusion reade
 * The 12 numbers are a row-major 3x4 **world-to-camera** ``[R | t]`` in OpenCV axes; scale is arbitrary per
   clip.
 
-In the package the cameras are ``cam2world = inverse(world2cam)`` (computed exactly as ``[R^T | -R^T t]`` in
-float64).
+In the package the cameras are ``cam2world = inverse(world2cam)`` (computed in float64).
 """
 
 from __future__ import annotations

@@ -60,3 +60,6 @@ class CameraSet:
     def world2cam(self) -> torch.Tensor:
         """``[F, 4, 4]`` float32 world-to-camera (inverse of ``cam2world``, computed in float64)."""
         return torch.linalg.inv(self.cam2world.double()).float()
+
+
+__all__ = ["CameraSet"]

@@ -12,24 +12,31 @@ CLIP_IDS = ["0bf152ef84195293", "0c11dbe781b1c11c", "0c9b371cc6225682", "0f47577
             "2c80f9eb0d3b2bb4", "3c35b868a8ec3433"]
 
 
-@pytest.mark.parametrize("clip_id", CLIP_IDS)
-def test_real_clip16_matches_file(data_dir, clip_id):
-    path = data_dir / "realestate10k" / "clips16_384x256" / f"{clip_id}.txt"
-    table = np.loadtxt(path, skiprows=1)  # independent parse of the 19 numbers per line
-    cams = read_re10k(path, image_size=(256, 384))
+# (folder, file suffix, (H, W), frames): the three windows of every clip.
+WINDOWS = [("clips16_384x256", "", (256, 384), 16), ("clips25_576x320", "_svdxt", (320, 576), 25),
+           ("clips14_576x320", "_svd", (320, 576), 14)]
 
-    assert cams.num_frames == 16 and cams.image_size == (256, 384)
+
+@pytest.mark.parametrize("clip_id", CLIP_IDS)
+@pytest.mark.parametrize(("folder", "suffix", "size", "num"), WINDOWS)
+def test_real_files_match_their_numbers(data_dir, clip_id, folder, suffix, size, num):
+    path = data_dir / "realestate10k" / folder / f"{clip_id}{suffix}.txt"
+    table = np.loadtxt(path, skiprows=1)  # independent parse of the 19 numbers per line
+    H, W = size
+    cams = read_re10k(path, image_size=size)
+
+    assert cams.num_frames == num and cams.image_size == size
     assert cams.extra["url"] == path.read_text().splitlines()[0].strip()
     assert cams.extra["url"].startswith("https://www.youtube.com/watch?v=")
     assert cams.timestamps.dtype == torch.int64
     np.testing.assert_array_equal(cams.timestamps.numpy(), table[:, 0].astype(np.int64))
     assert cams.names[0] == str(int(table[0, 0]))
-    # Pixel intrinsics: fx, cx scale with W = 384; fy, cy with H = 256 (non-square pixels at 384x256).
+    # Pixel intrinsics: fx, cx scale with W; fy, cy with H (non-square pixels at 384x256 and 576x320).
     K = cams.K.double().numpy()
-    np.testing.assert_allclose(K[:, 0, 0], table[:, 1] * 384, rtol=1e-6)
-    np.testing.assert_allclose(K[:, 1, 1], table[:, 2] * 256, rtol=1e-6)
-    np.testing.assert_allclose(K[:, 0, 2], table[:, 3] * 384, rtol=1e-6)
-    np.testing.assert_allclose(K[:, 1, 2], table[:, 4] * 256, rtol=1e-6)
+    np.testing.assert_allclose(K[:, 0, 0], table[:, 1] * W, rtol=1e-6)
+    np.testing.assert_allclose(K[:, 1, 1], table[:, 2] * H, rtol=1e-6)
+    np.testing.assert_allclose(K[:, 0, 2], table[:, 3] * W, rtol=1e-6)
+    np.testing.assert_allclose(K[:, 1, 2], table[:, 4] * H, rtol=1e-6)
     assert np.all(np.abs(K[:, 0, 0] - K[:, 1, 1]) > 1.0)
     # The file's 3x4 is world-to-camera: inverse(cam2world) reproduces it.
     world2cam = torch.linalg.inv(cams.cam2world.double()).numpy()
@@ -54,7 +61,7 @@ def test_round_trip(tmp_path, cameras):
     path = write_re10k(tmp_path / "clip.txt", cam2world, K, (256, 384), timestamps=ts, url="https://x.test/v")
     back = read_re10k(path, image_size=(256, 384))
     torch.testing.assert_close(back.cam2world, cam2world, atol=1e-6, rtol=0)
-    torch.testing.assert_close(back.K, K, atol=1e-4, rtol=1e-7)  # pixels: 1e-10 relative in the file
+    torch.testing.assert_close(back.K, K, atol=1e-6, rtol=0)  # 10 significant digits in the file
     torch.testing.assert_close(back.timestamps, ts)
     assert back.extra["url"] == "https://x.test/v"
     assert path.read_text().splitlines()[1].split()[5:7] == ["0", "0"]
