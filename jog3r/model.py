@@ -157,7 +157,7 @@ class JOG3R(PointmapDecoder):
 
         For ``L_rec`` at a small ``t`` with the empty prompt and ``L_gen`` at another ``t`` with the caption
         (paper Sec. 3.2), call twice: ``compute_gen=False`` (the STDiT stops at the tap) and
-        ``compute_rec=False``.
+        ``compute_rec=False``. With both False only the tapped features are computed (V2C feature extraction).
 
         Args:
             latents: ``[B, C, F, h, w]`` noisy latents (or :class:`~jog3r.types.Latents`).
@@ -172,10 +172,8 @@ class JOG3R(PointmapDecoder):
             :class:`JOG3ROutput`; point maps are ``[B, P, h * vae_factor, w * vae_factor(, 3)]`` float32.
 
         Raises:
-            ValueError: if both ``compute_gen`` and ``compute_rec`` are False, or on malformed inputs.
+            ValueError: on malformed inputs (shapes, edges, caption mask), naming the fix.
         """
-        if not (compute_gen or compute_rec):
-            raise ValueError("nothing to compute: set compute_gen and/or compute_rec")
         x = latents.x if isinstance(latents, Latents) else latents
         tap = self.config.tap_block
         dit_out, feats = self.stdit(
