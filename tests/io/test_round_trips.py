@@ -6,8 +6,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from conftest import make_cameras
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jog3r.io import (
@@ -22,11 +21,13 @@ from jog3r.io import (
 )
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+# ``cameras`` is a stateless factory, so sharing it across hypothesis examples is safe.
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(num=st.integers(1, 6), seed=st.integers(0, 10_000), H=st.integers(8, 1080), W=st.integers(8, 1920),
        shared=st.booleans())
-def test_all_formats_round_trip(num, seed, H, W, shared):
-    cam2world, K = make_cameras(num, seed, shared_K=shared, size=(H, W))
+def test_all_formats_round_trip(cameras, num, seed, H, W, shared):
+    cam2world, K = cameras(num, seed, shared_K=shared, size=(H, W))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         re10k = read_re10k(write_re10k(tmp / "c.txt", cam2world, K, (H, W)), (H, W))
