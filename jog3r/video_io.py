@@ -20,7 +20,8 @@ Spatial size: ``size=(H, W)`` resizes each frame so it covers ``H x W`` (one sca
 as :func:`resize_and_center_crop`; :func:`adjust_intrinsics` gives the matching ``K``. With ``size=None``
 frames keep their size, except that a long side above ``max_side`` is scaled down (aspect kept). In an image
 folder every image is resized + centre-cropped to the first selected image's (capped) size, so mixed sizes
-work. Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied.
+work. Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied,
+and so is a video's display-matrix rotation (portrait phone videos come out upright, as players show them).
 Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; resizing maps ``[0, W]`` onto
 ``[0, W']``).
 """
@@ -256,8 +257,8 @@ def _count_frames(path: Path) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size > 0)
 
 
-def _decode(path: Path, container, stream, indices: np.ndarray, size, max_side: int):
-    """Yield ``(index, [3, h, w] frame)`` at increasing ``indices``, seeking over gaps > :data:`SEEK_GAP`."""
+def _decode(path: Path, container, stream, indices: np.ndarray):
+    """Yield ``(index, [H, W, 3] uint8 RGB)`` at increasing ``indices``, seeking over gaps > :data:`SEEK_GAP`."""
     rate = stream.average_rate or stream.guessed_rate
     can_seek = bool(rate) and stream.time_base is not None and stream.frames > 0
     start_pts = stream.start_time or 0
@@ -283,9 +284,14 @@ def _decode(path: Path, container, stream, indices: np.ndarray, size, max_side: 
                     decoder, idx, frame = container.decode(stream), -1, None
             else:
                 idx += 1
-        if size is None:
-            size = _capped_size((frame.height, frame.width), max_side)
-        yield target, _to_frame(frame.to_ndarray(format="rgb24"), size)
+        yield target, _upright_rgb(frame)
+
+
+def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB turned as the display matrix says (phone videos store portrait as rotated)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    quarter_turns = round((frame.rotation or 0) / 90) % 4  # counterclockwise, as np.rot90
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
 def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
@@ -308,9 +314,12 @@ def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, 
         rate = stream.average_rate or stream.guessed_rate
         source_fps = float(rate) if rate else FOLDER_FPS
         indices, mode, message = sample_frame_indices(num, **sampling)
-        got = dict(_decode(path, container, stream, indices, size, max_side))
+        got, source_size = {}, None
+        for index, rgb in _decode(path, container, stream, indices):
+            source_size = source_size or rgb.shape[:2]  # as displayed, after any rotation
+            size = size or _capped_size(source_size, max_side)
+            got[index] = _to_frame(rgb, size)
         codec = stream.codec_context.name
-        source_size = (stream.codec_context.height, stream.codec_context.width)
     missing = [int(i) for i in indices if int(i) not in got]
     warnings = []
     if missing:
@@ -322,7 +331,7 @@ def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, 
                         f"dropped frames {missing}")
     kept = np.asarray([i for i in indices if int(i) in got], dtype=np.int64)
     info = {"kind": "video", "num_source_frames": int(num), "source_fps": source_fps,
-            "source_size": source_size, "codec": codec}
+            "source_size": tuple(int(v) for v in source_size), "codec": codec}
     return _finish(path, [got[int(i)] for i in kept], kept, mode, message, source_fps, info, warnings)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import av
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -317,3 +319,17 @@ def test_adjust_intrinsics_numbers():
     expected = [[500 * 455 / 1920, 0, 960 * 455 / 1920 - 99], [0, 500 * s, 540 * s], [0, 0, 1]]
     np.testing.assert_allclose(K2, expected)
     assert isinstance(adjust_intrinsics(torch.from_numpy(K), (1080, 1920), (256, 256)), torch.Tensor)
+
+
+def test_phone_video_rotation_is_applied(tmp_path):
+    """A landscape-coded stream with a 90-degree display matrix comes out portrait, as ffmpeg shows it."""
+    frames = np.zeros((3, 16, 32, 3), np.uint8)
+    frames[:, :, :8] = 255  # white band on the left of the coded picture
+    coded = _encode(tmp_path / "coded.mp4", frames)
+    rotated = tmp_path / "phone.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-display_rotation", "90", "-i",
+                    str(coded), "-c", "copy", str(rotated)], check=True)
+    video, info = read_video(rotated)
+    assert video.frames.shape == (3, 3, 32, 16) and info["source_size"] == (32, 16)
+    # Rotated 90 degrees counterclockwise: the left band is now at the bottom (ffmpeg's autorotate agrees).
+    assert video.frames[0, :, 24:].mean() > 0.9 and video.frames[0, :, :22].mean() < 0.1
