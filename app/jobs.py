@@ -38,6 +38,8 @@ CONSOLE_NAME = "console.txt"
 
 MAX_STEPS = 1_000_000
 MAX_BATCH_SIZE = 256
+MAX_FRAMES = 64
+MAX_SIDE = 2048
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class TrainRequest:
         out_dir: absolute path of the output folder (created by the run).
         preset: model preset name passed to ``--preset``.
         resume: continue from the latest checkpoint in ``out_dir``.
+        num_frames: frames per training clip (``None``: the trainer's default).
+        height, width: training frame size in pixels (``None``: the preset's).
     """
 
     mode: str
@@ -63,6 +67,9 @@ class TrainRequest:
     out_dir: Path
     preset: str = "tiny"
     resume: bool = False
+    num_frames: int | None = None
+    height: int | None = None
+    width: int | None = None
 
 
 def _clean_path_text(text: str, what: str) -> str:
@@ -85,6 +92,9 @@ def validate_request(
     out_dir: str,
     preset: str = "tiny",
     resume: bool = False,
+    num_frames: float | None = None,
+    height: float | None = None,
+    width: float | None = None,
 ) -> TrainRequest:
     """Check a Training-tab form and return it as a :class:`TrainRequest`.
 
@@ -99,6 +109,9 @@ def validate_request(
         out_dir: output folder; must be new, empty, or an earlier run's folder (holding ``log.jsonl``).
         preset: model preset name (letters, digits, ``-``, ``_``, ``.``).
         resume: continue an earlier run in ``out_dir``.
+        num_frames: frames per clip, ``2..MAX_FRAMES``, or ``None`` for the trainer's default.
+        height, width: frame size in pixels, ``8..MAX_SIDE``, or ``None`` for the preset's (the trainer checks
+            that the model's patch grid divides them).
 
     Returns:
         The validated request.
@@ -120,9 +133,15 @@ def validate_request(
             raise ValueError(f"Data folder {data!r} does not exist (or is not a folder); type 'synthetic' or a folder.")
         data = str(folder)
 
-    for name, value, high in (("Steps", steps, MAX_STEPS), ("Batch size", batch_size, MAX_BATCH_SIZE)):
-        if value is None or float(value) != int(value) or not 1 <= int(value) <= high:
-            raise ValueError(f"{name} must be a whole number between 1 and {high}, not {value!r}.")
+    for name, value, low, high in (("Steps", steps, 1, MAX_STEPS), ("Batch size", batch_size, 1, MAX_BATCH_SIZE)):
+        if value is None or float(value) != int(value) or not low <= int(value) <= high:
+            raise ValueError(f"{name} must be a whole number between {low} and {high}, not {value!r}.")
+    optional = (("Frames per clip", num_frames, 2, MAX_FRAMES), ("Height", height, 8, MAX_SIDE),
+                ("Width", width, 8, MAX_SIDE))
+    for name, value, low, high in optional:
+        if value is not None and (float(value) != int(value) or not low <= int(value) <= high):
+            raise ValueError(f"{name} must be empty (default) or a whole number between {low} and {high}, "
+                             f"not {value!r}.")
     if lr is None or not 0.0 < float(lr) < 1.0:
         raise ValueError(f"Learning rate must be between 0 and 1 (e.g. 1e-4), not {lr!r}.")
 
@@ -142,6 +161,9 @@ def validate_request(
         out_dir=out,
         preset=preset,
         resume=bool(resume),
+        num_frames=None if num_frames is None else int(num_frames),
+        height=None if height is None else int(height),
+        width=None if width is None else int(width),
     )
 
 
@@ -174,6 +196,10 @@ def train_command(request: TrainRequest, python: str | None = None) -> list[str]
         "--out",
         str(request.out_dir),
     ]
+    for flag, value in (("--num-frames", request.num_frames), ("--height", request.height),
+                        ("--width", request.width)):
+        if value is not None:
+            argv += [flag, str(value)]
     if request.resume:
         argv.append("--resume")
     return argv

@@ -45,13 +45,15 @@ class ConsistencyTab:
                 run = gr.Button("Score 3D consistency", variant="primary")
             with gr.Column():
                 summary = gr.Markdown()
-                plot = gr.Plot(label="Per-frame MEt3R (frame 0 vs frame f)")
+                with gr.Row():
+                    plot_a = gr.Plot(label="Per-frame MEt3R, video A")
+                    plot_b = gr.Plot(label="Per-frame MEt3R, video B")
                 with gr.Row():
                     maps_a = gr.Video(label="Error maps A", interactive=False, loop=True)
                     maps_b = gr.Video(label="Error maps B", interactive=False, loop=True)
         backbone.change(lambda b: gr.Textbox(visible=BACKBONES.get(b) == "dinov2"), backbone, dinov2,
                         api_visibility="private", show_progress="hidden")
-        wire.on(run.click, self.score, [self.video_a, video_b, backbone, dinov2], [summary, plot, maps_a, maps_b],
+        wire.on(run.click, self.score, [self.video_a, video_b, backbone, dinov2], [summary, plot_a, plot_b, maps_a, maps_b],
                 api_name="consistency", model=True)
 
     def _score_one(self, path: Path, backbone: str, dinov2_path: str | None, folder: Path, progress, name: str):
@@ -95,6 +97,11 @@ class ConsistencyTab:
         summary = "**MEt3R** (lower is more consistent)\n\n" + markdown_table(rows, ("", "score"))
         if notes:
             summary += "\n\n" + "\n".join(f"- {n}" for n in notes)
-        figure = per_frame_figure({f"video {n}": r.per_frame for n, r in results.items()}, "MEt3R per frame")
+        plots = [
+            per_frame_figure(results[n].per_frame, f"MEt3R of video {n}, frame 1 vs frame f",
+                             frames=list(range(2, len(results[n].per_frame) + 2)), y_label="MEt3R")
+            if n in results else None
+            for n in ("A", "B")
+        ]
         maps = [scored[n][3] if n in scored else None for n in ("A", "B")]
-        return summary, figure, maps[0], maps[1]
+        return summary, plots[0], plots[1], maps[0], maps[1]

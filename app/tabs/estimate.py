@@ -20,7 +20,9 @@ from jog3r.io.export_bundle import export_all, zip_bundle
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.pose import pose_metrics
+from jog3r.types import Reconstruction
 from jog3r.video_io import adjust_intrinsics
+from jog3r.viz.colors import colormap, to_uint8
 from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
 
 from app.tabs import file_paths, markdown_table, progress_callback
@@ -70,7 +72,9 @@ class EstimateTab:
                 summary = gr.Markdown(elem_id="estimate-summary")
                 metrics = gr.Markdown(elem_id="estimate-metrics")
                 trajectory = gr.Plot(label="Camera trajectory")
-                per_frame = gr.Plot(label="Per-frame error vs frame 1")
+                with gr.Row():
+                    rot_per_frame = gr.Plot(label="Rotation error of frame f vs frame 1")
+                    trans_per_frame = gr.Plot(label="Translation-direction error of frame f vs frame 1")
                 bundle = gr.File(label="Download every export (zip)")
                 with gr.Accordion("Depth and confidence", open=False):
                     gallery = gr.Gallery(columns=4, height=300, show_label=False)
@@ -83,7 +87,7 @@ class EstimateTab:
                 trigger_mode="always_last")
         wire.on(run.click, self.estimate,
                 [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf],
-                [summary, metrics, trajectory, per_frame, bundle, gallery, loss, result],
+                [summary, metrics, trajectory, rot_per_frame, trans_per_frame, bundle, gallery, loss, result],
                 api_name="estimate_cameras", model=True)
         wire.on(conf.release, self.set_conf_threshold, [conf], None, api_name=None, show_progress="hidden")
 
@@ -191,12 +195,13 @@ class EstimateTab:
                                      label="Estimated cameras")
         labels = ["JOG3R"]
         trajectory = trajectory_figure([recon.cam2world], labels, gt=gt.cam2world if gt is not None else None)
-        per_frame = None
+        rot_plot = trans_plot = None
         if per_frame_scores is not None:
-            per_frame = per_frame_figure(
-                {"rotation error (°)": per_frame_scores["rot_err"], "translation error (°)": per_frame_scores["trans_err"]},
-                "Error of frame f relative to frame 1",
-            )
+            pairs = per_frame_scores["pairs"][:, 1] + 1  # pairs (0, f) -> 1-based frame f
+            rot_plot = per_frame_figure(per_frame_scores["rot_err"], "Relative rotation error", frames=pairs.tolist(),
+                                        y_label="degrees")
+            trans_plot = per_frame_figure(per_frame_scores["trans_err"], "Translation-direction error",
+                                          frames=pairs.tolist(), y_label="degrees")
         summary_rows = [
             ("frames", f"{video.num_frames} at {video.size[1]}x{video.size[0]}"),
             ("focal (frame 1)", f"{float(recon.focal[0]):.1f} px"),
@@ -219,18 +224,23 @@ class EstimateTab:
             markdown_table(summary_rows, ("", "")),
             metrics_md,
             trajectory,
-            per_frame,
+            rot_plot,
+            trans_plot,
             str(bundle),
-            self._gallery(folder / "export"),
+            self._gallery(recon),
             loss_figure(out.align_history),
             result,
         )
 
     @staticmethod
-    def _gallery(export_dir: Path) -> list[tuple[str, str]]:
-        """The depth and confidence images the export wrote, with captions."""
-        images = sorted(export_dir.rglob("*depth*.png")) + sorted(export_dir.rglob("*conf*.png"))
-        return [(str(p), p.stem.replace("_", " ")) for p in images]
+    def _gallery(recon: Reconstruction) -> list:
+        """Depth (turbo) and confidence (viridis) of every frame, each colour-mapped over its own range."""
+        maps = recon.numpy()
+        items = []
+        for f in range(recon.num_frames):
+            items.append((to_uint8(colormap(maps["depth"][f], "turbo")), f"depth {f + 1}"))
+            items.append((to_uint8(colormap(maps["conf"][f], "viridis")), f"confidence {f + 1}"))
+        return items
 
     def set_conf_threshold(self, conf_threshold: float, request: gr.Request) -> None:
         """Redraw the session's points at a new confidence threshold (no model run)."""

@@ -71,6 +71,11 @@ class TrainingTab:
                     lr = gr.Number(2e-4, label="Learning rate", minimum=0, step=1e-5)
                 out_dir = gr.Textbox(label="Output folder")
                 resume = gr.Checkbox(False, label="Resume the run in this folder")
+                with gr.Accordion("Clip size (empty = the model preset's)", open=False):
+                    with gr.Row():
+                        num_frames = gr.Number(None, label="Frames per clip", precision=0, minimum=2)
+                        height = gr.Number(None, label="Height (px)", precision=0, minimum=8)
+                        width = gr.Number(None, label="Width (px)", precision=0, minimum=8)
                 command = gr.Code(label="Command", language="shell", interactive=False, wrap_lines=True)
                 with gr.Row():
                     start = gr.Button("Start", variant="primary")
@@ -86,7 +91,7 @@ class TrainingTab:
                     load = gr.Button("Load into the app", scale=1)
         self.timer = gr.Timer(POLL_SECONDS, active=False)
 
-        form = [mode, data, steps, batch_size, lr, out_dir, resume]
+        form = [mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width]
         polled = [self.status, self.plot, self.log, self.console, self.checkpoint, self.timer]
         wire.on([c.change for c in form], self.preview, form, [command], api_name="train_preview",
                 show_progress="hidden")
@@ -109,24 +114,29 @@ class TrainingTab:
 
     # ---- handlers --------------------------------------------------------------------------------------------
 
-    def _request(self, mode, data, steps, batch_size, lr, out_dir, resume) -> jobs.TrainRequest:
+    @staticmethod
+    def _request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width) -> jobs.TrainRequest:
         if mode not in MODES:
             raise ValueError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
         return jobs.validate_request(
-            mode=MODES[mode], data=data, steps=steps, batch_size=batch_size, lr=lr, out_dir=out_dir, resume=resume
+            mode=MODES[mode], data=data, steps=steps, batch_size=batch_size, lr=lr, out_dir=out_dir, resume=resume,
+            num_frames=num_frames, height=height, width=width,
         )
 
-    def preview(self, mode, data, steps, batch_size, lr, out_dir, resume) -> str:
+    def preview(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width) -> str:
         """The exact command Start would run, or a comment saying which field is wrong."""
         try:
-            return jobs.format_command(jobs.train_command(self._request(mode, data, steps, batch_size, lr, out_dir,
-                                                                        resume)))
+            request = self._request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width)
+            return jobs.format_command(jobs.train_command(request))
         except ValueError as exc:
             return f"# cannot start: {exc}"
 
-    def start(self, mode, data, steps, batch_size, lr, out_dir, resume, request: gr.Request):
+    def start(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width,
+              request: gr.Request):
         """Validate the form and start the run; the timer starts polling its log."""
-        argv = jobs.train_command(self._request(mode, data, steps, batch_size, lr, out_dir, resume))
+        argv = jobs.train_command(
+            self._request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width)
+        )
         try:
             job = self.runtime.jobs.start(argv, Path(argv[argv.index("--out") + 1]), owner=request.session_hash or "")
         except RuntimeError as exc:  # another run is going

@@ -36,7 +36,7 @@ def _predict(client, api_name, *args):
 def _still_answers(client):
     """A cheap call that must work after any failure."""
     preview = client.predict(
-        "Joint: L_gen + λ·L_rec (JOG3R)", "synthetic", 5, 1, 2e-4, "/tmp/jog3r-never-run", False,
+        "Joint: L_gen + λ·L_rec (JOG3R)", "synthetic", 5, 1, 2e-4, "/tmp/jog3r-never-run", False, None, None, None,
         api_name="/train_preview",
     )
     assert "-m jog3r.train" in preview

@@ -192,3 +192,17 @@ def test_cwd_is_the_output_folder(tmp_path):
     assert _wait_for(lambda: not job.running)
     assert (tmp_path / "run" / "marker").exists()
     assert not Path("marker").exists()
+
+
+def test_clip_size_options(tmp_path):
+    req = jobs.validate_request(mode="gen", data="synth", steps=2, batch_size=1, lr=1e-3, out_dir=str(tmp_path / "r"),
+                                num_frames=4, height=64, width=96)
+    argv = jobs.train_command(req)
+    assert argv[argv.index("--num-frames") + 1] == "4"
+    assert argv[argv.index("--height") + 1] == "64" and argv[argv.index("--width") + 1] == "96"
+    plain = jobs.train_command(jobs.validate_request(mode="gen", data="synth", steps=2, batch_size=1, lr=1e-3,
+                                                     out_dir=str(tmp_path / "r")))
+    assert "--num-frames" not in plain and "--height" not in plain
+    with pytest.raises(ValueError, match="Frames per clip"):
+        jobs.validate_request(mode="gen", data="synth", steps=2, batch_size=1, lr=1e-3, out_dir=str(tmp_path / "r"),
+                              num_frames=1)

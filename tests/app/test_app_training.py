@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -12,8 +13,9 @@ EMBEDDED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "jog3r-tiny"
 JOINT = "Joint: L_gen + λ·L_rec (JOG3R)"
 
 
-def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False):
-    return [mode, data, steps, 1, 2e-4, str(out), resume]
+def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False, clip=(4, 64, 64)):
+    """The Training form; small clips (4 frames at 64x64) keep real runs to seconds per step on a CPU."""
+    return [mode, data, steps, 1, 2e-4, str(out), resume, *clip]
 
 
 def _poll_until(client, cond, timeout=240.0):
@@ -28,9 +30,11 @@ def _poll_until(client, cond, timeout=240.0):
 
 def test_preview_is_the_exact_command(studio, tmp_path):
     client = studio.client()
-    preview = client.predict(*_form(tmp_path / "run", steps=7), api_name="/train_preview")
+    preview = client.predict(*_form(tmp_path / "run", steps=7, clip=(None, None, None)), api_name="/train_preview")
     assert " -m jog3r.train --preset tiny --mode joint --data synth --steps 7 --batch-size 1 --lr 0.0002 --out " in preview
     assert preview.endswith(str((tmp_path / "run").resolve()))
+    small = client.predict(*_form(tmp_path / "run"), api_name="/train_preview")
+    assert small.endswith("--num-frames 4 --height 64 --width 64")
     bad = client.predict(*_form(tmp_path / "run", data="/no/such/folder"), api_name="/train_preview")
     assert bad.startswith("# cannot start:") and "does not exist" in bad
     # Something that would be dangerous in a shell stays one quoted argument.
@@ -46,37 +50,39 @@ def test_bad_form_is_refused_with_a_message(studio, tmp_path):
         client.predict(*_form(tmp_path / "run", steps=0), api_name="/train_start")
 
 
-def test_short_run_streams_its_log_and_stop_ends_it(studio, tmp_path):
+def test_stop_ends_a_running_run(studio, tmp_path):
     client = studio.client()
-    out = tmp_path / "run"
-    command, status, _ = client.predict(*_form(out, steps=100_000), api_name="/train_start")
+    command, status, _ = client.predict(*_form(tmp_path / "run", steps=100_000), api_name="/train_start")
     assert "Running" in status and "--steps 100000" in command
 
     # A second start while it runs is refused, from any session.
     with pytest.raises(AppError, match="already running"):
         studio.client().predict(*_form(tmp_path / "other"), api_name="/train_start")
 
-    status, plot, log, console, _ = _poll_until(client, lambda s, log: log.count("step") >= 2)
-    assert "L_gen" in log and "L_rec" in log and "L_total" in log
-    assert plot is not None
     job = studio.runtime.jobs.current
+    _poll_until(client, lambda s, log: job.console_tail().strip() != "", timeout=60)  # it started up
     assert job.running
-
     status, *_ = client.predict(api_name="/train_stop")
-    assert "Stopped" in status
+    assert status.startswith("**Stopped")
     assert not job.running
+    with pytest.raises(ProcessLookupError):
+        os.killpg(job.pid, 0)  # the whole process group is gone
 
 
-def test_finished_run_checkpoint_loads_into_the_app(studio, tmp_path):
+def test_short_run_streams_its_log_and_its_checkpoint_loads(studio, tmp_path):
     client = studio.client()
     out = tmp_path / "run"
     client.predict(*_form(out, steps=2), api_name="/train_start")
+    status, plot, log, _, _ = _poll_until(client, lambda s, log: "step" in log)
+    assert "L_gen" in log and "L_rec" in log and "L_total" in log
+    assert plot is not None
+
     status, _, log, _, checkpoint = _poll_until(client, lambda s, log: s.startswith("**Finished"))
     final = out.resolve() / "final"
-    assert final.is_dir()
+    assert final.is_dir() and checkpoint == str(final)
     before = studio.runtime.pipeline
     try:
-        info = client.predict(str(final), api_name="/load_weights")
+        info = client.predict(checkpoint, api_name="/load_weights")
         assert str(final) in info
         assert studio.runtime.pipeline is not before
     finally:
