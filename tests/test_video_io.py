@@ -110,9 +110,11 @@ def test_sampling_properties(n, num, stride, start_frac):
 # ---------------------------------------------------------------------------------------------- real data
 
 
-@pytest.mark.parametrize("clip_id", ["0bf152ef84195293", "0c9b371cc6225682"])
+@pytest.mark.parametrize("clip_id", ["0bf152ef84195293", "0c11dbe781b1c11c", "0c9b371cc6225682",
+                                     "0f47577ab3441480", "2c80f9eb0d3b2bb4", "3c35b868a8ec3433"])
 def test_real_clip_matches_its_jpeg_frames(data_dir, clip_id):
     video, info = read_video(data_dir / CLIPS16 / f"{clip_id}.mp4")
+    assert len((data_dir / CLIPS16 / f"{clip_id}.txt").read_text().splitlines()) == 1 + 16  # one camera each
     assert video.frames.shape == (16, 3, 256, 384) and video.frames.dtype == torch.float32
     assert video.fps == 8.0 and video.frame_indices.tolist() == list(range(16))
     assert info["kind"] == "video" and info["codec"] == "h264" and info["num_source_frames"] == 16
