@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from jog3r.io._convert import (
     OPENGL_TO_OPENCV,
@@ -59,8 +59,11 @@ def _resolve_image(root: Path, file_path: str) -> Path | None:
 
 def _image_size_from_file(image: Path) -> tuple[int, int]:
     """``(H, W)`` of an image file (only its header is read)."""
-    with Image.open(image) as im:
-        return int(im.height), int(im.width)
+    try:
+        with Image.open(image) as im:
+            return int(im.height), int(im.width)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{image}: cannot read the image to get its size ({err})") from err
 
 
 def _frame_intrinsics(
@@ -72,7 +75,8 @@ def _frame_intrinsics(
     elif image is not None:
         H, W = _image_size_from_file(image)
     else:
-        raise ValueError(f"{path}: frame {index} has no 'w'/'h' and no image on disk, so its size is unknown")
+        raise ValueError(f"{path}: frame {index} has no 'w'/'h' and no image was found (or checked), so its "
+                         "size is unknown")
     if "fl_x" in params:
         fx = float(params["fl_x"])
     elif "camera_angle_x" in params:

@@ -115,6 +115,8 @@ def select_points(
     conf = recon.conf.detach().cpu().reshape(-1).float().numpy()
     rgb = recon.colors.detach().cpu().reshape(-1, 3).float().numpy()
     keep = np.isfinite(pts).all(axis=1) & np.isfinite(conf)
+    if not keep.all():
+        logger.info("skipping %d of %d points with non-finite xyz or conf", int((~keep).sum()), len(keep))
     if conf_threshold is not None:
         keep &= conf >= conf_threshold
     index = np.flatnonzero(keep)

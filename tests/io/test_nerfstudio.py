@@ -144,3 +144,11 @@ def test_writer_rejects_bad_input(tmp_path, cameras):
         write_transforms_json(tmp_path / "t.json", cam2world, K, (256, 384), meta={"w": 3})
     with pytest.raises(FileNotFoundError, match="none.json"):
         read_transforms_json(tmp_path / "none.json")
+
+
+def test_unreadable_image_for_size_is_named(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    frame = {"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}
+    (tmp_path / "t.json").write_text(json.dumps({"camera_angle_x": 0.8, "frames": [frame]}))
+    with pytest.raises(ValueError, match=r"a.png: cannot read the image"):
+        read_transforms_json(tmp_path / "t.json")
