@@ -127,12 +127,13 @@ def read_frames(path: str | Path, indices: np.ndarray, size: tuple[int, int] | N
         return frames if size is None else resize_and_center_crop(frames, size)
     order = np.sort(indices)
     steps = np.unique(np.diff(order)) if len(order) > 1 else np.array([1])
-    if len(steps) == 1 and steps[0] > 0:
+    if len(order) == 1:  # read_video returns at least 2 frames: take the neighbour too
+        video, _ = read_video(path, num_frames=2, stride=1, start=max(0, int(order[0]) - 1), size=size)
+    elif len(steps) == 1 and steps[0] > 0:
         video, _ = read_video(path, num_frames=len(order), stride=int(steps[0]), start=int(order[0]), size=size)
-        got = video.frame_indices.numpy()
     else:
         video, _ = read_video(path, stride=1, max_frames=int(order[-1]) + 1, size=size)
-        got = video.frame_indices.numpy()
+    got = video.frame_indices.numpy()
     lookup = {int(i): k for k, i in enumerate(got)}
     missing = [int(i) for i in indices if int(i) not in lookup]
     if missing:
