@@ -79,7 +79,7 @@ class Latents(_TensorDataclass):
 
     Attributes:
         x: ``[B, C, F, h, w]`` float32, already multiplied by ``scaling_factor``.
-        scaling_factor: the factor applied after encoding (0.18215 for SD-VAE; 1.0 for TAEF2).
+        scaling_factor: the factor applied after encoding (0.18215 for SD-VAE; 1.2 for TAEF2).
         vae_name: identifier of the autoencoder that produced them (cache key).
     """
 

@@ -44,6 +44,29 @@ class TrainBatch:
     captions: list[str]
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Map-style view of a batch source over the micro-batches ``start_step * grad_accum ...``, so a
+    :class:`torch.utils.data.DataLoader` with workers can build (e.g. render) upcoming batches in parallel with
+    training while keeping the exact order.
+
+    Args:
+        source: the ``(step, micro) -> TrainBatch`` function.
+        start_step: first optimiser step to serve.
+        end_step: one past the last step.
+        grad_accum: micro-batches per step.
+    """
+
+    def __init__(self, source: Callable[[int, int], "TrainBatch"], start_step: int, end_step: int, grad_accum: int):
+        self.source, self.start, self.accum = source, start_step, grad_accum
+        self.length = max(0, end_step - start_step) * grad_accum
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> "TrainBatch":
+        return self.source(self.start + i // self.accum, i % self.accum)
+
+
 def _sample_index(step: int, micro: int, b: int, cfg: TrainConfig, rank: int, world: int) -> int:
     per_step = cfg.grad_accum * cfg.batch_size * world
     return step * per_step + (micro * world + rank) * cfg.batch_size + b

@@ -44,7 +44,7 @@ from jog3r.train.checkpoints import (
     commit_dir,
 )
 from jog3r.train.config import TrainConfig, TrainMode
-from jog3r.train.data import TrainBatch, build_batch_source
+from jog3r.train.data import StepBatches, TrainBatch, build_batch_source
 from jog3r.types import DiTFeatures
 
 logger = logging.getLogger(__name__)
@@ -228,8 +228,12 @@ class Trainer:
                 if name in self.ema:
                     self.ema[name].lerp_(p.detach(), 1 - decay)
 
-    def train_step(self) -> dict[str, float]:
-        """Run one optimiser step (``grad_accum`` micro-batches) and return the logged scalars."""
+    def train_step(self, batches: list[TrainBatch] | None = None) -> dict[str, float]:
+        """Run one optimiser step (``grad_accum`` micro-batches) and return the logged scalars.
+
+        Args:
+            batches: the step's micro-batches (default: built now from the batch source).
+        """
         cfg = self.cfg
         start = time.perf_counter()
         lr = self._lr(self.step)
@@ -241,7 +245,7 @@ class Trainer:
         for micro in range(cfg.grad_accum):
             gen = _step_generator(cfg.seed + 7919 * self.rank, self.step, micro, self.device)
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # caption dropout inside STDiT
-            batch = self.batches(self.step, micro)
+            batch = batches[micro] if batches is not None else self.batches(self.step, micro)
             losses = self._losses(batch, gen)
             total = losses["loss_total"]
             if not torch.isfinite(total):
@@ -329,9 +333,15 @@ class Trainer:
             write_text_atomic(self.out / "train_config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode.value}", disable=self.rank != 0,
                    dynamic_ncols=True)
+        loader = torch.utils.data.DataLoader(
+            StepBatches(self.batches, self.step, cfg.steps, cfg.grad_accum), batch_size=None, shuffle=False,
+            num_workers=cfg.num_workers, prefetch_factor=2 if cfg.num_workers else None,
+            persistent_workers=False,
+        )
+        micro_batches = iter(loader)
         with open(log_path, "a") as log:
             while self.step < cfg.steps:
-                record = self.train_step()
+                record = self.train_step([next(micro_batches) for _ in range(cfg.grad_accum)])
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss_total']:.4f}")
                 if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == cfg.steps):

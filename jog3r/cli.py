@@ -1,0 +1,241 @@
+"""The ``jog3r`` command line: ``t2v``, ``v2c``, ``t2vc``, ``met3r``, ``train`` and ``eval``.
+
+Each job writes an output folder with what a user needs next (video, cameras in RealEstate10K / nerfstudio /
+COLMAP / TUM formats, PLY and GLB, depth maps, metrics). Examples::
+
+    jog3r v2c tests/data/realestate10k/clips16_384x256/0bf152ef84195293.mp4 --out out/v2c \\
+        --gt tests/data/realestate10k/clips16_384x256/0bf152ef84195293.txt
+    jog3r t2v "a living room with a couch and a television" --out out/t2v
+    jog3r t2vc "a kitchen with white cabinets" --out out/t2vc
+    jog3r met3r out/t2v/video.mp4 --out out/met3r
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import tyro
+
+from jog3r.io.export_bundle import export_all
+from jog3r.io.nerfstudio import read_transforms_json
+from jog3r.io.re10k import read_re10k
+from jog3r.metrics.met3r import save_error_map_video
+from jog3r.metrics.pose import pose_metrics
+from jog3r.pipeline import JOG3RPipeline
+from jog3r.types import Reconstruction
+from jog3r.video_io import adjust_intrinsics, write_video
+from jog3r.eval import main as eval_main
+from jog3r.train.__main__ import main as train_main
+
+logger = logging.getLogger("jog3r")
+
+
+@dataclass
+class Common:
+    """Options shared by every inference command."""
+
+    out: Path = Path("jog3r_out")
+    """Output folder (created; existing files of the same name are replaced)."""
+    weights: Path | None = None
+    """Model folder (``jog3r train`` output); default: the embedded ``assets/jog3r-tiny``."""
+    device: str = "cpu"
+    """Torch device, e.g. ``cpu`` or ``cuda``."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Weights dtype of the denoiser on GPU (heads and alignment always run in float32)."""
+    profile: bool = False
+    """Print per-stage timings."""
+    seed: int = 0
+    """Random seed."""
+
+
+@dataclass
+class V2C(Common):
+    """Video -> cameras, depth and point cloud (paper Sec. 4 (ii))."""
+
+    video: tyro.conf.Positional[Path] = Path()
+    """A video file (mp4/mov/webm/gif) or a folder of images."""
+    gt: Path | None = None
+    """Ground-truth cameras (RealEstate10K txt or transforms.json) -> RRA@5, RTA@5, mAA@30 in metrics.json."""
+    num_frames: int | None = None
+    """Frames to sample uniformly (default: the model's 16)."""
+    stride: int | None = None
+    """Take every ``stride``-th frame instead."""
+    focal: float | None = None
+    """Known focal length in pixels of the input video (optional; estimated otherwise)."""
+
+
+@dataclass
+class T2V(Common):
+    """Text -> video."""
+
+    prompt: tyro.conf.Positional[str] = ""
+    """The caption."""
+    sampler: Literal["iddpm", "ddim", "dpmsolver++"] = "ddim"
+    """Sampler: OpenSora's 100-step IDDPM, or diffusers' DDIM / DPM-Solver++."""
+    steps: int | None = None
+    """Denoising steps (default per sampler)."""
+    guidance_scale: float = 7.0
+    """Classifier-free guidance scale (OpenSora: 7.0)."""
+    opensora_cfg_quirk: bool = False
+    """Guide only the first 3 latent channels, as OpenSora v1.0 does (exact reference sampling)."""
+
+
+@dataclass
+class T2VC(T2V):
+    """Text -> video and its cameras from the same sampling run (paper Sec. 4 (iii)), plus T2V -> V2C."""
+
+
+@dataclass
+class Met3R(Common):
+    """MEt3R 3D consistency of a video, with per-frame error maps."""
+
+    video: tyro.conf.Positional[Path] = Path()
+    """A video file or folder of images."""
+    backbone: Literal["taef2", "rgb", "dinov2"] = "taef2"
+    """Feature backbone (dinov2 needs --dinov2-path)."""
+    dinov2_path: Path | None = None
+    """Local transformers DINOv2 folder."""
+    num_frames: int | None = None
+    """Frames to sample (default: the model's 16)."""
+
+
+def _pipeline(opts: Common) -> JOG3RPipeline:
+    pipe = JOG3RPipeline.from_pretrained(opts.weights, device=opts.device)
+    if opts.dtype != "float32":
+        if opts.device == "cpu":
+            raise SystemExit("--dtype other than float32 needs a GPU --device")
+        pipe.model.stdit.to(getattr(torch, opts.dtype))
+    return pipe
+
+
+def read_gt_cameras(path: Path, image_size: tuple[int, int], frame_indices: torch.Tensor) -> torch.Tensor:
+    """Ground-truth ``cam2world [F, 4, 4]`` for the sampled frames of a video (OpenCV).
+
+    Raises:
+        ValueError: unknown format, or fewer poses than the video's sampled frame indices need.
+    """
+    if path.suffix == ".json":
+        cams = read_transforms_json(path, check_images=False)
+    elif path.suffix == ".txt":
+        cams = read_re10k(path, image_size)
+    else:
+        raise ValueError(f"{path}: ground truth must be a RealEstate10K .txt or a nerfstudio transforms.json")
+    c2w = torch.as_tensor(cams.cam2world, dtype=torch.float32)
+    idx = frame_indices.long()
+    if int(idx.max()) >= c2w.shape[0]:
+        raise ValueError(f"{path} has {c2w.shape[0]} poses but the video's frame {int(idx.max())} was sampled")
+    return c2w[idx]
+
+
+def _write_cameras(recon: Reconstruction, out: Path, frames, metrics: dict | None, fps: float) -> None:
+    files = export_all(recon, out, metrics=metrics, video_frames=frames, fps=fps)
+    logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
+
+
+def _profile(opts: Common, timings: dict) -> None:
+    if opts.profile:
+        print("stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in timings.items()))
+
+
+def run_v2c(opts: V2C) -> dict:
+    """``jog3r v2c``: see :class:`V2C`. Returns the metrics (empty without ``--gt``)."""
+    pipe = _pipeline(opts)
+    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride)
+    print(info["message"])
+    known_K = None
+    if opts.focal is not None:
+        h, w = info["source_size"]
+        known_K = torch.tensor([[opts.focal, 0, w / 2], [0, opts.focal, h / 2], [0, 0, 1.0]])
+        known_K = adjust_intrinsics(known_K, tuple(info["source_size"]), video.size)
+    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed)
+    metrics: dict = {}
+    if opts.gt is not None:
+        gt = read_gt_cameras(opts.gt, tuple(info["source_size"]), video.frame_indices)
+        for pairs in ("all", "first"):
+            m = pose_metrics(result.reconstruction.cam2world, gt, pairs=pairs)
+            metrics[pairs] = {k: float(v) for k, v in m.items() if k in ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")}
+        print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["all"].items()))
+    metrics["timings_s"] = result.timings
+    opts.out.mkdir(parents=True, exist_ok=True)
+    write_video(opts.out / "video.mp4", result.video.frames, fps=video.fps)
+    _write_cameras(result.reconstruction, opts.out, result.video.frames, metrics, video.fps)
+    _profile(opts, result.timings)
+    return metrics
+
+
+def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
+    """``jog3r t2v`` / ``jog3r t2vc``: see :class:`T2V`. Returns a summary dict."""
+    pipe = _pipeline(opts)
+    out = pipe.text_to_video(opts.prompt, seed=opts.seed, sampler=opts.sampler, steps=opts.steps,
+                             guidance_scale=opts.guidance_scale, guide_channels=3 if opts.opensora_cfg_quirk else None,
+                             estimate_cameras=cameras, cascade=cameras)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    write_video(opts.out / "video.mp4", out.video.frames, fps=out.video.fps)
+    summary = {"prompt": opts.prompt, "sampler": opts.sampler, "steps": opts.steps, "seed": opts.seed,
+               "guidance_scale": opts.guidance_scale, "timings_s": out.timings}
+    if cameras and out.reconstruction is not None:
+        summary["feature_timestep"] = out.feature_timestep
+        summary["self_consistency_deg"] = out.consistency
+        _write_cameras(out.reconstruction, opts.out, out.video.frames, summary, out.video.fps)
+        if out.cascade_reconstruction is not None:
+            _write_cameras(out.cascade_reconstruction, opts.out / "cascade_v2c", out.video.frames, None, out.video.fps)
+        if out.consistency:
+            print(f"T2V+C vs T2V->V2C: rotation {out.consistency['rot_deg']:.2f} deg, "
+                  f"translation {out.consistency['transl_deg']:.2f} deg")
+    (opts.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    print(f"wrote {opts.out / 'video.mp4'}")
+    _profile(opts, out.timings)
+    return summary
+
+
+def run_met3r(opts: Met3R) -> dict:
+    """``jog3r met3r``: see :class:`Met3R`. Returns the scores."""
+    pipe = _pipeline(opts)
+    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames)
+    start = time.perf_counter()
+    result = pipe.met3r(video, backbone=opts.backbone, dinov2_path=opts.dinov2_path, seed=opts.seed)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    scores = {"met3r": float(result.score), "backbone": result.backbone,
+              "per_frame": [float(v) for v in result.per_frame], "frames": video.num_frames,
+              "sampling": info["message"], "seconds": time.perf_counter() - start}
+    (opts.out / "met3r.json").write_text(json.dumps(scores, indent=1))
+    save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, opts.out / "met3r_error_maps.mp4")
+    print(f"MEt3R ({result.backbone}) = {result.score:.4f} over {video.num_frames} frames")
+    return scores
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``jog3r`` command."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        train_main(argv[1:])
+        return
+    if argv[:1] == ["eval"]:
+        eval_main(argv[1:])
+        return
+    cmd = tyro.extras.subcommand_cli_from_dict(
+        {"v2c": V2C, "t2v": T2V, "t2vc": T2VC, "met3r": Met3R}, args=argv,
+        description=__doc__ + "\nAlso: `jog3r train --help`, `jog3r eval --help`.",
+    )
+    try:
+        if isinstance(cmd, T2VC):
+            run_t2v(cmd, cameras=True)
+        elif isinstance(cmd, T2V):
+            run_t2v(cmd)
+        elif isinstance(cmd, V2C):
+            run_v2c(cmd)
+        else:
+            run_met3r(cmd)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from err
+
+
+__all__ = ["main", "run_v2c", "run_t2v", "run_met3r", "read_gt_cameras"]

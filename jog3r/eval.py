@@ -1,0 +1,190 @@
+"""``jog3r eval``: the paper's tables for any checkpoint, as markdown and JSON.
+
+* **Table 2 (V2C)**: Rot. err., Trans. err. (mean relative errors, degrees), RRA@5, RTA@5, mAA@30 over all frame
+  pairs (PoseDiffusion protocol, :mod:`jog3r.metrics.pose`), mean over clips, for every RealEstate10K-layout window
+  folder (``<id>.mp4`` + ``<id>.txt``) and for a held-out synthetic test split (seeds disjoint from training).
+* **Table 1 (T2V)**: MEt3R (backbone named) of videos generated from RealEstate10K-style prompts; FID / FVD only when
+  the user supplies the Inception / I3D TorchScript files (otherwise "not available").
+* **Table 3**: several checkpoints side by side with the STDiT block ``b^i`` their decoder reads (``--models``).
+
+Example::
+
+    jog3r eval --out eval/tiny            # embedded default, the repository's six real clips, 3 windows
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+
+from jog3r.data.synth import SynthConfig, generate_clip
+from jog3r.io.re10k import read_re10k
+from jog3r.metrics.pose import pose_metrics
+from jog3r.metrics.video import fid, fvd, load_feature_network
+from jog3r.pipeline import JOG3RPipeline
+from jog3r.types import Video
+
+logger = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[1]
+METRIC_KEYS = ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")
+SYNTH_TEST_SEED = 900_000_000
+"""First seed of the synthetic test split; training draws seeds far below it."""
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and where to write the tables."""
+
+    out: Path = Path("eval_out")
+    """Output folder: ``tables.md``, ``results.json``."""
+    weights: Path | None = None
+    """Model folder; default: the embedded ``assets/jog3r-tiny``."""
+    models: list[Path] = field(default_factory=list)
+    """Table 3: extra model folders to compare (each row names its tap block b^i)."""
+    re10k: Path = REPO / "tests" / "data" / "realestate10k"
+    """A folder of RealEstate10K-layout window folders (each: <id>.mp4 + <id>.txt)."""
+    windows: list[str] = field(default_factory=lambda: ["clips16_384x256", "clips25_576x320", "clips14_576x320"])
+    """Window sub-folders of ``re10k`` to evaluate."""
+    num_frames: int = 16
+    """Frames per clip (uniformly sampled when a clip has more)."""
+    synth_test: int = 8
+    """Clips in the held-out synthetic test split (0 skips it)."""
+    t2v_prompts: int = 4
+    """Videos to generate for Table 1 (0 skips it)."""
+    sampler: str = "ddim"
+    """Sampler of the Table 1 videos."""
+    steps: int = 25
+    """Denoising steps of the Table 1 videos."""
+    inception: Path | None = None
+    """Inception TorchScript file (inception-2015-12-05.pt) for FID."""
+    i3d: Path | None = None
+    """I3D TorchScript file (i3d_torchscript.pt) for FVD."""
+    device: str = "cpu"
+    """Torch device."""
+
+
+def _mean_metrics(rows: list[dict]) -> dict:
+    return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS} if rows else {}
+
+
+def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int) -> dict:
+    """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs)."""
+    clips = {}
+    for video_path in sorted(folder.glob("*.mp4")):
+        txt = video_path.with_suffix(".txt")
+        if not txt.exists():
+            logger.warning("%s has no camera file %s: skipped", video_path, txt.name)
+            continue
+        video, info = pipe.load_video(video_path, num_frames=num_frames)
+        gt = torch.as_tensor(read_re10k(txt, tuple(info["source_size"])).cam2world, dtype=torch.float32)
+        if gt.shape[0] < info["num_source_frames"]:
+            raise ValueError(f"{txt} has {gt.shape[0]} poses for {info['num_source_frames']} video frames")
+        start = time.perf_counter()
+        out = pipe.video_to_cameras(video)
+        m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
+        clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
+                                  "seconds": time.perf_counter() - start}
+    return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
+
+
+def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int) -> dict:
+    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`)."""
+    h, w = pipe.resolution
+    clips = {}
+    for i in range(n):
+        clip = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=h, width=w, num_frames=num_frames))
+        out = pipe.video_to_cameras(Video(frames=clip.frames, frame_indices=torch.arange(clip.num_frames)))
+        m = pose_metrics(out.reconstruction.cam2world, clip.cam2world, pairs="all")
+        clips[f"synth_{SYNTH_TEST_SEED + i}"] = {k: float(m[k]) for k in METRIC_KEYS}
+    return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
+
+
+def load_prompts(n: int) -> list[str]:
+    """The first ``n`` RealEstate10K-style prompts of ``assets/prompts.txt``."""
+    lines = [ln.strip() for ln in (REPO / "assets" / "prompts.txt").read_text().splitlines()]
+    return [ln for ln in lines if ln and not ln.startswith("#")][:n]
+
+
+def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
+    """Table 1 row: MEt3R (TAEF2 features) of generated videos; FID/FVD if the networks are supplied."""
+    videos, scores = [], []
+    for i, prompt in enumerate(load_prompts(cfg.t2v_prompts)):
+        out = pipe.text_to_video(prompt, seed=i, sampler=cfg.sampler, steps=cfg.steps)
+        videos.append(out.video.frames)
+        scores.append(float(pipe.met3r(out.video, backbone="taef2").score))
+    row: dict = {"videos": len(videos), "MEt3R": float(np.mean(scores)) if scores else None,
+                 "MEt3R backbone": "taef2 (TAEF2 encoder features; the published metric uses DINO)",
+                 "FID": "not available (pass --inception)", "FVD": "not available (pass --i3d)"}
+    real = [pipe.load_video(p, num_frames=pipe.num_frames)[0].frames
+            for p in sorted((cfg.re10k / cfg.windows[0]).glob("*.mp4"))]
+    if cfg.inception is not None and videos:
+        row["FID"] = fid(load_feature_network(cfg.inception, cfg.device), torch.cat(real), torch.cat(videos))
+    if cfg.i3d is not None and videos:
+        row["FVD"] = fvd(load_feature_network(cfg.i3d, cfg.device), real, videos)
+    return row
+
+
+def _fmt(v) -> str:
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def to_markdown(results: dict) -> str:
+    """Render ``results`` (see :func:`evaluate`) as markdown tables."""
+    lines = [f"## V2C (Table 2 layout) - {results['model']}", "",
+             "| data | clips | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 2) + "|"]
+    for name, res in results["v2c"].items():
+        mean = res["mean"]
+        lines.append(f"| {name} | {len(res['clips'])} | " + " | ".join(_fmt(mean.get(k, float('nan'))) for k in METRIC_KEYS) + " |")
+    if results.get("t2v"):
+        t = results["t2v"]
+        lines += ["", "## T2V (Table 1 layout)", "", "| videos | MEt3R | backbone | FID | FVD |", "|---|---|---|---|---|",
+                  f"| {t['videos']} | {_fmt(t['MEt3R'])} | {t['MEt3R backbone']} | {_fmt(t['FID'])} | {_fmt(t['FVD'])} |"]
+    if results.get("table3"):
+        lines += ["", "## Table 3: tapped block", "", "| model | b^i | " + " | ".join(METRIC_KEYS) + " |",
+                  "|---" * (len(METRIC_KEYS) + 2) + "|"]
+        for row in results["table3"]:
+            lines.append(f"| {row['model']} | {row['block']} | " + " | ".join(_fmt(row['mean'].get(k, float('nan'))) for k in METRIC_KEYS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    """Run every table of ``cfg`` and write ``tables.md`` and ``results.json``; return the results."""
+    pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
+    results: dict = {"model": pipe.name, "info": pipe.info, "v2c": {}}
+    for window in cfg.windows:
+        folder = cfg.re10k / window
+        if not folder.is_dir():
+            raise FileNotFoundError(f"window folder {folder} does not exist")
+        results["v2c"][f"RealEstate10K {window}"] = eval_re10k_window(pipe, folder, cfg.num_frames)
+    if cfg.synth_test:
+        results["v2c"][f"synthetic test ({cfg.synth_test})"] = eval_synthetic(pipe, cfg.synth_test, cfg.num_frames)
+    if cfg.t2v_prompts:
+        results["t2v"] = eval_t2v(pipe, cfg)
+    if cfg.models:
+        results["table3"] = []
+        for folder in cfg.models:
+            other = JOG3RPipeline.from_pretrained(folder, device=cfg.device)
+            res = eval_re10k_window(other, cfg.re10k / cfg.windows[0], cfg.num_frames)
+            results["table3"].append({"model": str(folder), "block": other.model.config.tap_block, "mean": res["mean"]})
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (cfg.out / "tables.md").write_text(to_markdown(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``jog3r eval``."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = tyro.cli(EvalConfig, args=argv, description=__doc__)
+    print(to_markdown(evaluate(cfg)))
+
+
+if __name__ == "__main__":
+    main()

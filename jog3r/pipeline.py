@@ -1,0 +1,463 @@
+"""``JOG3RPipeline``: text -> video (T2V), video -> cameras (V2C) and both in one run (T2V+C); paper Sec. 4, Fig. 3.
+
+The denoiser (:class:`jog3r.model.JOG3R`), the scheduler (:class:`jog3r.diffusion.GaussianDiffusion`, diffusers
+underneath) and the frozen encoders are separate objects; each job reads top to bottom as numbered steps:
+
+* **T2V** (:meth:`JOG3RPipeline.text_to_video`): 1 check inputs, 2 encode the prompt (+ null caption for
+  classifier-free guidance), 3 prepare Gaussian latents, 4 denoising loop with CFG, 5 (T2V+C) tap the STDiT
+  features at the visited step whose ``t`` is in ``[0, 5]``, 6 decode frame pairs ``(1 -> f)`` to point maps,
+  7 global alignment with ``L_fl`` and ``L_transl``, 8 VAE-decode the frames, 9 return a :class:`T2VOutput`.
+* **V2C** (:meth:`JOG3RPipeline.video_to_cameras`, paper Sec. 4 (ii)): 1 check / resize the video, 2 VAE latents,
+  3 noise them at a small ``t``, 4 one STDiT pass with the empty (null) prompt up to the tapped block,
+  5 decoder + head on ``(1 -> f)``, 6 global alignment, 7 return a :class:`V2COutput`.
+
+Conventions of the returned cameras: :mod:`jog3r.geometry.camera`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from jog3r.align.config import ALIGN_PRESETS, AlignConfig
+from jog3r.align.fit import fit
+from jog3r.components import build_text_encoder, build_vae, read_components
+from jog3r.diffusion import SAMPLERS, GaussianDiffusion, classifier_free_guidance
+from jog3r.encode.vae import default_asset_dir
+from jog3r.metrics.features import DINOv2Features, FeatureExtractor, RGBFeatures, TAEF2Features
+from jog3r.metrics.met3r import Met3RResult, met3r
+from jog3r.metrics.pose import pose_metrics
+from jog3r.model import JOG3R
+from jog3r.recon.pairs import SceneGraph, make_edges
+from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
+from jog3r.video_io import adjust_intrinsics, read_video, resize_and_center_crop
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+MAX_PROMPT_CHARS = 1000
+"""Longest prompt accepted; the text encoders read 32 (MiniLM) or 120 (T5) tokens anyway."""
+FEATURE_T_RANGE = (0, 5)
+"""Timesteps whose STDiT features feed the decoder at inference (paper Sec. 4: ``t`` in ``[0, 5]``)."""
+
+
+def default_model_dir() -> Path:
+    """Folder of the embedded default model, ``assets/jog3r-tiny`` of the repository."""
+    return default_asset_dir("jog3r-tiny")
+
+
+@dataclass(frozen=True)
+class T2VOutput:
+    """Result of :meth:`JOG3RPipeline.text_to_video`.
+
+    Attributes:
+        video: the generated :class:`~jog3r.types.Video` (frames ``[F, 3, H, W]`` in ``[0, 1]``).
+        reconstruction: cameras/points from the features tapped during sampling (T2V+C), or ``None``.
+        pointmaps: the pairwise point maps behind ``reconstruction``, or ``None``.
+        cascade_reconstruction: cameras from running V2C on the generated video (T2V -> V2C), or ``None``.
+        consistency: ``{"rot_deg", "transl_deg"}`` mean relative-pose difference over the ``(1 -> f)`` pairs
+            between the T2V+C and T2V -> V2C cameras (paper Sec. 4.3), or ``None``.
+        feature_timestep: the sampler step ``t`` whose features were decoded (T2V+C), or ``None``.
+        timings: seconds per stage.
+    """
+
+    video: Video
+    reconstruction: Reconstruction | None = None
+    pointmaps: PairwisePointmaps | None = None
+    cascade_reconstruction: Reconstruction | None = None
+    consistency: dict | None = None
+    feature_timestep: int | None = None
+    timings: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class V2COutput:
+    """Result of :meth:`JOG3RPipeline.video_to_cameras`.
+
+    Attributes:
+        video: the input video resized and centre-cropped to the model size (what the cameras refer to).
+        reconstruction: cameras, intrinsics, depth, points, confidences and colours.
+        pointmaps: the pairwise point maps ``(1 -> f)`` before alignment (batch of 1).
+        align_history: per-iteration alignment loss terms (see :func:`jog3r.align.fit.fit`).
+        timings: seconds per stage.
+    """
+
+    video: Video
+    reconstruction: Reconstruction
+    pointmaps: PairwisePointmaps
+    align_history: dict
+    timings: dict = dataclasses.field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Stage:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.timings[name] = timer.timings.get(name, 0.0) + time.perf_counter() - self.start
+
+        return _Stage()
+
+
+class JOG3RPipeline:
+    """One object for T2V, V2C and T2V+C (see the module docstring).
+
+    Args:
+        model: the JOG3R denoiser + reconstruction head.
+        vae: the frame autoencoder its latents come from (:class:`jog3r.encode.vae.VideoVAE`).
+        text_encoder: caption encoder with ``encode(list[str]) -> (y [B,1,L,Dy], mask [B,L])``.
+        diffusion: the noise schedule / samplers (default OpenSora's linear 1000-step schedule).
+        align: default global-alignment settings (default ``ALIGN_PRESETS["fast"]`` with the temporal terms).
+        name: a label for the model (shown by the app and the CLI).
+    """
+
+    def __init__(self, model: JOG3R, vae, text_encoder, *, diffusion: GaussianDiffusion | None = None,
+                 align: AlignConfig | None = None, name: str = "jog3r"):
+        self.model = model.eval()
+        self.vae = vae
+        self.text_encoder = text_encoder
+        self.diffusion = diffusion or GaussianDiffusion()
+        self.align_config = align or ALIGN_PRESETS.get("jog3r", ALIGN_PRESETS["fast"])
+        self.name = name
+        self.device = next(model.parameters()).device
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu") -> "JOG3RPipeline":
+        """Load a model folder (``model.safetensors`` + ``config.json`` + ``components.json``).
+
+        Args:
+            path: the folder; ``None`` = the embedded default (``assets/jog3r-tiny``).
+            device: torch device string.
+
+        Raises:
+            FileNotFoundError: if the folder or its weights are missing.
+            ValueError: if the folder is not a JOG3R model folder or its encoders do not fit the model.
+        """
+        folder = default_model_dir() if path is None else Path(path).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"model folder {folder} does not exist; pass a folder written by `jog3r train` "
+                                    "(its final/ or checkpoints/step_*/), or omit it for the embedded default")
+        for required in ("config.json", "model.safetensors"):
+            if not (folder / required).exists():
+                raise ValueError(f"{folder} is not a JOG3R model folder: {required} is missing")
+        model = JOG3R.from_pretrained(folder, device=device)
+        comps = read_components(folder)
+        vae = build_vae(comps["vae"], device=device)
+        text = build_text_encoder(comps["text_encoder"], device=device,
+                                  max_length=model.config.stdit.model_max_length)
+        s = model.config.stdit
+        if vae.latent_channels != s.in_channels or text.dim != s.caption_channels:
+            raise ValueError(f"{folder}: its encoders ({comps}) do not match the model's input sizes")
+        return cls(model, vae, text, name=folder.name if path is not None else "jog3r-tiny (embedded)")
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def num_frames(self) -> int:
+        """Frames ``F`` the model was built (and trained) for."""
+        return int(self.model.config.stdit.input_size[0])
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """``(H, W)`` in pixels of the model's videos."""
+        _, h, w = self.model.config.stdit.input_size
+        return h * self.vae.downsample, w * self.vae.downsample
+
+    @property
+    def info(self) -> dict:
+        """A summary for users: name, resolution, frames, encoders, parameter count."""
+        return {"name": self.name, "resolution": self.resolution, "num_frames": self.num_frames,
+                "vae": self.vae.name, "text_encoder": self.text_encoder.name,
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "tap_block": self.model.config.tap_block, "device": str(self.device)}
+
+    def estimate_cost(self, num_frames: int) -> dict[str, float]:
+        """Rough V2C time (s) and peak memory (MB) for ``num_frames`` frames at the model size.
+
+        A first-order model: STDiT+decoder work grows linearly in frames (pairs ``(1 -> f)``), alignment linearly
+        in pixels; calibrated against ``benchmarks/pipelines.py`` figures of the embedded default on 2 cores.
+        """
+        h, w = self.resolution
+        megapix = num_frames * h * w / 1e6
+        params = sum(p.numel() for p in self.model.parameters()) / 1e6
+        seconds = 0.5 + megapix * (1.5 + 0.12 * params) + 0.02 * num_frames
+        memory = 600 + megapix * 900 + 4 * params
+        return {"seconds": round(seconds, 1), "memory_mb": round(memory)}
+
+    # ------------------------------------------------------------------ inputs
+    def load_video(self, path: str | Path, *, num_frames: int | None = None, stride: int | None = None) -> tuple[Video, dict]:
+        """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
+
+        Args:
+            path: mp4/mov/webm/gif file or a folder of images.
+            num_frames: frames to sample uniformly (default: the model's ``F`` when neither option is given).
+            stride: take every ``stride``-th frame instead.
+
+        Returns:
+            ``(video, info)``; ``info["message"]`` says what was sampled.
+
+        Raises:
+            ValueError / FileNotFoundError: from :func:`jog3r.video_io.read_video` (corrupt file, one frame, ...).
+        """
+        if num_frames is None and stride is None:
+            num_frames = self.num_frames
+        return read_video(path, num_frames=num_frames, stride=stride, size=self.resolution)
+
+    def _prepare_video(self, video: Video, known_K: torch.Tensor | None) -> tuple[Video, torch.Tensor | None]:
+        if video.num_frames < 2:
+            raise ValueError(f"camera estimation needs at least 2 frames, the video has {video.num_frames}")
+        if video.num_frames > 4 * self.num_frames:
+            raise ValueError(f"{video.num_frames} frames is too many for one pass (max {4 * self.num_frames}); "
+                             "sample fewer frames (num_frames / stride)")
+        size = self.resolution
+        if video.size != size:
+            src = video.size
+            frames = resize_and_center_crop(video.frames, size)
+            video = dataclasses.replace(video, frames=frames)
+            if known_K is not None:
+                known_K = adjust_intrinsics(known_K, src, size)
+        return video, known_K
+
+    # ------------------------------------------------------------------ stages
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Caption tokens ``[2, 1, L, Dy]`` (prompt, null caption) and the mask ``[1, L]`` shared by both halves
+        (OpenSora passes the prompt's mask with the null caption too, REFERENCE.md A.8)."""
+        y, mask = self.text_encoder.encode([prompt])
+        y = y.to(self.device)
+        null = self.model.stdit.null_caption(1).to(self.device, y.dtype)
+        return torch.cat([y, null]), mask.to(self.device)
+
+    @torch.no_grad()
+    def features_of_latents(self, z0: torch.Tensor, t: int, seed: int = 0) -> DiTFeatures:
+        """V2C steps 3-4: noise clean latents at ``t`` and tap the STDiT with the empty prompt (paper Sec. 4 (ii))."""
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        noise = torch.randn(z0.shape, generator=gen).to(z0)
+        tt = torch.full((z0.shape[0],), int(t), device=z0.device, dtype=torch.long)
+        z_t = self.diffusion.q_sample(z0, tt, noise)
+        out = self.model(z_t, tt, self.model.stdit.null_caption(z0.shape[0]).to(z0), None,
+                         compute_gen=False, compute_rec=False)
+        return out.features
+
+    def align(self, pointmaps: PairwisePointmaps, frames: torch.Tensor, *, known_K: torch.Tensor | None = None,
+              config: AlignConfig | None = None) -> tuple[Reconstruction, dict]:
+        """Global alignment of one video's point maps (see :func:`jog3r.align.fit.fit`)."""
+        K = None
+        if known_K is not None:
+            K = known_K.float().reshape(-1, 3, 3).expand(frames.shape[0], 3, 3).clone()
+        return fit(pointmaps.to("cpu"), frames.cpu(), config or self.align_config, K=K)
+
+    # ------------------------------------------------------------------ V2C
+    def video_to_cameras(self, video: Video, *, known_K: torch.Tensor | None = None, align: AlignConfig | None = None,
+                         t: int = 2, seed: int = 0, progress: Progress | None = None) -> V2COutput:
+        """Estimate cameras, focals, depth and a point cloud from a video (paper Sec. 4 (ii)).
+
+        Args:
+            video: frames ``[F, 3, H, W]`` in ``[0, 1]``, ``F >= 2`` (any size: resized + centre-cropped to
+                :attr:`resolution`; see :func:`jog3r.video_io.resize_and_center_crop`).
+            known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` intrinsics in pixels of ``video``'s size, kept fixed.
+            align: global-alignment settings (default :attr:`align_config`).
+            t: diffusion timestep of the features, in ``[0, 5]`` (paper).
+            seed: seeds the noise added at ``t``.
+            progress: optional ``(fraction, description)`` callback.
+
+        Raises:
+            ValueError: fewer than 2 frames, too many frames, ``t`` outside ``[0, 5]``.
+        """
+        progress = progress or (lambda f, d: None)
+        timer = _Timer()
+        if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
+            raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
+        with timer("prepare"):
+            video, known_K = self._prepare_video(video, known_K)
+            frames = video.frames.to(self.device)
+        progress(0.05, "encoding frames")
+        with timer("vae_encode"), torch.no_grad():
+            z0 = self.vae.encode(frames.permute(1, 0, 2, 3)[None] * 2 - 1).x
+        progress(0.2, "STDiT features")
+        with timer("stdit"):
+            feats = self.features_of_latents(z0, t, seed)
+        progress(0.35, "point maps")
+        with timer("decoder"), torch.no_grad():
+            edges = make_edges(video.num_frames, SceneGraph.FIRST_TO_ALL)
+            pointmaps = self.model.decode_pointmaps(feats, edges)
+        progress(0.5, "global alignment")
+        with timer("align"):
+            recon, history = self.align(pointmaps, video.frames, known_K=known_K, config=align)
+        progress(1.0, "done")
+        timer.timings["total"] = sum(timer.timings.values())
+        return V2COutput(video=video, reconstruction=recon, pointmaps=pointmaps, align_history=history,
+                         timings=timer.timings)
+
+
+    # ------------------------------------------------------------------ MEt3R
+    def feature_extractor(self, backbone: str = "taef2", dinov2_path: str | Path | None = None) -> FeatureExtractor:
+        """The MEt3R feature backbone by name: ``"taef2"`` (embedded), ``"rgb"`` or ``"dinov2"`` (local folder).
+
+        Raises:
+            ValueError: unknown backbone, or ``"dinov2"`` without ``dinov2_path``.
+        """
+        if backbone == "taef2":
+            return TAEF2Features(device=self.device)
+        if backbone == "rgb":
+            return RGBFeatures()
+        if backbone == "dinov2":
+            if dinov2_path is None:
+                raise ValueError("the dinov2 backbone needs a local folder with a transformers DINOv2 model "
+                                 "(e.g. facebook/dinov2-small downloaded beforehand)")
+            return DINOv2Features(dinov2_path, device=self.device)
+        raise ValueError(f"unknown MEt3R backbone {backbone!r}; choose taef2, rgb or dinov2")
+
+    def met3r(self, video: Video, *, backbone: str = "taef2", dinov2_path: str | Path | None = None,
+              reconstruction: Reconstruction | None = None, t: int = 2, seed: int = 0) -> Met3RResult:
+        """MEt3R 3D consistency of a video (paper Sec. 4.1): frame ``f``'s features warped into frame 1.
+
+        Point maps come from this model's ``(1 -> f)`` predictions (V2C steps 1-5, no alignment needed), or from
+        ``reconstruction`` when given (it must be at the model resolution).
+
+        Args:
+            video: frames in ``[0, 1]``, any size (resized + centre-cropped to :attr:`resolution`).
+            backbone: feature extractor name (see :meth:`feature_extractor`); reported in the result.
+            dinov2_path: local DINOv2 folder for ``backbone="dinov2"``.
+            reconstruction: optional point source instead of the model.
+            t: feature timestep in ``[0, 5]``.
+            seed: seeds the noise at ``t``.
+
+        Raises:
+            ValueError: fewer than 2 frames, bad backbone, mismatched reconstruction size.
+        """
+        video, _ = self._prepare_video(video, None)
+        extractor = self.feature_extractor(backbone, dinov2_path)
+        if reconstruction is not None:
+            return met3r(video.frames, recon=reconstruction, features=extractor)
+        with torch.no_grad():
+            z0 = self.vae.encode(video.frames.to(self.device).permute(1, 0, 2, 3)[None] * 2 - 1).x
+            feats = self.features_of_latents(z0, t, seed)
+            pointmaps = self.model.decode_pointmaps(feats, make_edges(video.num_frames, SceneGraph.FIRST_TO_ALL))
+        return met3r(video.frames, pointmaps=pointmaps.to("cpu"), features=extractor)
+
+    # ------------------------------------------------------------------ T2V / T2V+C
+    def check_prompt(self, prompt: str) -> str:
+        """Validate a prompt and return it stripped.
+
+        Raises:
+            ValueError: not a string, empty, or longer than :data:`MAX_PROMPT_CHARS` characters.
+        """
+        if not isinstance(prompt, str):
+            raise ValueError(f"the prompt must be text, got {type(prompt).__name__}")
+        prompt = " ".join(prompt.split())
+        if not prompt:
+            raise ValueError("the prompt is empty: describe the scene, e.g. 'a living room with a couch'")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the prompt has {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS} (the text "
+                             f"encoder reads only the first {self.model.config.stdit.model_max_length} tokens)")
+        return prompt
+
+    def text_to_video(self, prompt: str, *, seed: int = 0, sampler: str = "ddim", steps: int | None = None,
+                      guidance_scale: float = 7.0, guide_channels: int | None = None, estimate_cameras: bool = False,
+                      cascade: bool = False, align: AlignConfig | None = None,
+                      progress: Progress | None = None) -> T2VOutput:
+        """Generate a video from text; optionally its cameras from the same sampling run (T2V+C).
+
+        Args:
+            prompt: the caption (RealEstate10K style works best with the embedded default).
+            seed: seeds the initial noise and the sampler.
+            sampler: ``"iddpm"`` (OpenSora, 100 steps), ``"ddim"`` or ``"dpmsolver++"``.
+            steps: denoising steps (default per sampler).
+            guidance_scale: classifier-free guidance scale (7.0 = OpenSora; 1.0 disables guidance).
+            guide_channels: guide only the first ``g`` eps channels (``3`` = OpenSora v1.0's quirk; ``None`` all).
+            estimate_cameras: T2V+C: decode the features tapped at the visited step with ``t`` in ``[0, 5]``.
+            cascade: also run V2C on the generated video (T2V -> V2C) and report the self-consistency.
+            align: global-alignment settings.
+            progress: optional ``(fraction, description)`` callback.
+
+        Raises:
+            ValueError: bad prompt, unknown sampler, steps < 1, negative guidance.
+        """
+        progress = progress or (lambda f, d: None)
+        timer = _Timer()
+        # 1. check inputs
+        prompt = self.check_prompt(prompt)
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+        if steps is not None and not 2 <= steps <= 1000:
+            raise ValueError(f"steps must be in [2, 1000], got {steps}")
+        if not guidance_scale >= 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        # 2. encode the prompt (and the null caption for CFG)
+        with timer("text_encode"):
+            y2, mask = self.encode_prompt(prompt)
+        # 3. prepare latents
+        c = self.model.config.stdit.in_channels
+        nf, h, w = self.model.config.stdit.input_size
+        shape = (1, c, nf, h, w)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        visited = self.diffusion.timesteps(sampler, steps)
+        small = [t for t in visited if FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]]
+        tap_t = (max(small) if small else min(visited)) if estimate_cameras else None
+        if estimate_cameras and not small:
+            logger.warning("%s with %s steps never visits t in %s; T2V+C uses the features at t=%d instead",
+                           sampler, steps, list(FEATURE_T_RANGE), tap_t)
+        tapped: dict[str, DiTFeatures] = {}
+        tap = self.model.config.tap_block
+        total = len(visited)
+
+        # 4. denoising loop with CFG; 5. tap the features of the null-caption half at t = tap_t
+        def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            xx, tt = torch.cat([x, x]), torch.cat([t, t])
+            if tap_t is not None and int(t[0]) == tap_t and "f" not in tapped:
+                out, feats = self.model.stdit(xx, tt, y2, mask, return_features=tap)
+                tokens = feats[tap][1:]  # the null-caption half: L_rec was trained with the empty prompt
+                tapped["f"] = DiTFeatures(tokens=tokens, grid=self.model.stdit.patch_grid(h, w),
+                                          timestep=t[:1].long(), block=tap)
+            else:
+                out = self.model.stdit(xx, tt, y2, mask)
+            cond, uncond = out.chunk(2)
+            return classifier_free_guidance(cond, uncond, guidance_scale, guide_channels)
+
+        def on_step(i: int, t: int, x: torch.Tensor) -> None:
+            progress(0.8 * i / total, f"denoising step {i + 1}/{total} (t={int(t)})")
+
+        with timer("denoise"), torch.no_grad():
+            z0 = self.diffusion.sample(eps_model, shape, sampler, steps, gen, on_step, device=self.device)
+        # 8. VAE-decode the frames
+        progress(0.82, "decoding frames")
+        with timer("vae_decode"), torch.no_grad():
+            frames = (self.vae.decode(z0)[0].permute(1, 0, 2, 3) + 1) / 2
+        video = Video(frames=frames.clamp(0, 1).cpu(), fps=8.0, frame_indices=torch.arange(nf), source=prompt)
+        recon = pointmaps = cascade_recon = consistency = None
+        if estimate_cameras:
+            # 6. decode frame pairs (1 -> f) to point maps; 7. global alignment
+            progress(0.85, "T2V+C: point maps and alignment")
+            with timer("decoder"), torch.no_grad():
+                pointmaps = self.model.decode_pointmaps(tapped["f"], make_edges(nf, SceneGraph.FIRST_TO_ALL))
+            with timer("align"):
+                recon, _ = self.align(pointmaps, video.frames, config=align)
+        if cascade:
+            progress(0.92, "T2V -> V2C")
+            with timer("cascade_v2c"):
+                cascade_recon = self.video_to_cameras(video, align=align, seed=seed).reconstruction
+            if recon is not None:
+                m = pose_metrics(recon.cam2world, cascade_recon.cam2world, pairs="first")
+                consistency = {"rot_deg": float(m["Rot. err."]), "transl_deg": float(m["Trans. err."])}
+        progress(1.0, "done")
+        timer.timings["total"] = sum(timer.timings.values())
+        # 9. return
+        return T2VOutput(video=video, reconstruction=recon, pointmaps=pointmaps, cascade_reconstruction=cascade_recon,
+                         consistency=consistency, feature_timestep=tap_t, timings=timer.timings)
+
+
+__all__ = ["JOG3RPipeline", "T2VOutput", "V2COutput", "default_model_dir"]

@@ -1,0 +1,92 @@
+"""JOG3RPipeline on a tiny real model (``micro`` preset, real TAEF2 + MiniLM): T2V, V2C, T2V+C, MEt3R, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from jog3r.components import write_components
+from jog3r.config import get_preset
+from jog3r.model import JOG3R
+from jog3r.pipeline import JOG3RPipeline
+from jog3r.types import Video
+
+CLIP = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256" / "0bf152ef84195293.mp4"
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory) -> JOG3RPipeline:
+    folder = tmp_path_factory.mktemp("micro")
+    torch.manual_seed(0)
+    JOG3R(get_preset("micro")).save_pretrained(folder)
+    write_components(folder, vae="taef2", text_encoder="minilm")
+    return JOG3RPipeline.from_pretrained(folder)
+
+
+def test_info_and_resolution(pipe):
+    assert pipe.resolution == (32, 48) and pipe.num_frames == 4
+    assert pipe.info["vae"] == pipe.vae.name and pipe.info["parameters"] > 0
+
+
+def test_v2c_on_a_real_clip(pipe):
+    video, info = pipe.load_video(CLIP)
+    assert video.num_frames == 4 and video.size == (32, 48) and "4" in info["message"]
+    out = pipe.video_to_cameras(video)
+    rec = out.reconstruction
+    assert rec.cam2world.shape == (4, 4, 4) and rec.K.shape == (4, 3, 3)
+    assert rec.depth.shape == (4, 32, 48) and rec.pts3d.shape == (4, 32, 48, 3)
+    assert torch.isfinite(rec.cam2world).all() and torch.isfinite(rec.depth).all()
+    torch.testing.assert_close(rec.cam2world[:, 3], torch.tensor([0.0, 0, 0, 1]).expand(4, 4))
+    assert out.pointmaps.edges.tolist() == [[0, 1], [0, 2], [0, 3]]
+    assert set(out.timings) >= {"vae_encode", "stdit", "decoder", "align", "total"}
+
+
+def test_v2c_resizes_any_input_and_keeps_known_intrinsics(pipe):
+    frames = torch.rand(3, 3, 64, 80)
+    K = torch.tensor([[70.0, 0, 40], [0, 70.0, 32], [0, 0, 1]])
+    out = pipe.video_to_cameras(Video(frames=frames), known_K=K)
+    # 64x80 -> cover 32x48: scale 0.6 -> 38.4x48, crop rows -> fx = 42
+    assert out.reconstruction.K[0, 0, 0].item() == pytest.approx(42.0, rel=1e-4)
+
+
+def test_t2v_and_t2vc(pipe):
+    out = pipe.text_to_video("a living room with a couch", sampler="ddim", steps=3, seed=1)
+    assert out.video.frames.shape == (4, 3, 32, 48) and out.reconstruction is None
+    assert 0 <= out.video.frames.min() and out.video.frames.max() <= 1
+    again = pipe.text_to_video("a living room with a couch", sampler="ddim", steps=3, seed=1)
+    torch.testing.assert_close(out.video.frames, again.video.frames)
+    both = pipe.text_to_video("a kitchen", sampler="ddim", steps=3, estimate_cameras=True, cascade=True)
+    assert both.reconstruction.cam2world.shape == (4, 4, 4)
+    assert 0 <= both.feature_timestep <= 5
+    assert set(both.consistency) == {"rot_deg", "transl_deg"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in both.consistency.values())
+
+
+def test_met3r_names_its_backbone(pipe):
+    video, _ = pipe.load_video(CLIP)
+    res = pipe.met3r(video, backbone="rgb")
+    assert res.backbone and 0 <= res.score <= 2 and len(res.per_frame) == 3
+
+
+@pytest.mark.parametrize("prompt,match", [("", "empty"), ("   ", "empty"), ("x" * 2000, "characters"), (3, "text")])
+def test_bad_prompts(pipe, prompt, match):
+    with pytest.raises(ValueError, match=match):
+        pipe.text_to_video(prompt, steps=2)
+
+
+def test_bad_sampler_and_videos(pipe):
+    with pytest.raises(ValueError, match="sampler"):
+        pipe.text_to_video("a room", sampler="euler")
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        pipe.video_to_cameras(Video(frames=torch.rand(1, 3, 32, 48)))
+    with pytest.raises(ValueError, match="t must be"):
+        pipe.video_to_cameras(Video(frames=torch.rand(2, 3, 32, 48)), t=50)
+
+
+def test_wrong_weights_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        JOG3RPipeline.from_pretrained(tmp_path / "nope")
+    with pytest.raises(ValueError, match="not a JOG3R model folder"):
+        JOG3RPipeline.from_pretrained(tmp_path)
