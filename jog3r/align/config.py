@@ -41,9 +41,13 @@ class Solver(str, enum.Enum):
 
     Members:
         ADAM: DUSt3R's loop - Adam on every unknown jointly with the learning-rate ``schedule``.
+        GAUSS_NEWTON: Levenberg-Marquardt on cameras, focals and edge similarities with the per-pixel depths
+            eliminated (Schur complement) and re-solved in closed form after each step
+            (:class:`jog3r.align.solver.GaussNewtonSolver`).
     """
 
     ADAM = "adam"
+    GAUSS_NEWTON = "gauss_newton"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class AlignConfig:
     solver: Solver = Solver.ADAM
     """Optimisation loop, see :class:`Solver`."""
     niter: int = 300
-    """Number of gradient iterations (DUSt3R README: 300)."""
+    """Maximum number of iterations: Adam steps (DUSt3R README: 300) or accepted Gauss-Newton steps."""
     lr: float = 0.01
     """Peak Adam learning rate (DUSt3R: 0.01)."""
     lr_min: float = 1e-6
@@ -87,6 +91,9 @@ class AlignConfig:
     """Initialisation, see :class:`InitMethod`."""
     niter_pnp: int = 10
     """RANSAC iterations of each PnP call of the init (DUSt3R ``niter_PnP``: 10)."""
+    pnp_focal_search: bool = True
+    """For a frame whose focal no edge gives (it is never a first view), PnP tries 21 focals (DUSt3R); False =
+    start from the median of the other frames' focals and refine it (one camera per video: 11x fewer PnP calls)."""
     pnp_max_points: int = 20_000
     """PnP uses at most this many confident pixels (a regular subsample), which bounds the init time at 512x512."""
     early_stop_rtol: float = 0.0
@@ -100,16 +107,41 @@ class AlignConfig:
     """Linear learning-rate warm-up from 0 over this many iterations (DUSt3R: none)."""
     pose_lr_scale: float = 1.0
     """Multiplier of ``lr`` for the camera and pairwise pose/scale parameters (DUSt3R: 1)."""
+    depth_irls_iters: int = 2
+    """``GAUSS_NEWTON``: IRLS iterations of each closed-form depth update."""
+    gn_damping: float = 1e-4
+    """``GAUSS_NEWTON``: initial Levenberg-Marquardt damping (relative to the Hessian diagonal)."""
+    gn_hessian_pixels: int = 4096
+    """``GAUSS_NEWTON``: pixels per frame (a regular subsample) used for the Hessian; the gradient uses all."""
 
     def replace(self, **changes) -> "AlignConfig":
         """Return a copy with ``changes`` applied (``dataclasses.replace``)."""
         return replace(self, **changes)
 
 
-_FAST = AlignConfig(niter=60, schedule=Schedule.LINEAR, pose_lr_scale=0.1)
+# Solver / init knobs of the fast preset; measured in docs/notes/align.md (benchmarks/align.py).
+_FAST = AlignConfig(
+    solver=Solver.GAUSS_NEWTON,
+    niter=20,
+    depth_irls_iters=3,
+    early_stop_rtol=1e-6,
+    early_stop_patience=1,
+    pnp_focal_search=False,
+    pnp_max_points=4096,
+)
+# JOG3R's temporal terms (paper App. A gives no weights). Chosen by a sweep on the golden case and three synthetic
+# (1 -> f) scenes with the Gauss-Newton solver: w_transl in {0, 1e-3, 3e-3, 1e-2, 0.1, 1}, w_fl in {0, 10, 100,
+# 1000}. w_transl = 1e-3 lowered the mean translation-direction error (0.81 -> 0.61 deg with w_fl = 10) at an
+# unchanged rotation error; >= 1e-2 started to bias the trajectory (golden: 0.88 -> 1.56 deg). w_fl = 10 pins the
+# per-frame focals together (relative focal error 7e-4 -> 6e-5); larger values change nothing more.
+_TEMPORAL = {"w_transl": 1e-3, "w_fl": 10.0}
 
 ALIGN_PRESETS: dict[str, AlignConfig] = {
     "dust3r": AlignConfig(),
     "fast": _FAST,
-    "jog3r": _FAST.replace(w_fl=1.0, w_transl=0.01),
+    "jog3r": _FAST.replace(**_TEMPORAL),
+    "jog3r-adam": AlignConfig().replace(**_TEMPORAL),
 }
+"""Named settings: ``dust3r`` = DUSt3R's recipe (MST init, Adam lr 0.01, 300 iterations, cosine); ``fast`` = the same
+objective solved by Gauss-Newton (:mod:`jog3r.align.gauss_newton`); ``jog3r`` = ``fast`` + the temporal terms (the V2C
+default); ``jog3r-adam`` = the paper's recipe, DUSt3R's loop + the temporal terms."""

@@ -1,87 +1,26 @@
 """``fit``: pairwise point maps -> :class:`~jog3r.types.Reconstruction`, the global-alignment entry point.
 
 Steps: (1) validate inputs, (2) build the :class:`~jog3r.align.aligner.GlobalAligner`, (3) initialise
-(:mod:`jog3r.align.init`), (4) optimise (DUSt3R's Adam loop), (5) read out cameras, depths and points. Conventions: :mod:`jog3r.geometry.camera`.
+(:mod:`jog3r.align.init`), (4) optimise (DUSt3R's Adam loop, or the Gauss-Newton solver of :mod:`jog3r.align.gauss_newton`), (5) read out cameras, depths and points. Conventions: :mod:`jog3r.geometry.camera`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import torch
 
 from jog3r.align.aligner import GlobalAligner
-from jog3r.align.config import AlignConfig, InitMethod, Schedule
+from jog3r.align.config import AlignConfig, InitMethod, Solver
+from jog3r.align.gauss_newton import gauss_newton_loop
 from jog3r.align.init import init_known_poses, init_mst
-from jog3r.align.solver import History, should_stop
+from jog3r.align.solver import History, adam_loop
 from jog3r.types import PairwisePointmaps, Reconstruction
 
-__all__ = ["fit", "learning_rate", "adam_loop"]
+__all__ = ["fit"]
 
 logger = logging.getLogger(__name__)
-
-
-def learning_rate(config: AlignConfig, it: int) -> float:
-    """Learning rate of iteration ``it`` (DUSt3R ``cosine_schedule`` / ``linear_schedule``, optional warm-up).
-
-    Args:
-        config: gives ``lr``, ``lr_min``, ``niter``, ``schedule``, ``warmup_iters``.
-        it: 0-based iteration.
-
-    Returns:
-        the learning rate, ``t = it / niter``: cosine ``lr_min + (lr - lr_min)(1 + cos(pi t)) / 2``, linear
-        ``lr + (lr_min - lr) t``, or constant ``lr``; times ``min(1, (it + 1) / warmup_iters)``.
-    """
-    t = it / max(config.niter, 1)
-    if config.schedule is Schedule.COSINE:
-        lr = config.lr_min + (config.lr - config.lr_min) * (1.0 + math.cos(math.pi * t)) / 2.0
-    elif config.schedule is Schedule.LINEAR:
-        lr = config.lr + (config.lr_min - config.lr) * t
-    else:
-        lr = config.lr
-    if config.warmup_iters > 0:
-        lr *= min(1.0, (it + 1) / config.warmup_iters)
-    return lr
-
-
-def adam_loop(aligner: GlobalAligner, history: History) -> None:
-    """DUSt3R's ``global_alignment_loop``: Adam (betas ``config.betas``) on every trainable unknown.
-
-    Camera and pairwise pose/scale parameters use ``lr * pose_lr_scale`` (1 in DUSt3R's recipe). Stops early when
-    :func:`jog3r.align.solver.should_stop` says so.
-
-    Args:
-        aligner: initialised module (optimised in place).
-        history: log appended to at every evaluation (iteration ``n`` = loss after ``n`` updates).
-    """
-    cfg = aligner.config
-    pose_names = {"quat", "trans", "pw_quat", "pw_trans", "pw_log_scale"}
-    named = [(n, p) for n, p in aligner.named_parameters() if p.requires_grad]
-    if not named:
-        history.log(aligner, 0, 0.0)
-        return
-    groups = [
-        {"params": [p for n, p in named if n not in pose_names], "scale": 1.0},
-        {"params": [p for n, p in named if n in pose_names], "scale": cfg.pose_lr_scale},
-    ]
-    groups = [g for g in groups if g["params"]]
-    optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
-    for it in range(cfg.niter):
-        lr = learning_rate(cfg, it)
-        for g in optimizer.param_groups:
-            g["lr"] = lr * g["scale"]
-        optimizer.zero_grad(set_to_none=True)
-        terms = aligner.loss_terms()
-        terms["total"].backward()
-        history.append(it, terms, lr)
-        if should_stop(history, cfg, it):
-            logger.info("early stop at iteration %d (loss %.6g)", it, float(terms["total"]))
-            history.log(aligner, it, 0.0)
-            return
-        optimizer.step()
-    history.log(aligner, cfg.niter, 0.0)
 
 
 def fit(
@@ -128,7 +67,10 @@ def fit(
             aligner.trans.requires_grad_(False)
         else:
             init_mst(aligner)
-        adam_loop(aligner, history)
+        if cfg.solver is Solver.ADAM:
+            adam_loop(aligner, history)
+        else:
+            gauss_newton_loop(aligner, history)
         with torch.no_grad():
             c2w = aligner.cam2world().detach()
             depth = aligner.depth().detach()

@@ -86,6 +86,7 @@ def pnp_ransac(
     niter: int = 10,
     max_points: int = 20_000,
     reproj_err: float = 5.0,
+    refine_focal: bool = False,
 ) -> tuple[float, torch.Tensor] | None:
     """Camera pose (and focal, if unknown) from a point map by PnP-RANSAC (DUSt3R ``fast_pnp``).
 
@@ -93,7 +94,7 @@ def pnp_ransac(
     observes ``pts3d_world[v, u]`` at ``(u + 0.5, v + 0.5)``. Without a focal, 21 focals ``geomspace(S/2, 3S)``
     (``S = max(H, W)``) are tried and the one with most inliers is kept (DUSt3R), then refined by Weiszfeld on
     the camera-frame points and PnP is re-run once with the refined focal (our addition: the 21-value grid
-    alone is 9 % coarse).
+    alone is 9 % coarse). ``refine_focal`` applies the same refinement to a given focal (a guess).
 
     Args:
         pts3d_world: ``[H, W, 3]`` world points of the frame's pixels.
@@ -103,6 +104,7 @@ def pnp_ransac(
         niter: RANSAC iterations.
         max_points: use at most this many masked pixels (a regular subsample).
         reproj_err: RANSAC inlier threshold in pixels.
+        refine_focal: refine a given ``focal`` as described above.
 
     Returns:
         ``(focal, cam2world [4, 4] float32)``, or ``None`` if fewer than 4 pixels are masked or PnP fails.
@@ -142,7 +144,7 @@ def pnp_ransac(
         return inverse_se3(torch.from_numpy(world2cam)).float()
 
     cam2world = to_cam2world(rvec, tvec)
-    if focal is None:
+    if focal is None or refine_focal:
         pts_cam = transform_points(inverse_se3(cam2world), pts3d_world.float())
         pts_cam = torch.where(mask[..., None], pts_cam, torch.full_like(pts_cam, float("nan")))
         refined = float(estimate_focal(pts_cam.nan_to_num(0.0), pp=pp, min_focal=0.25, max_focal=4.0))
@@ -231,6 +233,12 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
         i = int(aligner.edge_i[p])
         if focals[i] is None:
             focals[i] = focal_of(i, aligner.pred_i[p])
+    guessed = set()
+    known = [f for f in focals if f is not None]
+    if not cfg.pnp_focal_search and known:  # frames never seen as a first view: start from the known focals
+        guess = float(torch.tensor(known).median())
+        guessed = {f for f in range(F) if focals[f] is None}
+        focals = [guess if f is None else f for f in focals]
     pnp_frames, fallback = [], []
     for f in range(F):
         if poses[f] is not None:
@@ -242,7 +250,8 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
                            cfg.min_conf_thr, thr)
             mask = aligner.im_conf[f] >= thr
         pp_f = (float(pp[f, 0]), float(pp[f, 1]))
-        res = pnp_ransac(pts3d[f], mask, focals[f], pp_f, niter=cfg.niter_pnp, max_points=cfg.pnp_max_points)
+        res = pnp_ransac(pts3d[f], mask, focals[f], pp_f, niter=cfg.niter_pnp, max_points=cfg.pnp_max_points,
+                         refine_focal=f in guessed)
         if res is None:
             logger.warning("frame %d: PnP-RANSAC failed; its camera starts at the identity", f)
             fallback.append(f)
