@@ -49,11 +49,11 @@ def camera_rays(cam2world: torch.Tensor, K: torch.Tensor, height: int, width: in
 
 
 def _hit_box(o: torch.Tensor, d: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    d = torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
-    inv = 1.0 / d
+    inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
     t1, t2 = (-s - o) * inv, (s - o) * inv
-    tn = torch.minimum(t1, t2).amax(-1)
-    tf = torch.maximum(t1, t2).amin(-1)
+    lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
+    tn = torch.maximum(torch.maximum(lo[:, 0], lo[:, 1]), lo[:, 2])
+    tf = torch.minimum(torch.minimum(hi[:, 0], hi[:, 1]), hi[:, 2])
     return torch.where((tn <= tf) & (tn > NEAR), tn, torch.full_like(tn, math.inf))
 
 
@@ -91,7 +91,8 @@ _HIT = {BOX: _hit_box, CYLINDER: _hit_cylinder, ELLIPSOID: _hit_ellipsoid}
 
 
 def _screen_rects(scene: Scene, world2cam: torch.Tensor, K: torch.Tensor, height: int, width: int) -> list:
-    """``[F][P]`` pixel rectangles ``(v0, v1, u0, u1)`` bounding each primitive, or None when it is not visible."""
+    """``[F][P]`` pixel rectangles ``(v0, v1, u0, u1, z_near)`` bounding each primitive (``z_near``: its nearest
+    bounding-box corner depth), or None when it is outside the view."""
     pc = torch.einsum("fij,pkj->fpki", world2cam[:, :3, :3], scene.corners) + world2cam[:, None, None, :3, 3]
     z = pc[..., 2]
     zs = z.clamp_min(NEAR)
@@ -110,7 +111,8 @@ def _screen_rects(scene: Scene, world2cam: torch.Tensor, K: torch.Tensor, height
     visible = ~(z <= NEAR).all(-1) & (rect[..., 1] > rect[..., 0]) & (rect[..., 3] > rect[..., 2])
     rects = rect.to(torch.int64).tolist()
     vis = visible.tolist()
-    return [[tuple(r) if ok else None for r, ok in zip(rf, vf)] for rf, vf in zip(rects, vis)]
+    znear = z.amin(-1).tolist()
+    return [[(*r, zn) if ok else None for r, ok, zn in zip(rf, vf, zf)] for rf, vf, zf in zip(rects, vis, znear)]
 
 
 def visibility(scene: Scene, origins: torch.Tensor, dirs: torch.Tensor, world2cam: torch.Tensor,
@@ -137,10 +139,12 @@ def visibility(scene: Scene, origins: torch.Tensor, dirs: torch.Tensor, world2ca
         for p, rect in enumerate(rects[f]):
             if rect is None:
                 continue
-            v0, v1, u0, u1 = rect
+            v0, v1, u0, u1, z_near = rect
+            region_t = tbuf[f, v0:v1, u0:u1]
+            if z_near > float(region_t.max()):  # every pixel already sees something nearer: occluded
+                continue
             d = dirs[f, v0:v1, u0:u1].reshape(-1, 3) @ scene.rot[p]
             t = _HIT[kinds[p]](o_local[p], d, scene.size[p]).view(v1 - v0, u1 - u0)
-            region_t = tbuf[f, v0:v1, u0:u1]
             closer = t < region_t
             tbuf[f, v0:v1, u0:u1] = torch.where(closer, t, region_t)
             ibuf[f, v0:v1, u0:u1] = torch.where(closer, p, ibuf[f, v0:v1, u0:u1])
