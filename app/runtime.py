@@ -104,11 +104,12 @@ class Runtime:
         """The loaded pipeline (loads it on first use)."""
         return self._pipeline if self._pipeline is not None else self.load()
 
-    def swap_weights(self, weights: str | Path) -> dict:
+    def swap_weights(self, weights: str | Path | None) -> dict:
         """Load another checkpoint folder and make it the app's pipeline; the old one stays if loading fails.
 
         Args:
-            weights: a folder written by ``python -m jog3r.train`` (``final/`` or ``checkpoints/step_*``).
+            weights: a folder written by ``python -m jog3r.train`` (``final/`` or ``checkpoints/step_*``);
+                ``None`` goes back to the embedded default.
 
         Returns:
             The new pipeline's ``info``.
@@ -116,11 +117,11 @@ class Runtime:
         Raises:
             FileNotFoundError, ValueError: with the loader's message; the current pipeline is kept.
         """
-        folder = Path(str(weights).strip()).expanduser()
+        folder = Path(str(weights).strip()).expanduser() if weights is not None else None
         pipeline = JOG3RPipeline.from_pretrained(folder, device=self.device)
         with self._load_lock:
             self._pipeline, self.weights = pipeline, folder
-        logger.info("now serving weights from %s", folder)
+        logger.info("now serving weights from %s", folder or "the embedded default")
         return pipeline.info
 
     def model_markdown(self) -> str:

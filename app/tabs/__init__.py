@@ -46,3 +46,10 @@ def markdown_table(rows: list[tuple[str, str]], header: tuple[str, str] = ("", "
     lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines)
+
+
+def timings_text(timings: dict[str, float]) -> str:
+    """``"10.6 s (vae_encode 5.8 s, align 3.8 s, ...)"`` from a pipeline's ``timings`` (seconds per stage)."""
+    stages = [f"{name} {seconds:.1f} s" for name, seconds in timings.items() if name != "total"]
+    total = timings.get("total", sum(timings.values()))
+    return f"{total:.1f} s" + (f" ({', '.join(stages)})" if stages else "")

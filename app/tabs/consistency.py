@@ -15,7 +15,7 @@ import gradio as gr
 from jog3r.metrics.met3r import save_error_map_video
 from jog3r.viz.plots import per_frame_figure
 
-from app.tabs import file_path, markdown_table, progress_callback
+from app.tabs import file_path, markdown_table
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from jog3r.video_io import adjust_intrinsics
 from jog3r.viz.colors import colormap, to_uint8
 from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
 
-from app.tabs import file_paths, markdown_table, progress_callback
+from app.tabs import file_paths, markdown_table, progress_callback, timings_text
 from app.viewer import GroundTruth
 
 logger = logging.getLogger(__name__)
@@ -72,15 +72,15 @@ class EstimateTab:
                 summary = gr.Markdown(elem_id="estimate-summary")
                 metrics = gr.Markdown(elem_id="estimate-metrics")
                 trajectory = gr.Plot(label="Camera trajectory")
-                with gr.Row():
-                    rot_per_frame = gr.Plot(label="Rotation error of frame f vs frame 1")
-                    trans_per_frame = gr.Plot(label="Translation-direction error of frame f vs frame 1")
+                rot_per_frame = gr.Plot(label="Rotation error of frame f vs frame 1")
+                trans_per_frame = gr.Plot(label="Translation-direction error of frame f vs frame 1")
                 bundle = gr.File(label="Download every export (zip)")
                 with gr.Accordion("Depth and confidence", open=False):
                     gallery = gr.Gallery(columns=4, height=300, show_label=False)
                 with gr.Accordion("Global alignment loss", open=False):
                     loss = gr.Plot(show_label=False)
-                result = gr.JSON(label="Cameras and metrics (JSON)", open=False)
+                with gr.Accordion("Cameras and metrics (JSON)", open=False):
+                    result = gr.JSON(show_label=False, max_height=300)
 
         wire.on([files.change, sampling.change, count.change, stride.change], self.plan,
                 [files, sampling, count, stride], [plan], api_name="estimate_plan", show_progress="minimal",
@@ -202,10 +202,10 @@ class EstimateTab:
                                         y_label="degrees")
             trans_plot = per_frame_figure(per_frame_scores["trans_err"], "Translation-direction error",
                                           frames=pairs.tolist(), y_label="degrees")
-        summary_rows = [
-            ("frames", f"{video.num_frames} at {video.size[1]}x{video.size[0]}"),
-            ("focal (frame 1)", f"{float(recon.focal[0]):.1f} px"),
-        ] + [(f"time: {name}", f"{seconds:.1f} s") for name, seconds in out.timings.items()]
+        summary = (
+            f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
+            f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}"
+        )
         metrics_md = ""
         if table:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
@@ -221,7 +221,7 @@ class EstimateTab:
             "timings": out.timings,
         }
         return (
-            markdown_table(summary_rows, ("", "")),
+            summary,
             metrics_md,
             trajectory,
             rot_plot,

@@ -10,7 +10,7 @@ from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS
 from jog3r.video_io import write_video
 from jog3r.viz.plots import trajectory_figure
 
-from app.tabs import markdown_table, progress_callback
+from app.tabs import progress_callback, timings_text
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,12 @@ class GenerateTab:
         if trajectories:
             figure = trajectory_figure([r.cam2world for _, r in trajectories], [name for name, _ in trajectories])
 
-        rows = [("frames", f"{out.video.num_frames} at {out.video.size[1]}x{out.video.size[0]}, {out.video.fps:g} fps")]
-        rows += [(f"time: {name}", f"{seconds:.1f} s") for name, seconds in out.timings.items()]
-        return str(video_path), markdown_table(rows, ("", "")), figure, out.consistency or {}
+        summary = (
+            f"**{out.video.num_frames} frames** at {out.video.size[1]}x{out.video.size[0]}, {out.video.fps:g} fps · "
+            f"{timings_text(out.timings)}"
+        )
+        if out.consistency:
+            summary += "\n\nT2V+C vs T2V → V2C cameras: " + ", ".join(
+                f"{name} {value:.2f}" for name, value in out.consistency.items()
+            )
+        return str(video_path), summary, figure, out.consistency or {}

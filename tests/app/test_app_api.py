@@ -29,8 +29,12 @@ def _estimate_args(files, gt=None, conf=1.5, sampling=DEFAULT_SAMPLING, count=16
     )
 
 
-def _predict(client, api_name, *args):
-    return client.predict(*args, api_name=api_name)
+def _path(value) -> Path:
+    """Local path of a file/video output as gradio_client returns it (a path, or a FileData dict)."""
+    if isinstance(value, dict):
+        value = value["video"] if "video" in value else value
+        value = value["path"] if isinstance(value, dict) else value
+    return Path(value)
 
 
 def _still_answers(client):
@@ -62,7 +66,7 @@ def test_v2c_on_a_real_clip_with_ground_truth(studio, clip):
     )
     assert "frames** will be used" in plan and " s** and " in plan and "MB" in plan
 
-    summary, metrics, trajectory, per_frame, bundle, gallery, loss, result = client.predict(
+    summary, metrics, trajectory, rot_plot, trans_plot, bundle, gallery, loss, result = client.predict(
         **_estimate_args([video], gt), api_name="/estimate_cameras"
     )
     num = result["num_frames"]
@@ -73,9 +77,9 @@ def test_v2c_on_a_real_clip_with_ground_truth(studio, clip):
     for key in ("RRA@5", "RTA@5", "mAA@30"):
         assert 0.0 <= result["metrics"][key] <= 100.0
         assert key in metrics
-    assert per_frame is not None and trajectory is not None and loss is not None
+    assert all(p is not None for p in (trajectory, rot_plot, trans_plot, loss))
 
-    bundle_path = Path(bundle if isinstance(bundle, str) else bundle["path"])
+    bundle_path = _path(bundle)
     with zipfile.ZipFile(bundle_path) as zf:
         names = zf.namelist()
     assert any(n.endswith("transforms.json") for n in names), names
@@ -89,7 +93,7 @@ def test_t2v_returns_a_video_and_cameras(studio):
     video, summary, plot, consistency = client.predict(
         "a slow walk through a bright living room", 0, "DDIM", 2, 7.0, True, True, api_name="/generate"
     )
-    path = Path(video["video"]["path"] if isinstance(video, dict) and "video" in video else video)
+    path = _path(video)
     assert path.exists() and path.suffix == ".mp4" and path.stat().st_size > 0
     assert plot is not None
     assert isinstance(consistency, dict) and consistency
@@ -97,13 +101,13 @@ def test_t2v_returns_a_video_and_cameras(studio):
 
 def test_met3r_returns_score_and_error_maps(studio, clip):
     client = studio.client()
-    summary, plot, maps_a, maps_b = client.predict(
+    summary, plot_a, plot_b, maps_a, maps_b = client.predict(
         handle_file(str(clip[0])), None, "RGB (no learned features)", "", api_name="/consistency"
     )
     assert "`rgb`" in summary
-    path = Path(maps_a["video"]["path"] if isinstance(maps_a, dict) and "video" in maps_a else maps_a)
+    path = _path(maps_a)
     assert path.exists() and path.stat().st_size > 0
-    assert maps_b is None
+    assert plot_a is not None and maps_b is None and plot_b is None
 
 
 @pytest.mark.parametrize("prompt, message", [("", "empty"), ("   ", "empty"), ("x" * 2000, "2000 characters")])
@@ -134,7 +138,7 @@ def test_one_frame_video_gets_a_message(studio, tmp_path):
     one = _write_video(tmp_path / "one.mp4", np.full((1, 64, 96, 3), 128, np.uint8))
     with pytest.raises(AppError, match="(?i)frame"):
         client.predict(**_estimate_args([one]), api_name="/estimate_cameras")
-    with pytest.raises(AppError, match="(?i)at least 2"):
+    with pytest.raises(AppError, match="(?i)minimum value 2|at least 2"):
         client.predict(**_estimate_args([one], sampling="Number of frames", count=1), api_name="/estimate_cameras")
     _still_answers(client)
 

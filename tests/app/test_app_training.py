@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from gradio_client.exceptions import AppError
 
-EMBEDDED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "jog3r-tiny"
 JOINT = "Joint: L_gen + λ·L_rec (JOG3R)"
 
 
@@ -46,8 +45,12 @@ def test_bad_form_is_refused_with_a_message(studio, tmp_path):
     client = studio.client()
     with pytest.raises(AppError, match="does not exist"):
         client.predict(*_form(tmp_path / "run", data="/no/such/folder"), api_name="/train_start")
-    with pytest.raises(AppError, match="Steps must be"):
+    with pytest.raises(AppError, match="minimum value 1|Steps must be"):
         client.predict(*_form(tmp_path / "run", steps=0), api_name="/train_start")
+    form = _form(tmp_path / "run")
+    form[3] = 100_000  # batch size
+    with pytest.raises(AppError, match="Batch size must be"):
+        client.predict(*form, api_name="/train_start")
 
 
 def test_stop_ends_a_running_run(studio, tmp_path):
@@ -79,14 +82,17 @@ def test_short_run_streams_its_log_and_its_checkpoint_loads(studio, tmp_path):
 
     status, _, log, _, checkpoint = _poll_until(client, lambda s, log: s.startswith("**Finished"))
     final = out.resolve() / "final"
-    assert final.is_dir() and checkpoint == str(final)
-    before = studio.runtime.pipeline
+    # The checkpoint dropdown comes back as an update: every checkpoint written, the final one selected.
+    assert final.is_dir() and checkpoint["value"] == str(final)
+    assert str(final) in [c[0] if isinstance(c, (list, tuple)) else c for c in checkpoint["choices"]]
+    checkpoint = checkpoint["value"]
+    before, before_weights = studio.runtime.pipeline, studio.runtime.weights
     try:
         info = client.predict(checkpoint, api_name="/load_weights")
         assert str(final) in info
         assert studio.runtime.pipeline is not before
     finally:
-        studio.runtime.swap_weights(EMBEDDED_MODEL)  # back to what the other tests expect
+        studio.runtime.swap_weights(before_weights)  # back to what the other tests expect
 
 
 def test_crashing_run_is_reported(studio, tmp_path):
