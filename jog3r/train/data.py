@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.geometry.camera import depth_to_world_points, inverse_se3, transform_points
+from jog3r.data.annotate import pointmaps_in_first
+from jog3r.data.sampling import ClipDataset
 from jog3r.train.config import TrainConfig
 from jog3r.types import PosedClip
 
@@ -72,6 +73,15 @@ def _sample_index(step: int, micro: int, b: int, cfg: TrainConfig, rank: int, wo
     return step * per_step + (micro * world + rank) * cfg.batch_size + b
 
 
+def reverse_clip(clip: PosedClip) -> PosedClip:
+    """The same clip played backwards (frames, cameras, intrinsics, depth and indices flipped along ``F``)."""
+    def flip(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.flip(0)
+
+    return PosedClip(frames=flip(clip.frames), cam2world=flip(clip.cam2world), K=flip(clip.K), depth=flip(clip.depth),
+                     caption=clip.caption, name=clip.name, frame_indices=flip(clip.frame_indices))
+
+
 def clip_to_example(clip: PosedClip) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
     """Turn a posed clip with depth into ``(frames [3,F,H,W], pts3d [F,H,W,3], valid [F,H,W], caption)``.
 
@@ -83,11 +93,7 @@ def clip_to_example(clip: PosedClip) -> tuple[torch.Tensor, torch.Tensor, torch.
             f"clip {clip.name!r} has no depth maps, so it cannot supervise L_rec; add depth/<clip>.npz "
             "(or annotate the folder with a depth estimator) or train in --mode gen"
         )
-    depth = clip.depth.float()
-    world = depth_to_world_points(depth, clip.K.float(), clip.cam2world.float())
-    pts3d = transform_points(inverse_se3(clip.cam2world[0].float()), world)
-    valid = torch.isfinite(depth) & (depth > 0)
-    pts3d = torch.where(valid[..., None], pts3d, torch.zeros_like(pts3d))
+    pts3d, valid = pointmaps_in_first(clip.depth.float(), clip.K.float(), clip.cam2world.float())
     frames = clip.frames.permute(1, 0, 2, 3).contiguous()
     return frames, pts3d.float(), valid, clip.caption or ""
 
@@ -129,6 +135,8 @@ def build_batch_source(
             for b in range(cfg.batch_size):
                 index = _sample_index(step, micro, b, cfg, rank, world)
                 clip = generate_clip(cfg.seed * 10_000_019 + index, synth_cfg)
+                if torch.rand(1, generator=torch.Generator().manual_seed(index)).item() < 0.5:
+                    clip = reverse_clip(clip)  # paper Sec. 4.1: order reversed with probability 0.5
                 examples.append(clip_to_example(clip))
             return _stack(examples)
 
@@ -139,4 +147,17 @@ def build_batch_source(
             f"training data {cfg.data!r} not found: pass 'synth' or a RealEstate10K-layout folder "
             "(write one with `python -m jog3r.data.synth --out DIR --num N`)"
         )
-    raise NotImplementedError("folder datasets: pending jog3r.data.datasets.ClipDataset")
+    dataset = ClipDataset(folder, size=(height, width), num_frames=cfg.num_frames, seed=cfg.seed)
+    n = len(dataset)
+
+    def folder_batch(step: int, micro: int) -> TrainBatch:
+        examples = []
+        for b in range(cfg.batch_size):
+            index = _sample_index(step, micro, b, cfg, rank, world)
+            epoch, k = divmod(index, n)
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch))
+            dataset.set_epoch(epoch)  # the window/stride/reversal draw of this epoch (paper Sec. 4.1)
+            examples.append(clip_to_example(dataset[int(order[k])]))
+        return _stack(examples)
+
+    return folder_batch

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from jog3r.data.synth import SynthConfig
+from jog3r.data.synth.writer import write_dataset
 from jog3r.model import JOG3R
 from jog3r.train.__main__ import main as train_main
 from jog3r.train.checkpoints import latest_checkpoint
@@ -78,3 +80,10 @@ def test_cli_subprocess_help_lists_documented_fields():
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "L_rec uses timesteps" in out.stdout and "--mode" in out.stdout
+
+
+def test_folder_dataset_source(tmp_path):
+    data = write_dataset(tmp_path / "data", 2, SynthConfig(height=32, width=48, num_frames=6), start_seed=5)
+    run = tmp_path / "run"
+    train_main([*MICRO, "--data", str(data), "--steps", "2", "--out", str(run)])
+    assert [r["step"] for r in _log(run)] == [1, 2]
