@@ -92,6 +92,8 @@ def _validate(pointmaps: PairwisePointmaps) -> tuple[int, int, int, int]:
     P, H, W = pts_i.shape[1:4]
     if edges.ndim != 2 or edges.shape != (P, 2):
         raise ValueError(f"edges must be [P={P}, 2], got {tuple(edges.shape)}")
+    if P == 0:
+        raise ValueError("no frame pairs: global alignment needs at least 2 frames and 1 edge")
     if bool((edges[:, 0] == edges[:, 1]).any()):
         raise ValueError("an edge joins a frame to itself")
     if bool((edges < 0).any()):

@@ -279,6 +279,7 @@ class GaussNewtonSolver:
         Ha = torch.zeros(self.n_act, self.n_act, dtype=H.dtype, device=H.device)
         Ha.index_put_((act[:, None].expand(k, k), act[None, :].expand(k, k)), H[keep][:, keep], accumulate=True)
         ga = torch.zeros(self.n_act, dtype=g.dtype, device=g.device).index_add_(0, act, g[keep])
+        Ha = 0.5 * (Ha + Ha.T)  # the float32 moments leave ~1e-7 asymmetry
         if self.al.normalize_pw_scale:
             s = self.sigma_act
             Ha[s[:, None], s[None, :]] += float(Ha.diagonal().abs().max()) / s.numel()

@@ -9,6 +9,7 @@ are those of :mod:`jog3r.geometry.camera`.
 from __future__ import annotations
 
 import logging
+import math
 
 import cv2
 import numpy as np
@@ -92,9 +93,10 @@ def pnp_ransac(
 
     OpenCV ``solvePnPRansac`` with SQPnP, ``reprojectionError=5`` px, ``iterationsCount=niter``; pixel ``(u, v)``
     observes ``pts3d_world[v, u]`` at ``(u + 0.5, v + 0.5)``. Without a focal, 21 focals ``geomspace(S/2, 3S)``
-    (``S = max(H, W)``) are tried and the one with most inliers is kept (DUSt3R), then refined by Weiszfeld on
-    the camera-frame points and PnP is re-run once with the refined focal (our addition: the 21-value grid
-    alone is 9 % coarse). ``refine_focal`` applies the same refinement to a given focal (a guess).
+    (``S = max(H, W)``) are tried and the one with most inliers is kept (DUSt3R; ties, common on small images,
+    go to the smaller median reprojection error), then refined jointly with the pose on the
+    RANSAC inliers by OpenCV's Levenberg-Marquardt (``calibrateCamera`` with one view, fixed principal point,
+    square pixels, no distortion) - our addition, since the 21-value grid alone is 9 % coarse. ``refine_focal`` applies the same refinement to a given focal (a guess).
 
     Args:
         pts3d_world: ``[H, W, 3]`` world points of the frame's pixels.
@@ -126,16 +128,33 @@ def pnp_ransac(
         ok, rvec, tvec, inliers = cv2.solvePnPRansac(
             obj, img, K, None, iterationsCount=niter, reprojectionError=reproj_err, flags=cv2.SOLVEPNP_SQPNP
         )
-        return (len(inliers), rvec, tvec) if ok and inliers is not None else None
+        if not ok or inliers is None:
+            return None
+        inl = inliers.ravel()
+        proj, _ = cv2.projectPoints(obj[inl], rvec, tvec, K, None)
+        err = float(np.median(np.linalg.norm(proj.reshape(-1, 2) - img[inl], axis=1)))
+        return (len(inl), -err), rvec, tvec, inl  # most inliers, ties broken by the smaller reprojection error
 
     best = None
     for f in candidates:
         res = solve(f)
         if res is not None and (best is None or res[0] > best[0]):
-            best = (res[0], res[1], res[2], f)
+            best = (*res, f)
     if best is None:
         return None
-    _, rvec, tvec, best_focal = best
+    _, rvec, tvec, inl, best_focal = best
+    if (focal is None or refine_focal) and inl.size >= 6:
+        # joint Levenberg-Marquardt refinement of focal and pose on the inliers (fixed principal point, square
+        # pixels, no distortion): cv2.calibrateCamera with one view and an intrinsic guess
+        K0 = np.array([[best_focal, 0, pp[0]], [0, best_focal, pp[1]], [0, 0, 1]], dtype=np.float64)
+        flags = (cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO
+                 | cv2.CALIB_ZERO_TANGENT_DIST | cv2.CALIB_FIX_K1 | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3)
+        _, K1, _, rvecs, tvecs = cv2.calibrateCamera(
+            [obj[inl].astype(np.float32)], [img[inl].astype(np.float32)], (W, H), K0, None, flags=flags
+        )
+        f1 = float(K1[0, 0])
+        if math.isfinite(f1) and S / 8 < f1 < 8 * S:
+            best_focal, rvec, tvec = f1, rvecs[0], tvecs[0]
 
     def to_cam2world(rvec, tvec) -> torch.Tensor:
         world2cam = np.eye(4)
@@ -144,13 +163,6 @@ def pnp_ransac(
         return inverse_se3(torch.from_numpy(world2cam)).float()
 
     cam2world = to_cam2world(rvec, tvec)
-    if focal is None or refine_focal:
-        pts_cam = transform_points(inverse_se3(cam2world), pts3d_world.float())
-        pts_cam = torch.where(mask[..., None], pts_cam, torch.full_like(pts_cam, float("nan")))
-        refined = float(estimate_focal(pts_cam.nan_to_num(0.0), pp=pp, min_focal=0.25, max_focal=4.0))
-        res = solve(refined)
-        if res is not None and res[0] >= best[0] * 0.95:
-            best_focal, cam2world = refined, to_cam2world(res[1], res[2])
     return float(best_focal), cam2world
 
 

@@ -124,7 +124,7 @@ def adam_loop(aligner: GlobalAligner, history: History) -> None:
         terms["total"].backward()
         history.append(it, terms, lr)
         if should_stop(history, cfg, it):
-            logger.info("early stop at iteration %d (loss %.6g)", it, float(terms["total"]))
+            logger.info("early stop at iteration %d (loss %.6g)", it, float(terms["total"].detach()))
             history.log(aligner, it, 0.0)
             return
         optimizer.step()
