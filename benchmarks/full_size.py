@@ -37,7 +37,8 @@ def _peak_gib(device: torch.device) -> float:
 def bench(preset: str, device: torch.device, batch: int, grad_ckpt: bool, repeats: int = 3) -> None:
     cfg = get_preset(preset)
     cfg = dataclasses.replace(cfg, stdit=dataclasses.replace(cfg.stdit, grad_checkpointing=grad_ckpt))
-    model = JOG3R(cfg).to(device)
+    with device:  # initialise the weights directly on the target device
+        model = JOG3R(cfg)
     model.apply_freeze_policy()
     n_all = sum(p.numel() for p in model.parameters())
     n_dit = sum(p.numel() for p in model.stdit.parameters())
