@@ -9,6 +9,7 @@ Examples::
 from __future__ import annotations
 
 import logging
+import os
 
 import tyro
 
@@ -21,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = tyro.cli(TrainConfig, args=argv, description=__doc__)
     final = train(config)
-    logging.getLogger("jog3r.train").info("final model written to %s", final)
+    if os.environ.get("RANK", "0") == "0":
+        logging.getLogger("jog3r.train").info("final model written to %s", final)
 
 
 if __name__ == "__main__":

@@ -109,12 +109,6 @@ class Trainer:
             raise ValueError(f"mode {config.mode.value!r} leaves no trainable parameter")
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.ema = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-        self.ddp = None
-        if self.world > 1:
-            self.ddp = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True,
-            )
         h = config.height or self.model.config.stdit.input_size[1] * self.vae.downsample
         w = config.width or self.model.config.stdit.input_size[2] * self.vae.downsample
         self.batches = build_batch_source(config, height=h, width=w, rank=self.rank, world=self.world)
@@ -169,7 +163,7 @@ class Trainer:
         return self.cfg.lr * min(1.0, (step + 1) / warm)
 
     def _losses(self, batch: TrainBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        cfg, model = self.cfg, self.ddp or self.model
+        cfg, model = self.cfg, self.model
         core = self.model
         video = batch.frames.to(self.device) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]
         with torch.no_grad():
@@ -257,6 +251,8 @@ class Trainer:
             (total / cfg.grad_accum).backward()
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach()) / cfg.grad_accum
+        if self.world > 1:
+            self._all_reduce_grads()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         self.optimizer.step()
         self._update_ema()
@@ -265,6 +261,15 @@ class Trainer:
         record = {"step": self.step, **sums, "grad_norm": float(grad_norm), "lr": lr, "step_time": elapsed,
                   "mem_mb": _memory_mb(self.device), "time": time.time()}
         return record
+
+    def _all_reduce_grads(self) -> None:
+        """Average gradients over processes (data parallel). Done by hand rather than with DDP because a step
+        runs the STDiT twice (L_gen and L_rec passes) before one backward, which DDP's hooks do not allow."""
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= self.world
 
     # ------------------------------------------------------------------ checkpoints
     def _ema_state(self) -> dict[str, torch.Tensor]:
@@ -319,6 +324,8 @@ class Trainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         log_path = self.out / "log.jsonl"
+        if self.world > 1:
+            torch.distributed.barrier()  # every rank has built its model before rank 0 touches the run folder
         if cfg.resume:
             folder = latest_checkpoint(self.out)
             if folder is not None:
@@ -331,6 +338,8 @@ class Trainer:
             raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if self.rank == 0:
             write_text_atomic(self.out / "train_config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
+        if self.world > 1:
+            torch.distributed.barrier()  # rank 0 has checked the run folder before anyone writes into it
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode.value}", disable=self.rank != 0,
                    dynamic_ncols=True)
         loader = torch.utils.data.DataLoader(
@@ -339,7 +348,7 @@ class Trainer:
             persistent_workers=False,
         )
         micro_batches = iter(loader)
-        with open(log_path, "a") as log:
+        with open(log_path if self.rank == 0 else os.devnull, "a") as log:
             while self.step < cfg.steps:
                 record = self.train_step([next(micro_batches) for _ in range(cfg.grad_accum)])
                 bar.update(1)

@@ -87,3 +87,15 @@ def test_folder_dataset_source(tmp_path):
     run = tmp_path / "run"
     train_main([*MICRO, "--data", str(data), "--steps", "2", "--out", str(run)])
     assert [r["step"] for r in _log(run)] == [1, 2]
+
+
+def test_data_parallel_with_torchrun(tmp_path):
+    """Two CPU processes (gloo) average their gradients; rank 0 alone writes the log and checkpoints."""
+    run = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "jog3r.train", *MICRO, "--steps", "2",
+                          "--out", str(run)], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [r["step"] for r in _log(run)] == [1, 2]
+    assert (run / "final" / "model.safetensors").exists()
