@@ -6,6 +6,10 @@ Nothing here runs at import time. ``python -m app`` builds one :class:`Runtime`,
 Sessions are keyed by Gradio's ``session_hash``. A session owns a temporary folder (outputs of its runs, before
 Gradio copies them to its own cache) and a viewer token. A browser session ends on ``demo.unload``; API clients
 never send that, so at most ``max_sessions`` are kept and the least recently used one is closed beyond that.
+
+Gradio fires ``unload`` whenever the page's heartbeat stream drops, which also happens to a live page while the
+server is busy with a long CPU job. So an unload only schedules a check: :data:`UNLOAD_GRACE_S` seconds later the
+session is closed unless its 3D viewer (an iframe of the same page) is still connected.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from app.jobs import JobManager
 from app.viewer import ViewerHub
 
 logger = logging.getLogger(__name__)
+
+UNLOAD_GRACE_S = 10.0
+"""Seconds between ``demo.unload`` and closing the session (see the module docstring)."""
 
 
 @dataclass
@@ -158,8 +165,24 @@ class Runtime:
             self._close(old)
         return session
 
+    def end_session_later(self, key: str | None, delay: float = UNLOAD_GRACE_S) -> threading.Timer:
+        """On ``demo.unload``: close the session after ``delay`` seconds unless its viewer is still connected."""
+        timer = threading.Timer(delay, self._end_if_gone, args=(key or "anonymous",))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _end_if_gone(self, key: str) -> None:
+        session = self._sessions.get(key)
+        if session is None:
+            return
+        if self.viewer is not None and session.token and self.viewer.clients(session.token):
+            logger.info("unload of session %s ignored: its page's viewer is still connected", key)
+            return
+        self.end_session(key)
+
     def end_session(self, key: str | None) -> None:
-        """Close a session: forget its viewer scene and delete its folder."""
+        """Close a session now: forget its viewer scene and delete its folder."""
         with self._sessions_lock:
             session = self._sessions.pop(key or "anonymous", None)
         if session is not None:

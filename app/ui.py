@@ -135,7 +135,7 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
         model_info = gr.Markdown(elem_classes="jog3r-note")
         with gr.Row():
             with gr.Column(scale=3):
-                with gr.Tabs():
+                with gr.Tabs() as tabs:
                     with gr.Tab("Generate", id="generate"):
                         generate = GenerateTab(runtime, wire)
                     with gr.Tab("Estimate cameras", id="estimate"):
@@ -152,8 +152,9 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
                     elem_classes="jog3r-note",
                 )
 
-        # Cross-tab glue: send the generated video to the consistency tab.
-        wire.on(generate.send.click, lambda path: path, [generate.video], [consistency.video_a], api_name=None)
+        # Cross-tab glue: send the generated video to the consistency tab and show that tab.
+        wire.on(generate.send.click, lambda path: (path, gr.Tabs(selected="consistency")), [generate.video],
+                [consistency.video_a, tabs], api_name=None)
 
         def open_session(request: gr.Request) -> tuple[str, str]:
             session = runtime.session(request.session_hash)
@@ -162,10 +163,10 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
             return runtime.viewer.iframe_html(session.token, request.headers.get("host")), runtime.model_markdown()
 
         def end_session(request: gr.Request) -> None:
-            runtime.end_session(request.session_hash)
+            runtime.end_session_later(request.session_hash)
 
         wire.on(demo.load, open_session, None, [viewer, model_info], api_name=None)
-        training.attach_on_load(demo)
+        training.attach_on_load(demo, wire)
         demo.unload(end_session)
     return demo
 

@@ -209,14 +209,15 @@ class ViewerHub:
         """Replace session ``token``'s scene and redraw it on every client of the session.
 
         Returns:
-            The number of clients drawn to (``0`` if the page's viewer has not connected yet; it draws on connect).
-
-        Raises:
-            KeyError: for an unknown or ended session.
+            The number of clients drawn to (``0`` if the page's viewer has not connected yet, as it draws on
+            connect, or if the session has ended meanwhile).
         """
         state = SceneState(recon, ground_truth, float(conf_threshold), color_by, label)
         with self._lock:
-            session = self._sessions[token]
+            session = self._sessions.get(token)
+            if session is None:
+                logger.info("session %s ended before its scene was ready; nothing to draw", token)
+                return 0
             session.scene = state
             clients = list(session.clients.values())
         for client in clients:

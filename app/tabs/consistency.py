@@ -44,15 +44,14 @@ class ConsistencyTab:
                 dinov2 = gr.Textbox(label="DINOv2 weights folder", visible=False)
                 run = gr.Button("Score 3D consistency", variant="primary")
             with gr.Column():
-                summary = gr.Markdown()
-                with gr.Row():
-                    plot_a = gr.Plot(label="Per-frame MEt3R, video A")
-                    plot_b = gr.Plot(label="Per-frame MEt3R, video B")
-                with gr.Row():
-                    maps_a = gr.Video(label="Error maps A", interactive=False, loop=True)
-                    maps_b = gr.Video(label="Error maps B", interactive=False, loop=True)
-        backbone.change(lambda b: gr.Textbox(visible=BACKBONES.get(b) == "dinov2"), backbone, dinov2,
-                        api_visibility="private", show_progress="hidden")
+                summary = gr.Markdown(elem_id="consistency-summary")
+                plot_a = gr.Plot(label="Per-frame MEt3R, video A")
+                maps_a = gr.Video(label="Error maps A (frame 1 | frame f | error in frame 1's view)",
+                                  interactive=False, loop=True)
+                plot_b = gr.Plot(label="Per-frame MEt3R, video B")
+                maps_b = gr.Video(label="Error maps B", interactive=False, loop=True)
+        wire.on(backbone.change, lambda b: gr.Textbox(visible=BACKBONES.get(b) == "dinov2"), [backbone], [dinov2],
+                api_name=None, show_progress="hidden")
         wire.on(run.click, self.score, [self.video_a, video_b, backbone, dinov2], [summary, plot_a, plot_b, maps_a, maps_b],
                 api_name="consistency", model=True)
 

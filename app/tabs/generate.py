@@ -50,13 +50,14 @@ class GenerateTab:
                 )
                 run = gr.Button("Generate", variant="primary")
             with gr.Column():
-                self.video = gr.Video(label="Generated video", autoplay=True, loop=True, interactive=False)
-                summary = gr.Markdown()
+                self.video = gr.Video(label="Generated video", autoplay=True, loop=True, interactive=False,
+                                      elem_id="generate-video")
+                summary = gr.Markdown(elem_id="generate-summary")
                 plot = gr.Plot(label="Camera trajectories")
                 consistency = gr.JSON(label="T2V+C vs T2V → V2C", open=False)
                 self.send = gr.Button("Score its 3D consistency →", size="sm")
-        sampler.change(lambda label: DEFAULT_STEPS[SAMPLERS[label]], sampler, steps, api_visibility="private",
-                       show_progress="hidden")
+        wire.on(sampler.change, lambda label: DEFAULT_STEPS[SAMPLERS[label]], [sampler], [steps], api_name=None,
+                show_progress="hidden")
         wire.on(
             [run.click, prompt.submit],
             self.generate,

@@ -102,15 +102,13 @@ class TrainingTab:
         self._form = form
         self._command = command
 
-    def attach_on_load(self, demo: gr.Blocks) -> None:
+    def attach_on_load(self, demo: gr.Blocks, wire) -> None:
         """On page load: a fresh output folder and its command, and re-attach to a run still going (after a reload)."""
         out_dir = self._form[5]
-        demo.load(default_run_folder, None, [out_dir], api_visibility="private", show_progress="hidden").then(
-            self.preview, self._form, [self._command], api_visibility="private", show_progress="hidden"
-        )
-        demo.load(lambda: self._poll(warn=False), None,
-                  [self.status, self.plot, self.log, self.console, self.checkpoint, self.timer],
-                  api_visibility="private", show_progress="hidden")
+        wire.on(demo.load, default_run_folder, None, [out_dir], api_name=None, show_progress="hidden")
+        wire.on(demo.load, lambda: self._poll(warn=False), None,
+                [self.status, self.plot, self.log, self.console, self.checkpoint, self.timer],
+                api_name=None, show_progress="hidden")
 
     # ---- handlers --------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,43 @@ def free_port():
     return _free_port
 
 
+def wait_for(cond, timeout: float = 10.0) -> bool:
+    """Poll ``cond()`` every 50 ms until it is true (returns True) or ``timeout`` seconds pass (returns False)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def open_viewer_client(hub, token: str):
+    """Connect to a :class:`app.viewer.ViewerHub` as viser's browser client does from the page's iframe.
+
+    The websocket goes to ``/session/TOKEN``; viser counts a client as connected once it reports its camera, so
+    one camera message is sent, as the browser does. Returns the open websocket (a context manager).
+    """
+    import msgspec
+    import viser
+    from viser import _messages
+    from websockets.sync.client import connect
+
+    ws = connect(
+        f"ws://127.0.0.1:{hub.port}/session/{token}", subprotocols=[f"viser-v{viser.__version__}"], open_timeout=10
+    )
+    camera = _messages.ViewerCameraMessage(
+        (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, -3.0), 1.0, 0.01, 100.0, 480, 640, (0.0, 0.0, 0.0), (0.0, -1.0, 0.0)
+    )
+    ws.send(msgspec.msgpack.encode(camera.as_serializable_dict()))
+    return ws
+
+
+@pytest.fixture
+def viewer_client():
+    """:func:`open_viewer_client` and :func:`wait_for`, for tests that play the viewer's browser."""
+    return open_viewer_client, wait_for
+
+
 @dataclass
 class Studio:
     """A running app: its URL, runtime and Blocks."""
@@ -54,13 +92,13 @@ def clip() -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def studio(tmp_path_factory) -> Studio:
     """JOG3R Studio on the embedded default model, served on a free port with its viser viewer."""
-    if not EMBEDDED_MODEL.is_dir():
+    if not EMBEDDED_MODEL.is_dir() and not os.environ.get("DEVW"):
         pytest.skip("the embedded default model (assets/jog3r-tiny) is not there yet")
     from app.runtime import Runtime
     from app.ui import build_demo, launch
     from app.viewer import ViewerHub
 
-    runtime = Runtime(None, "cpu", viewer=ViewerHub("127.0.0.1", 0), tmp_root=tmp_path_factory.mktemp("studio"))
+    runtime = Runtime(os.environ.get("DEVW"), "cpu", viewer=ViewerHub("127.0.0.1", 0), tmp_root=tmp_path_factory.mktemp("studio"))
     runtime.load()
     runtime.viewer.start()
     demo = build_demo(runtime)

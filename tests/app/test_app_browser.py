@@ -46,6 +46,13 @@ def _colourful_fraction(png: Path) -> float:
     return float((saturation > 60).mean())
 
 
+def _close_software_gl_toast(viewer) -> None:
+    """Headless chromium renders WebGL in software and viser says so in a toast; close it for the screenshots."""
+    toast = viewer.locator(".mantine-Notification-closeButton")
+    if toast.count():
+        toast.first.click()
+
+
 def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     video, gt = clip
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -72,10 +79,7 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     (handles,) = studio.runtime.viewer.handles(drawn[0])[:1]
     assert len(handles.frustums) >= 2
 
-    # Headless chromium renders WebGL in software and viser says so in a toast; close it for the screenshots.
-    toast = viewer.locator(".mantine-Notification-closeButton")
-    if toast.count():
-        toast.first.click()
+    _close_software_gl_toast(viewer)
     time.sleep(3)  # let WebGL render a few frames (software GL)
     shot = IMAGES / "app_estimate.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -87,4 +91,36 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     page.get_by_role("tab", name="Training").click()
     page.get_by_text("-m jog3r.train").first.wait_for(timeout=30_000)
     page.screenshot(path=str(IMAGES / "app_training.png"), full_page=True)
+
+    # Closing the tab ends the session: its viewer scene (and temp folder) go away.
+    page.close()
+    deadline = time.time() + 60
+    while drawn[0] in studio.runtime.viewer.tokens() and time.time() < deadline:
+        time.sleep(0.5)
+    assert drawn[0] not in studio.runtime.viewer.tokens(), "the session was not closed on unload"
+
+
+def test_generate_then_score_its_consistency(studio, browser):
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(studio.url, wait_until="load")
+    page.get_by_label("Prompt").fill("a slow walk through a bright living room with large windows")
+    page.get_by_label("Steps").last.fill("2")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator("#generate-video video").wait_for(timeout=180_000)  # (progress text would match a text wait)
+    _close_software_gl_toast(page.frame_locator("#jog3r-viewer"))
+    time.sleep(2)
+    page.screenshot(path=str(IMAGES / "app_generate.png"), full_page=True)
+
+    page.get_by_role("button", name="Score its 3D consistency →").click()
+    page.get_by_role("tab", name="3D consistency", selected=True).wait_for(timeout=30_000)
+    page.get_by_label("Feature backbone").click()
+    page.get_by_role("option", name="RGB (no learned features)").click()
+    page.get_by_role("button", name="Score 3D consistency").click()
+    page.locator("#consistency-summary").get_by_text("lower is more consistent").wait_for(timeout=180_000)
+    time.sleep(2)
+    page.screenshot(path=str(IMAGES / "app_consistency.png"), full_page=True)
+    assert not errors, errors
     page.close()

@@ -52,3 +52,16 @@ def test_wrong_weights_folder_is_refused_and_nothing_changes(runtime, tmp_path, 
     with pytest.raises((FileNotFoundError, ValueError)):
         runtime.swap_weights(make(tmp_path))
     assert runtime.weights is None and runtime._pipeline is None
+
+
+def test_unload_closes_the_session_only_once_its_viewer_is_gone(runtime, viewer_client):
+    """Gradio also fires unload when a busy server drops a live page's heartbeat: a connected viewer keeps it."""
+    _open_client, _wait_for = viewer_client
+    session = runtime.session("page")
+    with _open_client(runtime.viewer, session.token):
+        assert _wait_for(lambda: runtime.viewer.clients(session.token))
+        runtime.end_session_later("page", delay=0.1).join()
+        assert runtime.session("page") is session and session.folder.exists()
+    assert _wait_for(lambda: not runtime.viewer.clients(session.token))
+    runtime.end_session_later("page", delay=0.1).join()
+    assert not session.folder.exists() and session.token not in runtime.viewer.tokens()
