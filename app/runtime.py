@@ -107,6 +107,11 @@ class Runtime:
             return self._pipeline
 
     @property
+    def loaded(self) -> bool:
+        """Whether the pipeline has been loaded."""
+        return self._pipeline is not None
+
+    @property
     def pipeline(self) -> JOG3RPipeline:
         """The loaded pipeline (loads it on first use)."""
         return self._pipeline if self._pipeline is not None else self.load()

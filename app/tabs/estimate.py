@@ -120,8 +120,8 @@ class EstimateTab:
             return {"stride": int(stride)}
         return {}
 
-    def _read_ground_truth(self, gt_file, video) -> GroundTruth:
-        """The GT cameras of the frames actually used (by source frame index)."""
+    def _read_ground_truth(self, gt_file, video, info: dict) -> GroundTruth:
+        """The GT cameras of the frames actually used (camera ``i`` belongs to source frame ``i``)."""
         path = file_paths(gt_file)[0]
         if path.suffix.lower() == ".json":
             cameras = read_transforms_json(path, check_images=False)
@@ -134,6 +134,11 @@ class EstimateTab:
             raise gr.Error(
                 f"The ground-truth file has {cameras.num_frames} cameras but frame {max(indices) + 1} of the upload "
                 "was used; upload the matching camera file."
+            )
+        if info.get("num_source_frames") not in (None, cameras.num_frames):
+            gr.Warning(
+                f"The ground-truth file has {cameras.num_frames} cameras for {info['num_source_frames']} source "
+                "frames; camera i is matched to frame i."
             )
         return GroundTruth(cameras.cam2world[indices], K[indices] if K is not None else None, image_size)
 
@@ -173,15 +178,15 @@ class EstimateTab:
         if use_K and (any(v is None or v <= 0 for v in (fx, fy)) or any(v is None or v < 0 for v in (cx, cy))):
             raise gr.Error("Known intrinsics need positive fx, fy and non-negative cx, cy (pixels).")
 
-        # 1. frames, 2. cameras (the one heavy call), 3. ground truth and metrics, 4. exports, 5. what to show.
+        # 1. frames (+ known K, ground truth), 2. cameras (the one heavy call), 3. metrics, 4. exports, 5. display.
         video, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride))
         if info.get("message"):
             gr.Info(info["message"])
         known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
+        gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
         out = pipe.video_to_cameras(video, known_K=known_K, progress=progress_callback(progress))
         recon = out.reconstruction
 
-        gt = self._read_ground_truth(gt_file, video) if file_paths(gt_file) else None
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
         per_frame_scores = pose_metrics(recon.cam2world, gt.cam2world, pairs="first") if gt is not None else None
 

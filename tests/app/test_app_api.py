@@ -181,3 +181,39 @@ def test_two_users_at_once(studio, clip):
     assert estimate[-1]["num_frames"] == 4
     assert "`rgb`" in consistency[0]
     json.dumps(estimate[-1])  # the JSON result is plain data
+
+
+def test_bad_ground_truth_file_gets_a_message_before_running(studio, clip, tmp_path):
+    client = studio.client()
+    garbage = tmp_path / "cameras.txt"
+    garbage.write_text("https://example.org\n1 2 3\n")
+    with pytest.raises(AppError, match="cameras.txt"):
+        client.predict(**_estimate_args([clip[0]], garbage), api_name="/estimate_cameras")
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(clip[1].read_text().splitlines()[:5]) + "\n")  # URL + 4 cameras for 16 frames
+    with pytest.raises(AppError, match="4 cameras"):
+        client.predict(**_estimate_args([clip[0]], short), api_name="/estimate_cameras")
+    _still_answers(client)
+
+
+def test_uploads_over_the_limit_are_refused(tmp_path, free_port):
+    """``--max-upload-mb`` reaches Gradio's ``max_file_size``: a bigger upload is refused before any handler runs."""
+    from gradio_client import Client
+
+    from app.runtime import Runtime
+    from app.ui import build_demo, launch
+
+    runtime = Runtime(None, "cpu", viewer=None, tmp_root=tmp_path)  # the model is never needed here
+    demo = build_demo(runtime)
+    _, url, _ = launch(demo, port=free_port(), max_upload_mb=1, prevent_thread_lock=True, quiet=True)
+    try:
+        big = tmp_path / "big.mp4"
+        big.write_bytes(b"\0" * (2 * 1024 * 1024))
+        with pytest.raises(Exception, match="(?i)413|too large|exceeds|maximum"):
+            Client(url, verbose=False).predict(
+                [handle_file(str(big))], DEFAULT_SAMPLING, 16, 1, api_name="/estimate_plan"
+            )
+        assert not runtime.loaded  # refused before the handler ran
+    finally:
+        demo.close()
+        runtime.close()

@@ -51,7 +51,7 @@ def test_close_removes_everything(tmp_path):
 def test_wrong_weights_folder_is_refused_and_nothing_changes(runtime, tmp_path, make):
     with pytest.raises((FileNotFoundError, ValueError)):
         runtime.swap_weights(make(tmp_path))
-    assert runtime.weights is None and runtime._pipeline is None
+    assert runtime.weights is None and not runtime.loaded
 
 
 def test_unload_closes_the_session_only_once_its_viewer_is_gone(runtime, viewer_client):
