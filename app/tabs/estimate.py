@@ -186,27 +186,19 @@ class EstimateTab:
         gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
         out = pipe.video_to_cameras(video, known_K=known_K, progress=progress_callback(progress))
         recon = out.reconstruction
-
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
-        per_frame_scores = pose_metrics(recon.cam2world, gt.cam2world, pairs="first") if gt is not None else None
-
-        folder = session.new_folder("v2c")
         table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
+        folder = session.new_folder("v2c")
         export_all(recon, folder / "export", metrics=table, video_frames=video.frames, fps=video.fps)
         bundle = zip_bundle(folder / "export")
-
         if self.runtime.viewer is not None:
             self.runtime.viewer.show(session.token, recon, ground_truth=gt, conf_threshold=conf_threshold,
                                      label="Estimated cameras")
-        labels = ["JOG3R"]
-        trajectory = trajectory_figure([recon.cam2world], labels, gt=gt.cam2world if gt is not None else None)
-        rot_plot = trans_plot = None
-        if per_frame_scores is not None:
-            pairs = per_frame_scores["pairs"][:, 1] + 1  # pairs (0, f) -> 1-based frame f
-            rot_plot = per_frame_figure(per_frame_scores["rot_err"], "Relative rotation error", frames=pairs.tolist(),
-                                        y_label="degrees")
-            trans_plot = per_frame_figure(per_frame_scores["trans_err"], "Translation-direction error",
-                                          frames=pairs.tolist(), y_label="degrees")
+        return self._outputs(video, out, gt, table, bundle)
+
+    def _outputs(self, video, out, gt: GroundTruth | None, table: dict | None, bundle: Path) -> tuple:
+        """What the widgets show after a V2C run (same order as the ``estimate_cameras`` outputs)."""
+        recon = out.reconstruction
         summary = (
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
             f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}"
@@ -216,6 +208,15 @@ class EstimateTab:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
                 [(k, f"{v:.2f}" + (" %" if "@" in k else " °")) for k, v in table.items()], ("metric", "value")
             )
+        trajectory = trajectory_figure([recon.cam2world], ["JOG3R"], gt=gt.cam2world if gt is not None else None)
+        rot_plot = trans_plot = None
+        if gt is not None:  # errors of the pairs (frame 1, frame f), f = 2..F
+            per_frame = pose_metrics(recon.cam2world, gt.cam2world, pairs="first")
+            frames = list(range(2, video.num_frames + 1))
+            rot_plot = per_frame_figure(per_frame["rot_err"], "Relative rotation error", frames=frames,
+                                        y_label="degrees")
+            trans_plot = per_frame_figure(per_frame["trans_err"], "Translation-direction error", frames=frames,
+                                          y_label="degrees")
         result = {
             "num_frames": video.num_frames,
             "image_size": list(video.size),
@@ -225,17 +226,8 @@ class EstimateTab:
             "metrics": table,
             "timings": out.timings,
         }
-        return (
-            summary,
-            metrics_md,
-            trajectory,
-            rot_plot,
-            trans_plot,
-            str(bundle),
-            self._gallery(recon),
-            loss_figure(out.align_history),
-            result,
-        )
+        return (summary, metrics_md, trajectory, rot_plot, trans_plot, str(bundle), self._gallery(recon),
+                loss_figure(out.align_history), result)
 
     @staticmethod
     def _gallery(recon: Reconstruction) -> list:

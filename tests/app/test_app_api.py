@@ -217,3 +217,20 @@ def test_uploads_over_the_limit_are_refused(tmp_path, free_port):
     finally:
         demo.close()
         runtime.close()
+
+
+def test_known_intrinsics_are_carried_to_the_model_size_and_kept(studio, clip):
+    """fx fy cx cy typed in pixels of the upload (RE10K: 384x256) come back, rescaled, as the cameras' K."""
+    import torch
+
+    from jog3r.video_io import adjust_intrinsics
+
+    video, gt = clip
+    fx_n, fy_n, cx_n, cy_n = (float(v) for v in gt.read_text().splitlines()[1].split()[1:5])
+    typed = (fx_n * 384, fy_n * 256, cx_n * 384, cy_n * 256)
+    result = studio.client().predict(
+        **_estimate_args([video], sampling="Number of frames", count=4, known_K=typed), api_name="/estimate_cameras"
+    )[-1]
+    K_typed = torch.tensor([[typed[0], 0, typed[2]], [0, typed[1], typed[3]], [0, 0, 1]], dtype=torch.float64)
+    expected = adjust_intrinsics(K_typed, (256, 384), tuple(result["image_size"]))
+    np.testing.assert_allclose(np.asarray(result["K"]), np.broadcast_to(expected.numpy(), (4, 3, 3)), rtol=1e-4)
