@@ -49,6 +49,8 @@ def main(args: AppArgs | None = None) -> None:
     """Load the model once, start the viewer and serve the page until interrupted."""
     args = args or tyro.cli(AppArgs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "websockets"):  # one line per HTTP request / viewer connection otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     runtime = Runtime(args.weights, args.device, viewer=ViewerHub(args.host, args.viser_port))
     try:
         runtime.load()
