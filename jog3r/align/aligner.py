@@ -159,7 +159,7 @@ class GlobalAligner(nn.Module):
         F, P, H, W = _validate(pointmaps)
         self.config = config
         self.num_frames, self.num_edges, self.H, self.W = F, P, H, W
-        pm = pointmaps.to("cpu" if pointmaps.pts3d.device.type == "cpu" else pointmaps.pts3d.device)
+        pm = pointmaps
         pts_i = pm.pts3d[0].float()
         pts_j = pm.pts3d_in_other_view[0].float()
         conf_i = pm.conf[0].float()

@@ -117,7 +117,8 @@ def pnp_ransac(
         return None
     if idx.numel() > max_points:
         idx = idx[torch.linspace(0, idx.numel() - 1, max_points).long()]
-    obj = pts3d_world.reshape(-1, 3)[idx].double().cpu().numpy()
+    idx = idx.cpu()
+    obj = pts3d_world.reshape(-1, 3).cpu()[idx].double().numpy()
     img = pixel_grid(H, W, dtype=torch.float64).reshape(-1, 2)[idx].numpy()
     S = max(H, W)
     candidates = [focal] if focal is not None else np.geomspace(S / 2, S * 3, 21).tolist()
@@ -226,7 +227,8 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
     p0 = order[0]
     i, j = int(aligner.edge_i[p0]), int(aligner.edge_j[p0])
     pts3d[i], pts3d[j] = aligner.pred_i[p0].clone(), aligner.pred_j[p0].clone()
-    poses[i] = torch.eye(4)
+    dev = aligner.grid.device
+    poses[i] = torch.eye(4, device=dev)
     focals[i] = focal_of(i, aligner.pred_i[p0])
     for p in order[1:]:
         i, j = int(aligner.edge_i[p]), int(aligner.edge_j[p])
@@ -267,13 +269,13 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
         if res is None:
             logger.warning("frame %d: PnP-RANSAC failed; its camera starts at the identity", f)
             fallback.append(f)
-            poses[f] = torch.eye(4)
+            poses[f] = torch.eye(4, device=dev)
             if focals[f] is None:
                 focals[f] = float(max(H, W))
         else:
-            focals[f], poses[f] = res
+            focals[f], poses[f] = res[0], res[1].to(dev)
             pnp_frames.append(f)
-    init_from_pts3d(aligner, torch.stack(pts3d), torch.tensor(focals), torch.stack(poses))
+    init_from_pts3d(aligner, torch.stack(pts3d), torch.tensor(focals, device=dev), torch.stack(poses))
     tree = [(int(aligner.edge_i[p]), int(aligner.edge_j[p])) for p in order]
     return {"tree_edges": tree, "pnp_frames": pnp_frames, "fallback_frames": fallback}
 
@@ -327,7 +329,7 @@ def init_known_poses(aligner: GlobalAligner, cam2world: torch.Tensor) -> torch.T
         scale = torch.where(bad, scale[~bad].median(), scale)
     aligner.normalize_pw_scale = False
     aligner.set_pw_similarity(R[ei], C[ei], scale)
-    depth = torch.ones(F, aligner.H, aligner.W)
+    depth = torch.ones(F, aligner.H, aligner.W, device=cam2world.device)
     best = torch.full((F,), -1.0, dtype=torch.float64)
     score_i = aligner.conf_i.double().flatten(1).mean(1)
     score_j = aligner.conf_j.double().flatten(1).mean(1)
