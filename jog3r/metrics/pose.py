@@ -158,7 +158,15 @@ def maa(rot_err_deg: torch.Tensor | np.ndarray, trans_err_deg: torch.Tensor | np
 
 
 def maa30(rot_err_deg: torch.Tensor | np.ndarray, trans_err_deg: torch.Tensor | np.ndarray) -> float:
-    """mAA@30 in percent, :func:`maa` with ``max_threshold = 30`` (JOG3R Table 2)."""
+    """mAA@30 in percent, :func:`maa` with ``max_threshold = 30`` (JOG3R Table 2).
+
+    Args:
+        rot_err_deg: ``[Q]`` rotation errors in degrees.
+        trans_err_deg: ``[Q]`` translation-direction errors in degrees.
+
+    Returns:
+        mAA@30 in ``[0, 100]``.
+    """
     return maa(rot_err_deg, trans_err_deg, 30)
 
 
