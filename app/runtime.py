@@ -69,6 +69,7 @@ class Runtime:
         viewer: the viser hub, or ``None`` to run without a 3D viewer (tests, headless API use).
         max_sessions: sessions kept before the least recently used one is closed.
         tmp_root: parent of the per-session folders; default a new folder in the system temp dir.
+        unload_grace_s: seconds between ``demo.unload`` and closing the session (see the module docstring).
     """
 
     def __init__(
@@ -79,12 +80,14 @@ class Runtime:
         viewer: ViewerHub | None = None,
         max_sessions: int = 32,
         tmp_root: str | Path | None = None,
+        unload_grace_s: float = UNLOAD_GRACE_S,
     ) -> None:
         self.weights = Path(weights).expanduser() if weights else None
         self.device = device
         self.viewer = viewer
         self.jobs = JobManager()
         self.max_sessions = max_sessions
+        self.unload_grace_s = unload_grace_s
         self.root = Path(tempfile.mkdtemp(prefix="jog3r-studio-", dir=tmp_root))
         self._pipeline: JOG3RPipeline | None = None
         self._load_lock = threading.Lock()
@@ -170,8 +173,10 @@ class Runtime:
             self._close(old)
         return session
 
-    def end_session_later(self, key: str | None, delay: float = UNLOAD_GRACE_S) -> threading.Timer:
-        """On ``demo.unload``: close the session after ``delay`` seconds unless its viewer is still connected."""
+    def end_session_later(self, key: str | None, delay: float | None = None) -> threading.Timer:
+        """On ``demo.unload``: close the session after ``delay`` seconds (default ``unload_grace_s``) unless its
+        viewer is still connected."""
+        delay = self.unload_grace_s if delay is None else delay
         timer = threading.Timer(delay, self._end_if_gone, args=(key or "anonymous",))
         timer.daemon = True
         timer.start()

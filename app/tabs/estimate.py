@@ -89,7 +89,8 @@ class EstimateTab:
                 [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf],
                 [summary, metrics, trajectory, rot_per_frame, trans_per_frame, bundle, gallery, loss, result],
                 api_name="estimate_cameras", model=True)
-        wire.on(conf.release, self.set_conf_threshold, [conf], None, api_name=None, show_progress="hidden")
+        wire.on(conf.change, self.set_conf_threshold, [conf], None, api_name=None, show_progress="hidden",
+                trigger_mode="always_last")
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 

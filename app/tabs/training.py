@@ -71,19 +71,21 @@ class TrainingTab:
                     lr = gr.Number(2e-4, label="Learning rate", minimum=0, step=1e-5)
                 out_dir = gr.Textbox(label="Output folder")
                 resume = gr.Checkbox(False, label="Resume the run in this folder")
-                with gr.Accordion("Clip size (empty = the model preset's)", open=False):
-                    with gr.Row():
-                        num_frames = gr.Number(None, label="Frames per clip", precision=0, minimum=2)
-                        height = gr.Number(None, label="Height (px)", precision=0, minimum=8)
-                        width = gr.Number(None, label="Width (px)", precision=0, minimum=8)
-                command = gr.Code(label="Command", language="shell", interactive=False, wrap_lines=True)
+                with gr.Accordion("Clip size (empty or 0 = the model preset's)", open=False):
+                    with gr.Row():  # no `minimum`: a cleared box arrives as 0, which means "default" here
+                        num_frames = gr.Number(None, label="Frames per clip", precision=0)
+                        height = gr.Number(None, label="Height (px)", precision=0)
+                        width = gr.Number(None, label="Width (px)", precision=0)
+                command = gr.Code(label="Command", language="shell", interactive=False, wrap_lines=True, lines=3,
+                                  max_lines=6)
                 with gr.Row():
-                    start = gr.Button("Start", variant="primary")
-                    stop = gr.Button("Stop", variant="stop")
+                    start = gr.Button("Start", variant="primary", elem_id="train-start")
+                    stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
             with gr.Column():
-                self.status = gr.Markdown("No training run yet.")
+                self.status = gr.Markdown("No training run yet.", elem_id="train-status")
                 self.plot = gr.Plot(label="Losses")
-                self.log = gr.Textbox(label="Log (log.jsonl)", lines=10, max_lines=10, autoscroll=True)
+                self.log = gr.Textbox(label="Log (log.jsonl)", lines=10, max_lines=10, autoscroll=True,
+                                      elem_id="train-log")
                 with gr.Accordion("Console (stdout + stderr)", open=False):
                     self.console = gr.Textbox(lines=8, max_lines=8, autoscroll=True, show_label=False)
                 with gr.Row():
@@ -118,7 +120,7 @@ class TrainingTab:
             raise ValueError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
         return jobs.validate_request(
             mode=MODES[mode], data=data, steps=steps, batch_size=batch_size, lr=lr, out_dir=out_dir, resume=resume,
-            num_frames=num_frames, height=height, width=width,
+            num_frames=num_frames or None, height=height or None, width=width or None,  # empty / 0 = default
         )
 
     def preview(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width) -> str:

@@ -92,13 +92,14 @@ def clip() -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def studio(tmp_path_factory) -> Studio:
     """JOG3R Studio on the embedded default model, served on a free port with its viser viewer."""
-    if not EMBEDDED_MODEL.is_dir() and not os.environ.get("DEVW"):
+    if not EMBEDDED_MODEL.is_dir():
         pytest.skip("the embedded default model (assets/jog3r-tiny) is not there yet")
     from app.runtime import Runtime
     from app.ui import build_demo, launch
     from app.viewer import ViewerHub
 
-    runtime = Runtime(os.environ.get("DEVW"), "cpu", viewer=ViewerHub("127.0.0.1", 0), tmp_root=tmp_path_factory.mktemp("studio"))
+    runtime = Runtime(None, "cpu", viewer=ViewerHub("127.0.0.1", 0), tmp_root=tmp_path_factory.mktemp("studio"),
+                      unload_grace_s=2.0)
     runtime.load()
     runtime.viewer.start()
     demo = build_demo(runtime)

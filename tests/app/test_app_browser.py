@@ -63,7 +63,10 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     page.get_by_role("tab", name="Estimate cameras").click()
 
     page.locator("#estimate-files input[type=file]").set_input_files(str(video))
-    page.locator("#estimate-plan").get_by_text("will be used").wait_for(timeout=120_000)
+    page.get_by_label("Number of frames").check()
+    page.get_by_label("Frames", exact=True).fill("8")
+    page.get_by_label("Frames", exact=True).press("Enter")
+    page.locator("#estimate-plan").get_by_text("8 frames").wait_for(timeout=120_000)
     page.locator("#estimate-gt input[type=file]").set_input_files(str(gt))
     page.locator("#estimate-run").click()
     page.locator("#estimate-metrics").get_by_text("RRA@5").wait_for(timeout=300_000)
@@ -80,7 +83,13 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     assert len(handles.frustums) >= 2
 
     _close_software_gl_toast(viewer)
-    time.sleep(3)  # let WebGL render a few frames (software GL)
+    # The page's confidence slider thins the points in the viewer (and moves the viewer's own slider), so the
+    # frustums show; folding the viewer's control folder uncovers the scene.
+    conf = page.locator("input[aria-label='number input for Confidence threshold (points shown)']")
+    conf.fill("4.5")
+    conf.press("Enter")
+    viewer.get_by_text("Estimated cameras").first.click()
+    time.sleep(4)  # let WebGL render a few frames (software GL)
     shot = IMAGES / "app_estimate.png"
     page.screenshot(path=str(shot), full_page=True)
     viewer_shot = IMAGES / "app_viewer.png"
@@ -88,9 +97,25 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     assert _colourful_fraction(viewer_shot) > 0.002, "the viewer looks empty"
     assert not errors, errors
 
+    # Training: a real run on tiny clips; its log and loss curves stream into the page, then Stop ends it.
     page.get_by_role("tab", name="Training").click()
     page.get_by_text("-m jog3r.train").first.wait_for(timeout=30_000)
+    page.get_by_text("Clip size (empty or 0 = the model preset's)").click()
+    for label, value in (("Steps", "1000"), ("Frames per clip", "2"), ("Height (px)", "32"), ("Width (px)", "32")):
+        page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label(label, exact=True).press("Tab")
+    page.get_by_text("--num-frames 2 --height 32 --width 32").first.wait_for(timeout=30_000)
+    page.locator("#train-start").click()
+    log = page.locator("#train-log textarea")
+    deadline = time.time() + 180
+    while log.input_value().count("L_total") < 2 and time.time() < deadline:  # the Timer polls log.jsonl each second
+        time.sleep(0.5)
+    assert "L_total" in log.input_value(), page.locator("#train-status").inner_text()
+    time.sleep(2)
     page.screenshot(path=str(IMAGES / "app_training.png"), full_page=True)
+    page.locator("#train-stop").click()
+    page.locator("#train-status").get_by_text("Stopped").wait_for(timeout=60_000)
+    assert not studio.runtime.jobs.current.running
 
     # Closing the tab ends the session: its viewer scene (and temp folder) go away.
     page.close()
@@ -108,6 +133,7 @@ def test_generate_then_score_its_consistency(studio, browser):
     page.goto(studio.url, wait_until="load")
     page.get_by_label("Prompt").fill("a slow walk through a bright living room with large windows")
     page.get_by_label("Steps").last.fill("2")
+    page.get_by_label("Also estimate cameras (T2V+C, one pass)").uncheck()
     page.get_by_role("button", name="Generate", exact=True).click()
     page.locator("#generate-video video").wait_for(timeout=180_000)  # (progress text would match a text wait)
     _close_software_gl_toast(page.frame_locator("#jog3r-viewer"))

@@ -12,8 +12,8 @@ from gradio_client.exceptions import AppError
 JOINT = "Joint: L_gen + λ·L_rec (JOG3R)"
 
 
-def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False, clip=(4, 64, 64)):
-    """The Training form; small clips (4 frames at 64x64) keep real runs to seconds per step on a CPU."""
+def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False, clip=(2, 32, 32)):
+    """The Training form; tiny clips (2 frames at 32x32) keep a real run to seconds per step on a CPU."""
     return [mode, data, steps, 1, 2e-4, str(out), resume, *clip]
 
 
@@ -33,7 +33,7 @@ def test_preview_is_the_exact_command(studio, tmp_path):
     assert " -m jog3r.train --preset tiny --mode joint --data synth --steps 7 --batch-size 1 --lr 0.0002 --out " in preview
     assert preview.endswith(str((tmp_path / "run").resolve()))
     small = client.predict(*_form(tmp_path / "run"), api_name="/train_preview")
-    assert small.endswith("--num-frames 4 --height 64 --width 64")
+    assert small.endswith("--num-frames 2 --height 32 --width 32")
     bad = client.predict(*_form(tmp_path / "run", data="/no/such/folder"), api_name="/train_preview")
     assert bad.startswith("# cannot start:") and "does not exist" in bad
     # Something that would be dangerous in a shell stays one quoted argument.
@@ -64,7 +64,7 @@ def test_stop_ends_a_running_run(studio, tmp_path):
 
     job = studio.runtime.jobs.current
     _poll_until(client, lambda s, log: job.console_tail().strip() != "", timeout=60)  # it started up
-    assert job.running
+    assert job.running  # (the browser test watches its log stream live, then stops it from the page)
     status, *_ = client.predict(api_name="/train_stop")
     assert status.startswith("**Stopped")
     assert not job.running
@@ -72,15 +72,12 @@ def test_stop_ends_a_running_run(studio, tmp_path):
         os.killpg(job.pid, 0)  # the whole process group is gone
 
 
-def test_short_run_streams_its_log_and_its_checkpoint_loads(studio, tmp_path):
+def test_finished_run_checkpoint_loads_into_the_app(studio, tmp_path):
     client = studio.client()
     out = tmp_path / "run"
-    client.predict(*_form(out, steps=2), api_name="/train_start")
-    status, plot, log, _, _ = _poll_until(client, lambda s, log: "step" in log)
-    assert "L_gen" in log and "L_rec" in log and "L_total" in log
-    assert plot is not None
-
+    client.predict(*_form(out, steps=1), api_name="/train_start")
     status, _, log, _, checkpoint = _poll_until(client, lambda s, log: s.startswith("**Finished"))
+    assert "step      1" in log
     final = out.resolve() / "final"
     # The checkpoint dropdown comes back as an update: every checkpoint written, the final one selected.
     assert final.is_dir() and checkpoint["value"] == str(final)
