@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import torch
 import tyro
 
+from jog3r.diffusion import DEFAULT_STEPS
 from jog3r.io.export_bundle import export_all
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
@@ -35,6 +39,8 @@ from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
 
 logger = logging.getLogger("jog3r")
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, cv2.error)
+"""Errors caused by the user's inputs: printed as one ``error:`` line, without a traceback."""
 
 
 @dataclass
@@ -42,7 +48,9 @@ class Common:
     """Options shared by every inference command."""
 
     out: Path = Path("jog3r_out")
-    """Output folder (created; existing files of the same name are replaced)."""
+    """Output folder (created; must be new or empty unless ``--overwrite``)."""
+    overwrite: bool = False
+    """Replace an existing, non-empty output folder (only once the new results are complete)."""
     weights: Path | None = None
     """Model folder (``jog3r train`` output); default: the embedded ``assets/jog3r-tiny``."""
     device: str = "cpu"
@@ -106,6 +114,34 @@ class Met3R(Common):
     """Frames to sample (default: the model's 16)."""
 
 
+def _prepare_out(out: Path, overwrite: bool) -> Path:
+    """Check the output folder before any work: it must not exist, be empty, or ``--overwrite`` must be given.
+
+    Outputs are written into a staging folder next to it and swapped in at the end (:func:`_publish`), so a failed
+    run never leaves a mix of old and new files.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; choose a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"--out {out} already holds files; choose a new folder or pass --overwrite to replace it")
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Replace ``out`` by the finished ``staging`` folder."""
+    if out.exists():
+        trash = out.with_name(f".{out.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(out, trash)
+        os.replace(staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
 def _pipeline(opts: Common) -> JOG3RPipeline:
     pipe = JOG3RPipeline.from_pretrained(opts.weights, device=opts.device)
     if opts.dtype != "float32":
@@ -121,9 +157,11 @@ def read_gt_cameras(path: Path, image_size: tuple[int, int], frame_indices: torc
     Raises:
         ValueError: unknown format, or fewer poses than the video's sampled frame indices need.
     """
-    if path.suffix == ".json":
+    if not path.is_file():
+        raise FileNotFoundError(f"ground-truth file {path} does not exist")
+    if path.suffix.lower() == ".json":
         cams = read_transforms_json(path, check_images=False)
-    elif path.suffix == ".txt":
+    elif path.suffix.lower() == ".txt":
         cams = read_re10k(path, image_size)
     else:
         raise ValueError(f"{path}: ground truth must be a RealEstate10K .txt or a nerfstudio transforms.json")
@@ -146,50 +184,59 @@ def _profile(opts: Common, timings: dict) -> None:
 
 def run_v2c(opts: V2C) -> dict:
     """``jog3r v2c``: see :class:`V2C`. Returns the metrics (empty without ``--gt``)."""
+    if opts.focal is not None and not opts.focal > 0:
+        raise ValueError(f"--focal must be a positive focal length in pixels, got {opts.focal}")
+    staging = _prepare_out(opts.out, opts.overwrite)
     pipe = _pipeline(opts)
     video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride)
     print(info["message"])
+    source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
+    gt = None
+    if opts.gt is not None:  # read (and check) the ground truth before the long run
+        gt = read_gt_cameras(opts.gt, source_size, video.frame_indices)
     known_K = None
     if opts.focal is not None:
-        h, w = info["source_size"]
+        h, w = source_size
         known_K = torch.tensor([[opts.focal, 0, w / 2], [0, opts.focal, h / 2], [0, 0, 1.0]])
-        known_K = adjust_intrinsics(known_K, tuple(info["source_size"]), video.size)
+        known_K = adjust_intrinsics(known_K, source_size, video.size)
     result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed)
     metrics: dict = {}
-    if opts.gt is not None:
-        gt = read_gt_cameras(opts.gt, tuple(info["source_size"]), video.frame_indices)
+    if gt is not None:
         for pairs in ("all", "first"):
             m = pose_metrics(result.reconstruction.cam2world, gt, pairs=pairs)
             metrics[pairs] = {k: float(v) for k, v in m.items() if k in ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")}
         print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["all"].items()))
     metrics["timings_s"] = result.timings
-    opts.out.mkdir(parents=True, exist_ok=True)
-    write_video(opts.out / "video.mp4", result.video.frames, fps=video.fps)
-    _write_cameras(result.reconstruction, opts.out, result.video.frames, metrics, video.fps)
+    write_video(staging / "video.mp4", result.video.frames, fps=video.fps)
+    _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps)
+    _publish(staging, opts.out)
+    print(f"wrote {opts.out}")
     _profile(opts, result.timings)
     return metrics
 
 
 def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
     """``jog3r t2v`` / ``jog3r t2vc``: see :class:`T2V`. Returns a summary dict."""
+    staging = _prepare_out(opts.out, opts.overwrite)
     pipe = _pipeline(opts)
     out = pipe.text_to_video(opts.prompt, seed=opts.seed, sampler=opts.sampler, steps=opts.steps,
                              guidance_scale=opts.guidance_scale, guide_channels=3 if opts.opensora_cfg_quirk else None,
                              estimate_cameras=cameras, cascade=cameras)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    write_video(opts.out / "video.mp4", out.video.frames, fps=out.video.fps)
-    summary = {"prompt": opts.prompt, "sampler": opts.sampler, "steps": opts.steps, "seed": opts.seed,
+    write_video(staging / "video.mp4", out.video.frames, fps=out.video.fps)
+    steps = opts.steps if opts.steps is not None else DEFAULT_STEPS[opts.sampler]
+    summary = {"prompt": opts.prompt, "sampler": opts.sampler, "steps": steps, "seed": opts.seed,
                "guidance_scale": opts.guidance_scale, "timings_s": out.timings}
     if cameras and out.reconstruction is not None:
         summary["feature_timestep"] = out.feature_timestep
         summary["self_consistency_deg"] = out.consistency
-        _write_cameras(out.reconstruction, opts.out, out.video.frames, summary, out.video.fps)
+        _write_cameras(out.reconstruction, staging, out.video.frames, summary, out.video.fps)
         if out.cascade_reconstruction is not None:
-            _write_cameras(out.cascade_reconstruction, opts.out / "cascade_v2c", out.video.frames, None, out.video.fps)
+            _write_cameras(out.cascade_reconstruction, staging / "cascade_v2c", out.video.frames, None, out.video.fps)
         if out.consistency:
             print(f"T2V+C vs T2V->V2C: rotation {out.consistency['rot_deg']:.2f} deg, "
                   f"translation {out.consistency['transl_deg']:.2f} deg")
-    (opts.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    _publish(staging, opts.out)
     print(f"wrote {opts.out / 'video.mp4'}")
     _profile(opts, out.timings)
     return summary
@@ -197,16 +244,17 @@ def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
 
 def run_met3r(opts: Met3R) -> dict:
     """``jog3r met3r``: see :class:`Met3R`. Returns the scores."""
+    staging = _prepare_out(opts.out, opts.overwrite)
     pipe = _pipeline(opts)
     video, info = pipe.load_video(opts.video, num_frames=opts.num_frames)
     start = time.perf_counter()
     result = pipe.met3r(video, backbone=opts.backbone, dinov2_path=opts.dinov2_path, seed=opts.seed)
-    opts.out.mkdir(parents=True, exist_ok=True)
     scores = {"met3r": float(result.score), "backbone": result.backbone,
               "per_frame": [float(v) for v in result.per_frame], "frames": video.num_frames,
               "sampling": info["message"], "seconds": time.perf_counter() - start}
-    (opts.out / "met3r.json").write_text(json.dumps(scores, indent=1))
-    save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, opts.out / "met3r_error_maps.mp4")
+    (staging / "met3r.json").write_text(json.dumps(scores, indent=1))
+    save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, staging / "met3r_error_maps.mp4")
+    _publish(staging, opts.out)
     print(f"MEt3R ({result.backbone}) = {result.score:.4f} over {video.num_frames} frames")
     return scores
 
@@ -215,11 +263,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jog3r`` command."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:
-        train_main(argv[1:])
-        return
-    if argv[:1] == ["eval"]:
-        eval_main(argv[1:])
+    if argv[:1] in (["train"], ["eval"]):
+        try:
+            (train_main if argv[0] == "train" else eval_main)(argv[1:])
+        except USER_ERRORS as err:
+            raise SystemExit(f"error: {err}") from err
         return
     cmd = tyro.extras.subcommand_cli_from_dict(
         {"v2c": V2C, "t2v": T2V, "t2vc": T2VC, "met3r": Met3R}, args=argv,
@@ -234,8 +282,12 @@ def main(argv: list[str] | None = None) -> None:
             run_v2c(cmd)
         else:
             run_met3r(cmd)
-    except (ValueError, FileNotFoundError) as err:
+    except USER_ERRORS as err:
         raise SystemExit(f"error: {err}") from err
 
 
 __all__ = ["main", "run_v2c", "run_t2v", "run_met3r", "read_gt_cameras"]
+
+
+if __name__ == "__main__":
+    main()

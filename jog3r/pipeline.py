@@ -385,7 +385,7 @@ class JOG3RPipeline:
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
-            ValueError: bad prompt, unknown sampler, steps < 1, negative guidance.
+            ValueError: bad prompt, unknown sampler, steps outside [2, 1000], negative guidance.
         """
         progress = progress or (lambda f, d: None)
         timer = _Timer()

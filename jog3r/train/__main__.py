@@ -3,7 +3,8 @@
 Examples::
 
     python -m jog3r.train --preset tiny --mode joint --data synth --steps 2000 --out runs/tiny
-    python -m jog3r.train --out runs/tiny --resume            # continue a killed run exactly
+    python -m jog3r.train --preset tiny --mode joint --data synth --steps 4000 --out runs/tiny --resume
+        # continue a killed run exactly: same options (they are checked against train_config.json), more --steps ok
 """
 
 from __future__ import annotations

@@ -327,6 +327,7 @@ class Trainer:
         if self.world > 1:
             torch.distributed.barrier()  # every rank has built its model before rank 0 touches the run folder
         if cfg.resume:
+            self._check_resumable()
             folder = latest_checkpoint(self.out)
             if folder is not None:
                 self.load_checkpoint(folder)
@@ -363,6 +364,26 @@ class Trainer:
         if self.world > 1:
             torch.distributed.destroy_process_group()
         return final
+
+    def _check_resumable(self) -> None:
+        """``--resume`` needs a run folder, and the same options as that run (else the run would not continue
+        exactly). Options that do not change the computation (steps, threads, logging, ...) may differ.
+
+        Raises:
+            ValueError: if ``out`` holds no ``train_config.json`` or an option differs from the saved one.
+        """
+        saved_path = self.out / "train_config.json"
+        if not saved_path.exists():
+            raise ValueError(f"--resume: {self.out} is not a training run folder (no train_config.json); "
+                             "start a new run without --resume")
+        saved = json.loads(saved_path.read_text())
+        current = json.loads(json.dumps(config_to_dict(self.cfg), default=str))
+        free = {"resume", "steps", "threads", "num_workers", "device", "log_every", "ckpt_every", "keep_checkpoints", "out"}
+        diffs = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {v!r})" for k, v in current.items()
+                 if k not in free and saved.get(k) != v]
+        if diffs:
+            raise ValueError("--resume must use the run's options; these differ from train_config.json: "
+                             + "; ".join(diffs))
 
     def _truncate_log(self, log_path: Path) -> None:
         """Drop log records past the restored step (they belong to steps that will be re-run)."""

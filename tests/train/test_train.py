@@ -99,3 +99,10 @@ def test_data_parallel_with_torchrun(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert [r["step"] for r in _log(run)] == [1, 2]
     assert (run / "final" / "model.safetensors").exists()
+
+
+def test_resume_with_other_options_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train_main([*MICRO, "--steps", "1", "--out", str(run)])
+    with pytest.raises(ValueError, match="--lr"):
+        train_main([*MICRO, "--steps", "2", "--lr", "0.5", "--out", str(run), "--resume"])

@@ -1,0 +1,106 @@
+"""The ``jog3r`` command line and ``jog3r eval`` on a tiny real model (``micro`` preset)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from jog3r.cli import main
+from jog3r.components import write_components
+from jog3r.config import get_preset
+from jog3r.io.re10k import read_re10k
+from jog3r.model import JOG3R
+
+CLIPS = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256"
+CLIP, GT = CLIPS / "0bf152ef84195293.mp4", CLIPS / "0bf152ef84195293.txt"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("micro")
+    torch.manual_seed(0)
+    JOG3R(get_preset("micro")).save_pretrained(folder)
+    write_components(folder, vae="taef2", text_encoder="minilm")
+    return folder
+
+
+def test_v2c_writes_every_export_and_the_metrics(weights, tmp_path):
+    out = tmp_path / "v2c"
+    main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(out), "--gt", str(GT)])
+    for name in ("video.mp4", "cameras_re10k.txt", "transforms.json", "colmap", "trajectory_tum.txt",
+                 "pointcloud.ply", "scene.glb", "scene_no_cameras.glb", "depth", "metrics.json", "CONVENTIONS.txt"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"RRA@5", "RTA@5", "mAA@30", "Rot. err.", "Trans. err."} <= set(metrics["all"])
+    cams = read_re10k(out / "cameras_re10k.txt", (32, 48))
+    assert cams.cam2world.shape == (4, 4, 4)
+
+
+def test_v2c_refuses_a_used_folder_and_overwrite_leaves_no_stale_files(weights, tmp_path):
+    out = tmp_path / "v2c"
+    out.mkdir()
+    (out / "old.txt").write_text("from another run")
+    with pytest.raises(SystemExit, match="--overwrite"):
+        main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(out)])
+    main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(out), "--overwrite"])
+    assert not (out / "old.txt").exists() and (out / "transforms.json").exists()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--gt", "README.md"], "ground truth must be"),
+    (["--gt", "nope.txt"], "does not exist"),
+    (["--focal", "-5"], "positive focal"),
+])
+def test_v2c_bad_options_are_one_line_errors(weights, tmp_path, args, match):
+    with pytest.raises(SystemExit, match=match):
+        main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "o"), *args])
+
+
+def test_gt_with_too_few_poses_fails_before_the_run(weights, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(GT.read_text().splitlines()[:6]) + "\n")
+    with pytest.raises(SystemExit, match="5 poses"):
+        main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "o"), "--gt", str(short)])
+
+
+def test_t2vc_and_met3r(weights, tmp_path):
+    main(["t2vc", "a kitchen", "--weights", str(weights), "--out", str(tmp_path / "t"), "--steps", "2"])
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["steps"] == 2 and set(summary["self_consistency_deg"]) == {"rot_deg", "transl_deg"}
+    assert (tmp_path / "t" / "cascade_v2c" / "transforms.json").exists()
+    main(["met3r", str(tmp_path / "t" / "video.mp4"), "--weights", str(weights), "--out", str(tmp_path / "m"),
+          "--backbone", "rgb"])
+    scores = json.loads((tmp_path / "m" / "met3r.json").read_text())
+    assert scores["backbone"] and len(scores["per_frame"]) == 3
+    assert (tmp_path / "m" / "met3r_error_maps.mp4").stat().st_size > 0
+
+
+def test_eval_writes_tables(weights, tmp_path):
+    main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e"), "--windows", "clips16_384x256",
+          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2"])
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert len(results["v2c"]["RealEstate10K clips16_384x256"]["clips"]) == 6
+    assert "mAA@30" in results["v2c"]["synthetic test (1)"]["mean"]
+    assert results["t2v"]["FID"].startswith("not available")
+    assert "| data | clips |" in (tmp_path / "e" / "tables.md").read_text()
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e2"), "--windows", "nosuch"])
+
+
+def test_train_resume_needs_a_run_folder_and_the_same_options(tmp_path):
+    with pytest.raises(SystemExit, match="not a training run folder"):
+        main(["train", "--preset", "micro", "--out", str(tmp_path / "nope"), "--resume"])
+
+
+def test_python_dash_m_entry_points():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for module in ("jog3r", "jog3r.cli"):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=env,
+                             timeout=180)
+        assert out.returncode == 0 and "v2c" in out.stdout, out.stderr[-1000:]
