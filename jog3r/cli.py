@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -37,6 +36,7 @@ from jog3r.types import Reconstruction
 from jog3r.video_io import adjust_intrinsics, write_video
 from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
+from jog3r.train.checkpoints import commit_dir
 
 logger = logging.getLogger("jog3r")
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, cv2.error)
@@ -117,7 +117,7 @@ class Met3R(Common):
 def _prepare_out(out: Path, overwrite: bool) -> Path:
     """Check the output folder before any work: it must not exist, be empty, or ``--overwrite`` must be given.
 
-    Outputs are written into a staging folder next to it and swapped in at the end (:func:`_publish`), so a failed
+    Outputs are written into a staging folder next to it and swapped in at the end (:func:`jog3r.train.checkpoints.commit_dir`), so a failed
     run never leaves a mix of old and new files.
     """
     if out.exists() and not out.is_dir():
@@ -128,18 +128,6 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Replace ``out`` by the finished ``staging`` folder."""
-    if out.exists():
-        trash = out.with_name(f".{out.name}.old")
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(out, trash)
-        os.replace(staging, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, out)
 
 
 def _pipeline(opts: Common) -> JOG3RPipeline:
@@ -209,7 +197,7 @@ def run_v2c(opts: V2C) -> dict:
     metrics["timings_s"] = result.timings
     write_video(staging / "video.mp4", result.video.frames, fps=video.fps)
     _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps)
-    _publish(staging, opts.out)
+    commit_dir(staging, opts.out)
     print(f"wrote {opts.out}")
     _profile(opts, result.timings)
     return metrics
@@ -236,7 +224,7 @@ def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
             print(f"T2V+C vs T2V->V2C: rotation {out.consistency['rot_deg']:.2f} deg, "
                   f"translation {out.consistency['transl_deg']:.2f} deg")
     (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    _publish(staging, opts.out)
+    commit_dir(staging, opts.out)
     print(f"wrote {opts.out / 'video.mp4'}")
     _profile(opts, out.timings)
     return summary
@@ -254,7 +242,7 @@ def run_met3r(opts: Met3R) -> dict:
               "sampling": info["message"], "seconds": time.perf_counter() - start}
     (staging / "met3r.json").write_text(json.dumps(scores, indent=1))
     save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, staging / "met3r_error_maps.mp4")
-    _publish(staging, opts.out)
+    commit_dir(staging, opts.out)
     print(f"MEt3R ({result.backbone}) = {result.score:.4f} over {video.num_frames} frames")
     return scores
 
