@@ -63,6 +63,9 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     page.get_by_role("tab", name="Estimate cameras").click()
 
     page.locator("#estimate-files input[type=file]").set_input_files(str(video))
+    # wait for the upload's own plan (16 frames by default) before changing the sampling, so the two plan events
+    # cannot race
+    page.locator("#estimate-plan").get_by_text("16 frames", exact=True).wait_for(timeout=120_000)
     page.get_by_label("Number of frames").check()
     page.get_by_label("Frames", exact=True).fill("8")
     page.get_by_label("Frames", exact=True).press("Enter")
