@@ -187,14 +187,15 @@ class JOG3RPipeline:
     def estimate_cost(self, num_frames: int) -> dict[str, float]:
         """Rough V2C time (s) and peak memory (MB) for ``num_frames`` frames at the model size.
 
-        A first-order model: STDiT+decoder work grows linearly in frames (pairs ``(1 -> f)``), alignment linearly
-        in pixels; calibrated against ``benchmarks/pipelines.py`` figures of the embedded default on 2 cores.
+        A first-order model: STDiT+decoder work grows linearly in frames (pairs ``(1 -> f)``), VAE and alignment
+        linearly in pixels. Calibrated on one measurement, ``benchmarks/pipelines.py`` with the embedded default on
+        2 cores (16 frames at 128x192: 2.71 s, peak RSS 1147 MiB); other models and machines are extrapolations.
         """
         h, w = self.resolution
         megapix = num_frames * h * w / 1e6
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
-        seconds = 0.5 + megapix * (1.5 + 0.12 * params) + 0.02 * num_frames
-        memory = 600 + megapix * 900 + 4 * params
+        seconds = 0.5 + megapix * (4.0 + 0.12 * params) + 0.02 * num_frames
+        memory = 600 + megapix * 1300 + 4 * params
         return {"seconds": round(seconds, 1), "memory_mb": round(memory)}
 
     # ------------------------------------------------------------------ inputs
