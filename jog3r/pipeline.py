@@ -243,6 +243,11 @@ class JOG3RPipeline:
         return torch.cat([y, null]), mask.to(self.device)
 
     @torch.no_grad()
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """V2C step 2: frames ``[F, 3, H, W]`` in ``[0, 1]`` -> VAE latents ``[1, C, F, h, w]`` (scaled)."""
+        return self.vae.encode(frames.to(self.device).permute(1, 0, 2, 3)[None] * 2 - 1).x
+
+    @torch.no_grad()
     def features_of_latents(self, z0: torch.Tensor, t: int, seed: int = 0) -> DiTFeatures:
         """V2C steps 3-4: noise clean latents at ``t`` and tap the STDiT with the empty prompt (paper Sec. 4 (ii))."""
         gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -284,10 +289,9 @@ class JOG3RPipeline:
             raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
         with timer("prepare"):
             video, known_K = self._prepare_video(video, known_K)
-            frames = video.frames.to(self.device)
         progress(0.05, "encoding frames")
-        with timer("vae_encode"), torch.no_grad():
-            z0 = self.vae.encode(frames.permute(1, 0, 2, 3)[None] * 2 - 1).x
+        with timer("vae_encode"):
+            z0 = self.encode_frames(video.frames)
         progress(0.2, "STDiT features")
         with timer("stdit"):
             feats = self.features_of_latents(z0, t, seed)
@@ -345,7 +349,7 @@ class JOG3RPipeline:
         if reconstruction is not None:
             return met3r(video.frames, recon=reconstruction, features=extractor)
         with torch.no_grad():
-            z0 = self.vae.encode(video.frames.to(self.device).permute(1, 0, 2, 3)[None] * 2 - 1).x
+            z0 = self.encode_frames(video.frames)
             feats = self.features_of_latents(z0, t, seed)
             pointmaps = self.model.decode_pointmaps(feats, make_edges(video.num_frames, SceneGraph.FIRST_TO_ALL))
         return met3r(video.frames, pointmaps=pointmaps.to("cpu"), features=extractor)

@@ -164,7 +164,6 @@ class Trainer:
 
     def _losses(self, batch: TrainBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
         cfg, model = self.cfg, self.model
-        core = self.model
         video = batch.frames.to(self.device) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]
         with torch.no_grad():
             z0 = self.vae.encode(video, generator=gen).x
@@ -195,7 +194,7 @@ class Trainer:
             others = torch.randperm(f - 1, generator=gen, device=self.device)[:k] + 1
             edges = torch.stack([torch.zeros_like(others), others], dim=1).sort(dim=0).values.cpu()
             with autocast:
-                res = model(z_t, t, core.stdit.null_caption(bsz), None, edges=edges, compute_gen=False)
+                res = model(z_t, t, model.stdit.null_caption(bsz), None, edges=edges, compute_gen=False)
             pm = res.pointmaps
             pts = batch.pts3d.to(self.device)
             valid = batch.valid.to(self.device)
