@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Literal, Annotated
 
 import tyro
 
@@ -79,6 +79,13 @@ class TrainConfig:
     """AdamW weight decay."""
     warmup_steps: int = 100
     """Linear learning-rate warm-up steps."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """After warm-up: ``constant`` (OpenSora) or ``cosine`` decay from ``lr`` to ``min_lr`` at ``decay_steps``."""
+    decay_steps: int = 0
+    """Step at which the cosine schedule reaches ``min_lr`` (0: the ``--steps`` of the run's first start; a
+    ``--resume`` with a larger ``--steps`` keeps that horizon, so the learning-rate curve does not jump)."""
+    min_lr: float = 0.0
+    """Learning rate at the end of the cosine schedule (and after it)."""
     grad_clip: float = 1.0
     """Gradient-norm clipping (OpenSora: 1.0)."""
     ema_decay: float = 0.999

@@ -8,7 +8,10 @@ Sources:
     * a RealEstate10K-layout folder (camera txt + mp4/frames, optional ``depth/`` and ``captions.json``), read by
       :class:`jog3r.data.datasets.ClipDataset` with the paper's sampling (16 frames, stride in {1, 2, 4, 8}, random
       reversal, resize + centre crop, cameras relative to the first frame). Clips without depth cannot supervise
-      ``L_rec``; they are rejected in modes that use it.
+      ``L_rec``; they are rejected in modes that use it;
+    * a packed folder (``packed.json``, written by :mod:`jog3r.train.pack`): synthetic clips with their VAE latents
+      stored once, so the step skips the frozen VAE encoder; drawn in a fresh permutation every epoch and reversed
+      with probability 0.5 (latents, depth and cameras flipped together; exact for frame-wise VAEs).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.data.annotate import pointmaps_in_first
 from jog3r.data.sampling import ClipDataset
 from jog3r.train.config import TrainConfig
+from jog3r.train.pack import is_packed, load_packed_clip, packed_clips, read_manifest
 from jog3r.types import PosedClip
 
 
@@ -32,17 +36,20 @@ class TrainBatch:
     """One micro-batch.
 
     Attributes:
-        frames: ``[B, 3, F, H, W]`` float32 RGB in ``[0, 1]``.
+        frames: ``[B, 3, F, H, W]`` float32 RGB in ``[0, 1]``, or None when ``latents`` are given.
         pts3d: ``[B, F, H, W, 3]`` float32 ground-truth points of every frame's pixels in the FIRST frame's
             OpenCV camera (scene units; ``L_rec`` is scale invariant).
         valid: ``[B, F, H, W]`` bool, pixels with ground truth.
         captions: ``B`` RealEstate10K-style captions.
+        latents: ``[B, C, F, h, w]`` float32 VAE latents (already scaled) of packed data, else None (the trainer
+            encodes ``frames``).
     """
 
-    frames: torch.Tensor
+    frames: torch.Tensor | None
     pts3d: torch.Tensor
     valid: torch.Tensor
     captions: list[str]
+    latents: torch.Tensor | None = None
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -125,6 +132,8 @@ def build_batch_source(
     """
     if height % 16 or width % 16:
         raise ValueError(f"training size {height}x{width} must be a multiple of 16 (VAE factor 8 x patch 2)")
+    if cfg.data != "synth" and is_packed(cfg.data):
+        return _packed_source(cfg, height=height, width=width, rank=rank, world=world)
     if cfg.data == "synth":
         synth_cfg = SynthConfig(height=height, width=width, num_frames=cfg.num_frames)
         if cfg.synth_scenes:
@@ -161,3 +170,42 @@ def build_batch_source(
         return _stack(examples)
 
     return folder_batch
+
+
+def _packed_source(cfg: TrainConfig, *, height: int, width: int, rank: int, world: int
+                   ) -> Callable[[int, int], TrainBatch]:
+    """Batch source over a packed folder (see :mod:`jog3r.train.pack`).
+
+    Raises:
+        ValueError: if the folder is empty or was packed at another size or frame count.
+    """
+    folder = Path(cfg.data).expanduser()
+    manifest = read_manifest(folder)
+    if (manifest["height"], manifest["width"], manifest["num_frames"]) != (height, width, cfg.num_frames):
+        raise ValueError(
+            f"{folder} was packed at {manifest['num_frames']} x {manifest['height']} x {manifest['width']} but the "
+            f"run trains at {cfg.num_frames} x {height} x {width}; re-pack or pass matching --height/--width"
+        )
+    files = packed_clips(folder)
+    if not files:
+        raise ValueError(f"{folder} holds no packed clips yet (run python -m jog3r.train.pack --out {folder} ...)")
+    n = len(files)
+
+    def packed_batch(step: int, micro: int) -> TrainBatch:
+        latents, examples = [], []
+        for b in range(cfg.batch_size):
+            index = _sample_index(step, micro, b, cfg, rank, world)
+            epoch, k = divmod(index, n)
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch))
+            z, clip = load_packed_clip(files[int(order[k])])
+            if torch.rand(1, generator=torch.Generator().manual_seed(index)).item() < 0.5:
+                clip, z = reverse_clip(clip), z.flip(1)  # paper Sec. 4.1: order reversed with probability 0.5
+            pts3d, valid = pointmaps_in_first(clip.depth, clip.K, clip.cam2world)
+            latents.append(z)
+            examples.append((None, pts3d.float(), valid, clip.caption or ""))
+        return TrainBatch(frames=None, pts3d=torch.stack([e[1] for e in examples]),
+                          valid=torch.stack([e[2] for e in examples]), captions=[e[3] for e in examples],
+                          latents=torch.stack(latents))
+
+    packed_batch.vae_name = manifest["vae"]  # checked against the run's VAE by the trainer
+    return packed_batch

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import resource
 import time
@@ -82,6 +83,9 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig):
+        self._auto_decay = config.lr_schedule == "cosine" and not config.decay_steps
+        if self._auto_decay:  # pin the horizon now, so a resume with more --steps keeps the curve
+            config = dataclasses.replace(config, decay_steps=config.steps)
         self.cfg = config
         self.out = Path(config.out)
         self.device = _resolve_device(config.device)
@@ -112,6 +116,10 @@ class Trainer:
         h = config.height or self.model.config.stdit.input_size[1] * self.vae.downsample
         w = config.width or self.model.config.stdit.input_size[2] * self.vae.downsample
         self.batches = build_batch_source(config, height=h, width=w, rank=self.rank, world=self.world)
+        packed_vae = getattr(self.batches, "vae_name", None)
+        if packed_vae is not None and packed_vae != self.vae.name:
+            raise ValueError(f"{config.data} was packed with the VAE {packed_vae!r} but the run uses "
+                             f"{self.vae.name!r}; pass --vae accordingly or re-pack")
         self.step = 0
 
     # ------------------------------------------------------------------ set-up
@@ -159,14 +167,23 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _lr(self, step: int) -> float:
-        warm = max(1, self.cfg.warmup_steps)
-        return self.cfg.lr * min(1.0, (step + 1) / warm)
+        """Linear warm-up to ``lr``, then constant or cosine decay to ``min_lr`` (reached at ``decay_steps``)."""
+        cfg = self.cfg
+        warm = max(1, cfg.warmup_steps)
+        if step + 1 < warm or cfg.lr_schedule == "constant":
+            return cfg.lr * min(1.0, (step + 1) / warm)
+        end = cfg.decay_steps or cfg.steps
+        progress = min(1.0, max(0.0, (step + 1 - warm) / max(1, end - warm)))
+        return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
     def _losses(self, batch: TrainBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
         cfg, model = self.cfg, self.model
-        video = batch.frames.to(self.device) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]
-        with torch.no_grad():
-            z0 = self.vae.encode(video, generator=gen).x
+        if batch.latents is not None:  # packed data: encoded once by jog3r.train.pack
+            z0 = batch.latents.to(self.device)
+        else:
+            video = batch.frames.to(self.device) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]
+            with torch.no_grad():
+                z0 = self.vae.encode(video, generator=gen).x
         bsz = z0.shape[0]
         out: dict[str, torch.Tensor] = {}
         autocast = torch.autocast(
@@ -376,6 +393,8 @@ class Trainer:
             raise ValueError(f"--resume: {self.out} is not a training run folder (no train_config.json); "
                              "start a new run without --resume")
         saved = json.loads(saved_path.read_text())
+        if self._auto_decay and saved.get("decay_steps"):  # the horizon the run was started with
+            self.cfg = dataclasses.replace(self.cfg, decay_steps=int(saved["decay_steps"]))
         current = json.loads(json.dumps(config_to_dict(self.cfg), default=str))
         free = {"resume", "steps", "threads", "num_workers", "device", "log_every", "ckpt_every", "keep_checkpoints", "out"}
         diffs = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {v!r})" for k, v in current.items()
