@@ -6,6 +6,9 @@
 * **Table 1 (T2V)**: MEt3R (backbone named) of videos generated from RealEstate10K-style prompts; FID / FVD only when
   the user supplies the Inception / I3D TorchScript files (otherwise "not available").
 * **Table 3**: several checkpoints side by side with the STDiT block ``b^i`` their decoder reads (``--models``).
+* **Reference rows** (``--baselines``): on the same RealEstate10K windows, the "camera never turns" prior and a
+  classical SIFT + essential-matrix chain with the known intrinsics (:mod:`jog3r.metrics.baselines`).
+* **Per clip**: every V2C row is also broken down per clip.
 
 Example::
 
@@ -26,7 +29,9 @@ import tyro
 
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
+from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.metrics.pose import pose_metrics
+from jog3r.video_io import read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
@@ -66,6 +71,9 @@ class EvalConfig:
     """Inception TorchScript file (inception-2015-12-05.pt) for FID."""
     i3d: Path | None = None
     """I3D TorchScript file (i3d_torchscript.pt) for FVD."""
+    baselines: bool = False
+    """Also score the "never turns" prior and the classical SIFT + essential-matrix chain (known intrinsics) on
+    the RealEstate10K windows."""
     device: str = "cpu"
     """Torch device."""
 
@@ -92,6 +100,27 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int) -> dic
         clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
                                   "seconds": time.perf_counter() - start}
     return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
+
+
+def eval_baselines(folder: Path, num_frames: int) -> dict:
+    """Reference rows on one RealEstate10K window folder: ``{"never turns": ..., "classical chain": ...}``, each
+    ``{"clips": {id: metrics}, "mean": metrics}`` computed exactly like :func:`eval_re10k_window` (same frames,
+    all pairs). The chain runs at the source resolution with the file's intrinsics."""
+    rows: dict = {"never turns (R = I, forward)": {}, "SIFT + E-matrix chain (known K)": {}}
+    for video_path in sorted(folder.glob("*.mp4")):
+        txt = video_path.with_suffix(".txt")
+        if not txt.exists():
+            continue
+        video, _ = read_video(video_path, num_frames=num_frames)
+        cams = read_re10k(txt, tuple(video.frames.shape[-2:]))
+        idx = video.frame_indices.long()
+        gt = torch.as_tensor(cams.cam2world, dtype=torch.float32)[idx]
+        preds = {"never turns (R = I, forward)": never_turns_trajectory(len(idx)),
+                 "SIFT + E-matrix chain (known K)": classical_chain_trajectory(video.frames, torch.as_tensor(cams.K)[idx])}
+        for name, pred in preds.items():
+            m = pose_metrics(pred, gt, pairs="all")
+            rows[name][video_path.stem] = {k: float(m[k]) for k in METRIC_KEYS}
+    return {name: {"clips": clips, "mean": _mean_metrics(list(clips.values()))} for name, clips in rows.items()}
 
 
 def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int) -> dict:
@@ -142,6 +171,15 @@ def to_markdown(results: dict) -> str:
     for name, res in results["v2c"].items():
         mean = res["mean"]
         lines.append(f"| {name} | {len(res['clips'])} | " + " | ".join(_fmt(mean.get(k, float('nan'))) for k in METRIC_KEYS) + " |")
+    for window, rows in results.get("baselines", {}).items():
+        for name, res in rows.items():
+            lines.append(f"| {window}: {name} | {len(res['clips'])} | "
+                         + " | ".join(_fmt(res["mean"].get(k, float("nan"))) for k in METRIC_KEYS) + " |")
+    lines += ["", "### Per clip", "", "| data | clip | " + " | ".join(METRIC_KEYS) + " |",
+              "|---" * (len(METRIC_KEYS) + 2) + "|"]
+    for name, res in results["v2c"].items():
+        for clip, m in res["clips"].items():
+            lines.append(f"| {name} | {clip} | " + " | ".join(_fmt(m.get(k, float("nan"))) for k in METRIC_KEYS) + " |")
     if results.get("t2v"):
         t = results["t2v"]
         lines += ["", "## T2V (Table 1 layout)", "", "| videos | MEt3R | backbone | FID | FVD |", "|---|---|---|---|---|",
@@ -163,6 +201,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         if not folder.is_dir():
             raise FileNotFoundError(f"window folder {folder} does not exist")
         results["v2c"][f"RealEstate10K {window}"] = eval_re10k_window(pipe, folder, cfg.num_frames)
+        if cfg.baselines:
+            results.setdefault("baselines", {})[f"RealEstate10K {window}"] = eval_baselines(folder, cfg.num_frames)
     if cfg.synth_test:
         results["v2c"][f"synthetic test ({cfg.synth_test})"] = eval_synthetic(pipe, cfg.synth_test, cfg.num_frames)
     if cfg.t2v_prompts:
