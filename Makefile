@@ -50,7 +50,8 @@ TINY_ARGS ?= --preset tiny --mode joint --data $(TINY_DATA) --steps 3200 --batch
 	--keep-checkpoints 3 --threads 2 --out $(TINY_RUN)
 
 train-tiny: install
-	$(BIN)/python -m jog3r.train.pack --out $(TINY_DATA) --num $(TINY_CLIPS) --threads 1 --shard 0/2 & \
-	$(BIN)/python -m jog3r.train.pack --out $(TINY_DATA) --num $(TINY_CLIPS) --threads 1 --shard 1/2; wait
+	$(BIN)/python -m jog3r.train.pack --out $(TINY_DATA) --num $(TINY_CLIPS) --threads 1 --shard 0/2 & p=$$!; \
+	$(BIN)/python -m jog3r.train.pack --out $(TINY_DATA) --num $(TINY_CLIPS) --threads 1 --shard 1/2 || s=1; \
+	wait $$p || s=1; exit $${s:-0}
 	$(BIN)/python -m jog3r.train $(TINY_ARGS) $$(test -f $(TINY_RUN)/train_config.json && echo --resume)
 	$(BIN)/python -m jog3r.train.export --run $(TINY_RUN) --out $(TINY_OUT)

@@ -104,15 +104,22 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int) -> dic
 
 def eval_baselines(folder: Path, num_frames: int) -> dict:
     """Reference rows on one RealEstate10K window folder: ``{"never turns": ..., "classical chain": ...}``, each
-    ``{"clips": {id: metrics}, "mean": metrics}`` computed exactly like :func:`eval_re10k_window` (same frames,
-    all pairs). The chain runs at the source resolution with the file's intrinsics."""
+    ``{"clips": {id: metrics}, "mean": metrics}`` scored like :func:`eval_re10k_window` (same sampled frames,
+    all pairs). The chain runs at the source resolution with the file's intrinsics.
+
+    Raises:
+        ValueError: if a camera file has fewer poses than its video has frames.
+    """
     rows: dict = {"never turns (R = I, forward)": {}, "SIFT + E-matrix chain (known K)": {}}
     for video_path in sorted(folder.glob("*.mp4")):
         txt = video_path.with_suffix(".txt")
         if not txt.exists():
+            logger.warning("%s has no camera file %s: skipped", video_path, txt.name)
             continue
-        video, _ = read_video(video_path, num_frames=num_frames)
+        video, info = read_video(video_path, num_frames=num_frames)
         cams = read_re10k(txt, tuple(video.frames.shape[-2:]))
+        if cams.cam2world.shape[0] < info["num_source_frames"]:
+            raise ValueError(f"{txt} has {cams.cam2world.shape[0]} poses for {info['num_source_frames']} video frames")
         idx = video.frame_indices.long()
         gt = torch.as_tensor(cams.cam2world, dtype=torch.float32)[idx]
         preds = {"never turns (R = I, forward)": never_turns_trajectory(len(idx)),

@@ -75,7 +75,8 @@ def classical_chain_trajectory(frames: torch.Tensor, K: torch.Tensor, *, ratio: 
 
     Returns:
         ``[F, 4, 4]`` float32 cam2world, frame 0 at the identity. A pair whose pose cannot be estimated (too few
-        matches) repeats the previous step (logged).
+        matches) repeats the previous step (logged); if that is the first pair, the "previous step" is the
+        identity (the camera is held still).
     """
     num = frames.shape[0]
     Ks = (K if K.dim() == 3 else K.expand(num, 3, 3)).double().cpu().numpy()

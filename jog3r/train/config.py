@@ -56,7 +56,8 @@ class TrainConfig:
     mode: Annotated[TrainMode, tyro.conf.EnumChoicesFromValues] = TrainMode.JOINT
     """Which losses train which parts (paper Tables 1-2 rows)."""
     data: str = "synth"
-    """``synth`` (clips generated on the fly) or a RealEstate10K-layout folder (camera txt + mp4/frames + depth)."""
+    """``synth`` (clips generated on the fly), a packed folder (``packed.json``: synthetic clips with their latents,
+    from ``python -m jog3r.train.pack``) or a RealEstate10K-layout folder (camera txt + mp4/frames + depth)."""
     vae: str = "taef2"
     """``taef2`` (embedded, offline) or a local folder with the sd-vae-ft-ema AutoencoderKL (OpenSora)."""
     text_encoder: str = "minilm"

@@ -17,6 +17,7 @@ Sources:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,8 @@ from jog3r.data.sampling import ClipDataset
 from jog3r.train.config import TrainConfig
 from jog3r.train.pack import is_packed, load_packed_clip, packed_clips, read_manifest
 from jog3r.types import PosedClip
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def build_batch_source(
     """
     if height % 16 or width % 16:
         raise ValueError(f"training size {height}x{width} must be a multiple of 16 (VAE factor 8 x patch 2)")
-    if cfg.data != "synth" and is_packed(cfg.data):
+    if cfg.data != "synth" and is_packed(Path(cfg.data).expanduser()):
         return _packed_source(cfg, height=height, width=width, rank=rank, world=world)
     if cfg.data == "synth":
         synth_cfg = SynthConfig(height=height, width=width, num_frames=cfg.num_frames)
@@ -181,14 +184,25 @@ def _packed_source(cfg: TrainConfig, *, height: int, width: int, rank: int, worl
     """
     folder = Path(cfg.data).expanduser()
     manifest = read_manifest(folder)
+    if cfg.synth_scenes:
+        raise ValueError(f"--synth-scenes does not apply to packed data ({folder}); pass it to the packing instead")
+    if manifest["seed"] != cfg.seed:
+        logger.warning("%s was packed with seed %d, the run uses --seed %d: the data order follows the run's seed, "
+                       "the scenes are those of the packed seed", folder, manifest["seed"], cfg.seed)
     if (manifest["height"], manifest["width"], manifest["num_frames"]) != (height, width, cfg.num_frames):
         raise ValueError(
             f"{folder} was packed at {manifest['num_frames']} x {manifest['height']} x {manifest['width']} but the "
             f"run trains at {cfg.num_frames} x {height} x {width}; re-pack or pass matching --height/--width"
         )
     files = packed_clips(folder)
-    if not files:
-        raise ValueError(f"{folder} holds no packed clips yet (run python -m jog3r.train.pack --out {folder} ...)")
+    num = int(manifest.get("num", len(files)))
+    missing = sorted(set(range(num)) - {int(f.stem) for f in files})
+    if missing or len(files) != num:
+        raise ValueError(
+            f"{folder} is incomplete: {len(missing)} of its {num} clips are missing (first: {missing[:3]}) or extra "
+            f"files are present; finish it with `python -m jog3r.train.pack --out {folder} --num {num} ...` "
+            "(a run trains only on a complete set, so that --resume keeps the data order)"
+        )
     n = len(files)
 
     def packed_batch(step: int, micro: int) -> TrainBatch:

@@ -8,7 +8,8 @@ CPU hour. The paper (Sec. 4.1) likewise pre-computes latents and text embeddings
 Layout of a packed folder (``--data DIR`` of ``jog3r train`` recognises it by ``packed.json``)::
 
     DIR/packed.json                  {"format": "jog3r-packed-v1", "vae": <vae.name>, "scaling_factor": ...,
-                                      "height", "width", "num_frames", "seed", "synth": {SynthConfig fields}}
+                                      "height", "width", "num_frames", "seed", "num",
+                                      "synth": {SynthConfig fields}}
     DIR/clips/<index:06d>.safetensors
         latents    [C, F, h, w] float16 (already scaled by the VAE's scaling factor)
         depth      [F, H, W] float16, along-axis depth (z) in scene units, 0 where unknown
@@ -18,7 +19,8 @@ Layout of a packed folder (``--data DIR`` of ``jog3r train`` recognises it by ``
 
 Clip ``index`` is the synthetic clip of seed ``seed * 10_000_019 + index``: exactly the clip that ``--data synth``
 would render for that index, so packed and on-the-fly runs see the same scenes. Packing is resumable (existing
-files are kept; each file is written atomically) and can be split over processes with ``--shard i/n``.
+files are kept; each file is written atomically) and can be split over processes with ``--shard i/n``. A run
+trains only on a complete set (every index ``0 .. num-1`` present), so the data order of ``--resume`` is fixed.
 
 Usage::
 
@@ -123,15 +125,18 @@ def pack_synth(out: str | Path, num: int, *, vae_spec: str = "taef2", height: in
     if synth_overrides:
         synth_cfg = dataclasses.replace(synth_cfg, **synth_overrides)
     vae = build_vae(vae_spec)
+    if num <= 0:
+        raise ValueError(f"--num must be positive, got {num}")
     manifest = {
         "format": PACKED_FORMAT, "vae": vae.name, "scaling_factor": float(vae.scaling_factor),
-        "height": height, "width": width, "num_frames": num_frames, "seed": seed,
-        "synth": {k: v for k, v in dataclasses.asdict(synth_cfg).items() if isinstance(v, (int, float, str, bool))},
+        "height": height, "width": width, "num_frames": num_frames, "seed": seed, "num": num,
+        "synth": json.loads(json.dumps(dataclasses.asdict(synth_cfg))),  # tuples as lists
     }
     if is_packed(out):
         old = read_manifest(out)
         if {k: old.get(k) for k in manifest} != manifest:
-            raise ValueError(f"{out} already holds a packed set with other settings: {old} (wanted {manifest})")
+            raise ValueError(f"{out} already holds a packed set with other settings: {old} (wanted {manifest}); "
+                             "pack into a new --out folder (a set's size and settings are fixed once started)")
     else:
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".packed.json.{os.getpid()}.tmp"
@@ -175,9 +180,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--height/--width must be multiples of 16, got {args.height}x{args.width}")
     try:
         i, n = (int(v) for v in args.shard.split("/"))
-        assert 0 <= i < n
-    except (ValueError, AssertionError):
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
         parser.error(f"--shard must be i/n with 0 <= i < n, got {args.shard!r}")
+    if args.num <= 0:
+        parser.error(f"--num must be positive, got {args.num}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     written = pack_synth(args.out, args.num, vae_spec=args.vae, height=args.height, width=args.width,
                          num_frames=args.num_frames, seed=args.seed, shard=(i, n), threads=args.threads)

@@ -2,7 +2,8 @@
 
 One optimiser step on a micro-batch of clips does:
 
-1. encode frames to VAE latents ``z0`` and captions to caption tokens (frozen encoders, no grad);
+1. encode frames to VAE latents ``z0`` (or read them from a packed folder, :mod:`jog3r.train.pack`) and captions
+   to caption tokens (frozen encoders, no grad);
 2. ``L_gen`` (modes ``joint``/``gen``): ``t ~ U{0..999}``, ``z_t = q(z_t | z0)``, STDiT with the captions (10 %
    replaced by the null caption inside the model), OpenSora's MSE + learned-variance VB loss;
 3. ``L_rec`` (modes ``joint``/``rec``/``frozen-rec``): ``t ~ U{0..rec_t_max}``, the null ("empty") prompt, STDiT
@@ -86,6 +87,14 @@ class Trainer:
         self._auto_decay = config.lr_schedule == "cosine" and not config.decay_steps
         if self._auto_decay:  # pin the horizon now, so a resume with more --steps keeps the curve
             config = dataclasses.replace(config, decay_steps=config.steps)
+        if config.lr_schedule == "cosine":
+            if config.decay_steps <= config.warmup_steps:
+                raise ValueError(f"--decay-steps {config.decay_steps} must exceed --warmup-steps "
+                                 f"{config.warmup_steps} (the cosine decays between the two)")
+            if not 0 <= config.min_lr <= config.lr:
+                raise ValueError(f"--min-lr {config.min_lr} must be in [0, --lr {config.lr}]")
+        elif config.decay_steps or config.min_lr:
+            raise ValueError("--decay-steps/--min-lr apply only with --lr-schedule cosine")
         self.cfg = config
         self.out = Path(config.out)
         self.device = _resolve_device(config.device)
@@ -344,6 +353,7 @@ class Trainer:
             torch.distributed.barrier()  # every rank has built its model before rank 0 touches the run folder
         if cfg.resume:
             self._check_resumable()
+            cfg = self.cfg  # may now carry the run's pinned cosine horizon (written back to train_config.json)
             folder = latest_checkpoint(self.out)
             if folder is not None:
                 self.load_checkpoint(folder)
@@ -393,6 +403,8 @@ class Trainer:
             raise ValueError(f"--resume: {self.out} is not a training run folder (no train_config.json); "
                              "start a new run without --resume")
         saved = json.loads(saved_path.read_text())
+        defaults = json.loads(json.dumps(config_to_dict(TrainConfig()), default=str))
+        saved = {**defaults, **saved}  # options added after the run started take their defaults
         if self._auto_decay and saved.get("decay_steps"):  # the horizon the run was started with
             self.cfg = dataclasses.replace(self.cfg, decay_steps=int(saved["decay_steps"]))
         current = json.loads(json.dumps(config_to_dict(self.cfg), default=str))

@@ -104,3 +104,44 @@ def test_cosine_schedule_pins_its_horizon_across_resume(tmp_path):
     longer = Trainer(TrainConfig(**{**cfg.__dict__, "steps": 20, "resume": True}))
     longer._check_resumable()
     assert longer.cfg.decay_steps == 10 and longer._lr(15) == pytest.approx(1e-4)
+
+
+def test_incomplete_packed_set_is_refused(packed, tmp_path):
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(packed, partial)
+    (partial / "clips" / "000001.safetensors").unlink()
+    with pytest.raises(ValueError, match="incomplete"):
+        build_batch_source(TrainConfig(data=str(partial), num_frames=4), height=32, width=48)
+
+
+def test_cosine_horizon_survives_two_resumes_through_run(tmp_path):
+    run = tmp_path / "run"
+    args = [*MICRO, "--data", "synth", "--lr-schedule", "cosine", "--min-lr", "1e-4", "--ckpt-every", "1",
+            "--out", str(run)]
+    train_main([*args, "--steps", "2"])
+    train_main([*args, "--steps", "4", "--resume"])
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["decay_steps"] == 2  # the horizon of the first start, written back unchanged
+    lrs = {r["step"]: r["lr"] for r in (json.loads(x) for x in (run / "log.jsonl").read_text().splitlines())}
+    assert lrs[3] == pytest.approx(1e-4) and lrs[4] == pytest.approx(1e-4)
+
+
+def test_resume_of_a_run_saved_before_the_schedule_options_existed(tmp_path):
+    run = tmp_path / "old"
+    train_main([*MICRO, "--data", "synth", "--steps", "1", "--ckpt-every", "1", "--out", str(run)])
+    saved = json.loads((run / "train_config.json").read_text())
+    for key in ("lr_schedule", "decay_steps", "min_lr"):
+        saved.pop(key)
+    (run / "train_config.json").write_text(json.dumps(saved))
+    train_main([*MICRO, "--data", "synth", "--steps", "2", "--ckpt-every", "1", "--out", str(run), "--resume"])
+    assert [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_schedule_options_are_validated(tmp_path):
+    with pytest.raises(ValueError, match="only with --lr-schedule cosine"):
+        Trainer(TrainConfig(out=tmp_path / "a", preset="micro", num_frames=4, height=32, width=48, min_lr=1e-5))
+    with pytest.raises(ValueError, match="must exceed --warmup-steps"):
+        Trainer(TrainConfig(out=tmp_path / "b", preset="micro", num_frames=4, height=32, width=48,
+                            lr_schedule="cosine", steps=5, warmup_steps=10))
