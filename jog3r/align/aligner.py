@@ -139,6 +139,7 @@ class GlobalAligner(nn.Module):
       ``cam2world`` translation): camera poses;
     * ``log_focal`` ``[F]`` (or ``[1]`` with ``shared_focal``): ``focal_break * log(f)``;
     * ``pp_offset`` ``[F, 2]``: principal point ``= pp0 + 10 * pp_offset`` (frozen unless ``optimize_pp``);
+    * buffer ``pixel_aspect``: ``fy / fx`` (config value, or estimated once by the init; never optimised);
     * ``pw_quat`` ``[P, 4]``, ``pw_trans`` ``[P, 3]``, ``pw_log_scale`` ``[P]``: per-edge similarity mapping the
       edge's point maps (camera ``i`` frame) to the world, ``sigma_e (R_e X + T_e)`` with
       ``sigma_e = exp(s_e) * base_scale / geomean(exp(s))`` (DUSt3R's scale normalisation).
@@ -217,6 +218,8 @@ class GlobalAligner(nn.Module):
         f0 = config.known_focal if config.known_focal is not None else float(max(H, W))
         self.log_focal = nn.Parameter(torch.full((n_focal,), config.focal_break * math.log(f0), device=dev))
         self.pp_offset = nn.Parameter(torch.zeros(F, 2, device=dev), requires_grad=config.optimize_pp)
+        aspect = 1.0 if config.pixel_aspect is None else float(config.pixel_aspect)
+        self.register_buffer("pixel_aspect", torch.tensor(aspect, device=dev))  # fy / fx, set by the init if None
         self.pw_quat = nn.Parameter(torch.tensor([0.0, 0.0, 0.0, 1.0], device=dev).repeat(P, 1))
         self.pw_trans = nn.Parameter(torch.zeros(P, 3, device=dev))
         self.pw_log_scale = nn.Parameter(torch.zeros(P, device=dev))
@@ -259,7 +262,9 @@ class GlobalAligner(nn.Module):
         """``[F, 3, 3]`` intrinsics in pixels."""
         if self.fixed_K is not None:
             return self.fixed_K
-        return intrinsics_from_focal(self.focals(), self.H, self.W, pp=self.principal_points())
+        K = intrinsics_from_focal(self.focals(), self.H, self.W, pp=self.principal_points())
+        root = self.pixel_aspect.sqrt()  # f = sqrt(fx fy): fx = f / sqrt(a), fy = f sqrt(a)
+        return K * torch.stack((1 / root, root, torch.ones_like(root)))[None, None, :]  # scales columns 0, 1
 
     def cam2world(self) -> torch.Tensor:
         """``[F, 4, 4]`` camera-to-world (OpenCV axes)."""

@@ -87,6 +87,10 @@ class AlignConfig:
     here."""
     optimize_pp: bool = False
     """Also optimise the principal point (DUSt3R: False)."""
+    pixel_aspect: float | None = 1.0
+    """``fy / fx`` of the estimated intrinsics: ``1.0`` = square pixels (DUSt3R); ``None`` = estimate one value
+    for the video from the point maps at the init (:func:`jog3r.geometry.camera.estimate_pixel_aspect`) and
+    keep it fixed. The focal ``f`` the aligner optimises is then ``sqrt(fx * fy)``. Ignored when ``K`` is given."""
     init: InitMethod = InitMethod.MST
     """Initialisation, see :class:`InitMethod`."""
     niter_pnp: int = 10
@@ -139,9 +143,9 @@ _TEMPORAL = {"w_transl": 1e-3, "w_fl": 10.0}
 ALIGN_PRESETS: dict[str, AlignConfig] = {
     "dust3r": AlignConfig(),
     "fast": _FAST,
-    "jog3r": _FAST.replace(**_TEMPORAL),
+    "jog3r": _FAST.replace(**_TEMPORAL, pixel_aspect=None),
     "jog3r-adam": AlignConfig().replace(**_TEMPORAL),
 }
 """Named settings: ``dust3r`` = DUSt3R's recipe (MST init, Adam lr 0.01, 300 iterations, cosine); ``fast`` = the same
-objective solved by Gauss-Newton (:mod:`jog3r.align.gauss_newton`); ``jog3r`` = ``fast`` + the temporal terms (the V2C
-default); ``jog3r-adam`` = the paper's recipe, DUSt3R's loop + the temporal terms."""
+objective solved by Gauss-Newton (:mod:`jog3r.align.gauss_newton`); ``jog3r`` = ``fast`` + the temporal terms + an
+estimated pixel aspect (the V2C default: a model is never told whether its video was resized anisotropically); ``jog3r-adam`` = the paper's recipe, DUSt3R's loop + the temporal terms."""

@@ -18,7 +18,13 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from jog3r.align.aligner import GlobalAligner
-from jog3r.geometry.camera import estimate_focal, inverse_se3, pixel_grid, transform_points
+from jog3r.geometry.camera import (
+    estimate_focal,
+    estimate_pixel_aspect,
+    inverse_se3,
+    pixel_grid,
+    transform_points,
+)
 from jog3r.geometry.pointmap import camera_frame_depth
 from jog3r.geometry.registration import register_points, sim3_matrix
 
@@ -88,6 +94,7 @@ def pnp_ransac(
     max_points: int = 20_000,
     reproj_err: float = 5.0,
     refine_focal: bool = False,
+    pixel_aspect: float = 1.0,
 ) -> tuple[float, torch.Tensor] | None:
     """Camera pose (and focal, if unknown) from a point map by PnP-RANSAC (DUSt3R ``fast_pnp``).
 
@@ -107,6 +114,7 @@ def pnp_ransac(
         max_points: use at most this many masked pixels (a regular subsample).
         reproj_err: RANSAC inlier threshold in pixels.
         refine_focal: refine a given ``focal`` as described above.
+        pixel_aspect: ``fy / fx``; ``focal`` is then ``sqrt(fx fy)`` (the refinement keeps the aspect).
 
     Returns:
         ``(focal, cam2world [4, 4] float32)``, or ``None`` if fewer than 4 pixels are masked or PnP fails.
@@ -123,8 +131,13 @@ def pnp_ransac(
     S = max(H, W)
     candidates = [focal] if focal is not None else np.geomspace(S / 2, S * 3, 21).tolist()
 
+    root = math.sqrt(pixel_aspect)
+
+    def K_of(f: float) -> np.ndarray:
+        return np.array([[f / root, 0, pp[0]], [0, f * root, pp[1]], [0, 0, 1]], dtype=np.float64)
+
     def solve(f: float):
-        K = np.array([[f, 0, pp[0]], [0, f, pp[1]], [0, 0, 1]], dtype=np.float64)
+        K = K_of(f)
         cv2.setRNGSeed(0)
         ok, rvec, tvec, inliers = cv2.solvePnPRansac(
             obj, img, K, None, iterationsCount=niter, reprojectionError=reproj_err, flags=cv2.SOLVEPNP_SQPNP
@@ -147,13 +160,13 @@ def pnp_ransac(
     if (focal is None or refine_focal) and inl.size >= 6:
         # joint Levenberg-Marquardt refinement of focal and pose on the inliers (fixed principal point, square
         # pixels, no distortion): cv2.calibrateCamera with one view and an intrinsic guess
-        K0 = np.array([[best_focal, 0, pp[0]], [0, best_focal, pp[1]], [0, 0, 1]], dtype=np.float64)
+        K0 = K_of(best_focal)
         flags = (cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO
                  | cv2.CALIB_ZERO_TANGENT_DIST | cv2.CALIB_FIX_K1 | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3)
         _, K1, _, rvecs, tvecs = cv2.calibrateCamera(
             [obj[inl].astype(np.float32)], [img[inl].astype(np.float32)], (W, H), K0, None, flags=flags
         )
-        f1 = float(K1[0, 0])
+        f1 = float(math.sqrt(K1[0, 0] * K1[1, 1]))
         if math.isfinite(f1) and S / 8 < f1 < 8 * S:
             best_focal, rvec, tvec = f1, rvecs[0], tvecs[0]
 
@@ -198,6 +211,19 @@ def init_from_pts3d(
 
 
 @torch.no_grad()
+def estimate_video_aspect(aligner: GlobalAligner, lo: float = 0.5, hi: float = 2.0) -> float:
+    """One pixel aspect ``fy / fx`` for the video: the median over edges of
+    :func:`~jog3r.geometry.camera.estimate_pixel_aspect` of each edge's first-view points (confidence-weighted),
+    clipped to ``[lo, hi]``; 1.0 if no edge gives a value."""
+    values = estimate_pixel_aspect(aligner.pred_i, aligner.principal_points()[aligner.edge_i], aligner.conf_i)
+    values = values[torch.isfinite(values)]
+    if values.numel() == 0:
+        logger.warning("pixel aspect: no usable points; assuming square pixels")
+        return 1.0
+    return float(values.median().clamp(lo, hi))
+
+
+@torch.no_grad()
 def init_mst(aligner: GlobalAligner) -> dict[str, object]:
     """Maximum-spanning-tree initialisation (DUSt3R ``init_minimum_spanning_tree``, REFERENCE B.5 steps 1-5).
 
@@ -215,11 +241,16 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
     order = spanning_tree_order(edges, edge_scores(aligner.conf_i, aligner.conf_j), F)
     pp = aligner.principal_points()
     fixed_focals = aligner.focals() if (aligner.fixed_K is not None or cfg.known_focal is not None) else None
+    if cfg.pixel_aspect is None and aligner.fixed_K is None:
+        aligner.pixel_aspect.fill_(estimate_video_aspect(aligner))
+    root = float(aligner.pixel_aspect.sqrt())
+    squeeze = torch.tensor([1 / root, root, 1.0], device=aligner.grid.device)
 
     def focal_of(f: int, pts_cam: torch.Tensor) -> float:
         if fixed_focals is not None:
             return float(fixed_focals[f])
-        return float(estimate_focal(pts_cam, pp=pp[f], min_focal=0.5, max_focal=3.5))
+        # with fx = f / sqrt(a), fy = f sqrt(a), the points (x / sqrt(a), y sqrt(a), z) project with square pixels
+        return float(estimate_focal(pts_cam * squeeze, pp=pp[f], min_focal=0.5, max_focal=3.5))
 
     pts3d: list[torch.Tensor | None] = [None] * F
     poses: list[torch.Tensor | None] = [None] * F
@@ -265,7 +296,7 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
             mask = aligner.im_conf[f] >= thr
         pp_f = (float(pp[f, 0]), float(pp[f, 1]))
         res = pnp_ransac(pts3d[f], mask, focals[f], pp_f, niter=cfg.niter_pnp, max_points=cfg.pnp_max_points,
-                         refine_focal=f in guessed)
+                         refine_focal=f in guessed, pixel_aspect=root**2)
         if res is None:
             logger.warning("frame %d: PnP-RANSAC failed; its camera starts at the identity", f)
             fallback.append(f)

@@ -116,6 +116,7 @@ def make_scene(
     symmetrize: bool = False,
     noise: NoiseModel = GOLDEN_LIKE,
     fov_deg: float = 60.0,
+    pixel_aspect: float = 1.0,
     seed: int = 0,
 ) -> SyntheticScene:
     """Render a synthetic scene and its corrupted pairwise point maps.
@@ -128,6 +129,7 @@ def make_scene(
         symmetrize: also predict every reversed pair.
         noise: corruption model (:data:`GOLDEN_LIKE`, :data:`EXACT` or custom).
         fov_deg: horizontal field of view in degrees.
+        pixel_aspect: ``fy / fx`` (1 = square pixels; about 1.19 for a 16:9 video stored at 3:2 without cropping).
         seed: seed of every random draw (scene, noise).
 
     Returns:
@@ -138,6 +140,7 @@ def make_scene(
     c2w = _camera_path(num_frames, gen)
     focal = float(focal_from_fov(math.radians(fov_deg), W))
     K = intrinsics_from_focal(torch.full((num_frames,), focal, dtype=dt), H, W)
+    K[:, 1, 1] *= pixel_aspect
     spheres = torch.tensor([[-1.2, 0.6, 2.6, 0.8], [1.3, -0.2, 2.0, 0.6], [0.2, 0.9, 3.2, 0.5]], dtype=dt)
     rays_cam = unproject_depth(torch.ones(num_frames, H, W, dtype=dt), K)  # z = 1 rays
     dirs = torch.einsum("fij,fhwj->fhwi", c2w[:, :3, :3], rays_cam)

@@ -351,3 +351,46 @@ def estimate_focal(
         raise ValueError(f"unknown focal estimation mode {mode!r}; use 'weiszfeld' or 'median'")
     focal_base = max(H, W) / (2.0 * math.tan(math.radians(30.0)))
     return focal.clamp(min=min_focal * focal_base, max=max_focal * focal_base)
+
+
+def estimate_pixel_aspect(
+    pts3d: torch.Tensor, pp: torch.Tensor | tuple[float, float] | None = None, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Pixel aspect ``fy / fx`` of camera-frame point maps with a known principal point.
+
+    Per axis, the focal is the L1 fit of ``p_x = fx * x / z`` (resp. ``p_y = fy * y / z``) with
+    ``p = (u + 0.5 - cx, v + 0.5 - cy)``: the weighted median of ``p_x z / x`` with weights ``w |x / z|`` (robust
+    to outliers like DUSt3R's Weiszfeld focal, but one value per axis). Frames resized without cropping (e.g.
+    RealEstate10K's 16:9 videos stored at 384x256) have ``fy / fx`` of about 1.19, which a square-pixel model
+    cannot fit. Our addition to DUSt3R's alignment.
+
+    Args:
+        pts3d: ``[B, H, W, 3]`` points in the camera frame of the image they index (``z > 0`` where valid).
+        pp: ``(cx, cy)`` in pixels (or ``[B, 2]``); ``None`` = ``(W / 2, H / 2)``.
+        weights: optional ``[B, H, W]`` non-negative pixel weights (e.g. confidences).
+
+    Returns:
+        ``[B]`` aspects ``fy / fx`` (NaN for a map without usable points).
+    """
+    B, H, W, _ = pts3d.shape
+    if pp is None:
+        pp = (W / 2.0, H / 2.0)
+    pp = torch.as_tensor(pp, dtype=pts3d.dtype, device=pts3d.device).expand(B, 2)
+    pix = pixel_grid(H, W, device=pts3d.device, dtype=pts3d.dtype)[None] - pp[:, None, None, :]
+    r = pts3d[..., :2] / pts3d[..., 2:3]
+    w = torch.ones(B, H, W, dtype=pts3d.dtype, device=pts3d.device) if weights is None else weights.to(pts3d)
+    out = torch.full((B,), float("nan"), dtype=pts3d.dtype, device=pts3d.device)
+    for b in range(B):
+        f = []
+        for axis in range(2):
+            votes = (pix[b, ..., axis] / r[b, ..., axis]).flatten()
+            wb = (w[b] * r[b, ..., axis].abs()).flatten()
+            ok = torch.isfinite(votes) & torch.isfinite(wb) & (votes > 0) & (wb > 0) & (pts3d[b, ..., 2].flatten() > 0)
+            if int(ok.sum()) < 8:
+                break
+            v, order = votes[ok].sort()
+            cw = wb[ok][order].cumsum(0)
+            f.append(v[torch.searchsorted(cw, 0.5 * cw[-1]).clamp(max=v.numel() - 1)])
+        if len(f) == 2:
+            out[b] = f[1] / f[0]
+    return out
