@@ -83,6 +83,17 @@ def _sample_index(step: int, micro: int, b: int, cfg: TrainConfig, rank: int, wo
     return step * per_step + (micro * world + rank) * cfg.batch_size + b
 
 
+def _epoch_item(index: int, n: int, seed: int) -> int:
+    """Which of ``n`` items sample ``index`` draws: a fresh permutation every epoch (seeded by ``seed``, epoch)."""
+    epoch, k = divmod(index, n)
+    return int(torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7_919 + epoch))[k])
+
+
+def _is_reversed(index: int) -> bool:
+    """Whether sample ``index`` is played backwards (paper Sec. 4.1: order reversed with probability 0.5)."""
+    return torch.rand(1, generator=torch.Generator().manual_seed(index)).item() < 0.5
+
+
 def reverse_clip(clip: PosedClip) -> PosedClip:
     """The same clip played backwards (frames, cameras, intrinsics, depth and indices flipped along ``F``)."""
     def flip(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -147,8 +158,8 @@ def build_batch_source(
             for b in range(cfg.batch_size):
                 index = _sample_index(step, micro, b, cfg, rank, world)
                 clip = generate_clip(cfg.seed * 10_000_019 + index, synth_cfg)
-                if torch.rand(1, generator=torch.Generator().manual_seed(index)).item() < 0.5:
-                    clip = reverse_clip(clip)  # paper Sec. 4.1: order reversed with probability 0.5
+                if _is_reversed(index):
+                    clip = reverse_clip(clip)
                 examples.append(clip_to_example(clip))
             return _stack(examples)
 
@@ -166,10 +177,8 @@ def build_batch_source(
         examples = []
         for b in range(cfg.batch_size):
             index = _sample_index(step, micro, b, cfg, rank, world)
-            epoch, k = divmod(index, n)
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch))
-            dataset.set_epoch(epoch)  # the window/stride/reversal draw of this epoch (paper Sec. 4.1)
-            examples.append(clip_to_example(dataset[int(order[k])]))
+            dataset.set_epoch(index // n)  # the window/stride/reversal draw of this epoch (paper Sec. 4.1)
+            examples.append(clip_to_example(dataset[_epoch_item(index, n, cfg.seed)]))
         return _stack(examples)
 
     return folder_batch
@@ -206,19 +215,18 @@ def _packed_source(cfg: TrainConfig, *, height: int, width: int, rank: int, worl
     n = len(files)
 
     def packed_batch(step: int, micro: int) -> TrainBatch:
-        latents, examples = [], []
+        latents, pts, valids, captions = [], [], [], []
         for b in range(cfg.batch_size):
             index = _sample_index(step, micro, b, cfg, rank, world)
-            epoch, k = divmod(index, n)
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch))
-            z, clip = load_packed_clip(files[int(order[k])])
-            if torch.rand(1, generator=torch.Generator().manual_seed(index)).item() < 0.5:
-                clip, z = reverse_clip(clip), z.flip(1)  # paper Sec. 4.1: order reversed with probability 0.5
+            z, clip = load_packed_clip(files[_epoch_item(index, n, cfg.seed)])
+            if _is_reversed(index):
+                clip, z = reverse_clip(clip), z.flip(1)  # latents are frame-wise: flipping them is exact
             pts3d, valid = pointmaps_in_first(clip.depth, clip.K, clip.cam2world)
             latents.append(z)
-            examples.append((None, pts3d.float(), valid, clip.caption or ""))
-        return TrainBatch(frames=None, pts3d=torch.stack([e[1] for e in examples]),
-                          valid=torch.stack([e[2] for e in examples]), captions=[e[3] for e in examples],
+            pts.append(pts3d.float())
+            valids.append(valid)
+            captions.append(clip.caption or "")
+        return TrainBatch(frames=None, pts3d=torch.stack(pts), valid=torch.stack(valids), captions=captions,
                           latents=torch.stack(latents))
 
     packed_batch.vae_name = manifest["vae"]  # checked against the run's VAE by the trainer

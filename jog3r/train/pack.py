@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, safe_open
+from safetensors.torch import safe_open
 
 from jog3r.data.cache import save_atomic
 from jog3r.data.synth import SynthConfig, generate_clip
@@ -80,8 +80,8 @@ def load_packed_clip(path: str | Path) -> tuple[torch.Tensor, PosedClip]:
         ``(latents [C, F, h, w] float32, clip)`` where ``clip`` is a :class:`PosedClip` without frames
         (``frames`` is an empty ``[F, 3, 0, 0]`` tensor) but with depth, ``K`` and ``cam2world`` in float32.
     """
-    tensors = load_file(str(path))
-    with safe_open(str(path), "pt") as f:
+    with safe_open(str(path), "pt") as f:  # one open for the tensors and the metadata
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
         meta = f.metadata() or {}
     depth = tensors["depth"].float()
     f_count = depth.shape[0]

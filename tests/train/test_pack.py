@@ -13,7 +13,7 @@ from jog3r.data.annotate import pointmaps_in_first
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.train.__main__ import main as train_main
 from jog3r.train.config import TrainConfig, TrainMode
-from jog3r.train.data import build_batch_source
+from jog3r.train.data import build_batch_source, reverse_clip
 from jog3r.train.pack import SYNTH_SEED_STRIDE, load_packed_clip, main as pack_main, packed_clips
 from jog3r.train.trainer import Trainer
 
@@ -67,8 +67,7 @@ def test_packed_batches_cover_each_clip_once_per_epoch_with_consistent_reversal(
         forward = torch.equal(z, z_file)
         assert forward or torch.equal(z, z_file.flip(1))
         if not forward:  # reversed: the points are expressed in the (new) first frame, the old last one
-            clip = type(clip)(frames=clip.frames, cam2world=clip.cam2world.flip(0), K=clip.K.flip(0),
-                              depth=clip.depth.flip(0))
+            clip = reverse_clip(clip)
         pts, valid = pointmaps_in_first(clip.depth, clip.K, clip.cam2world)
         assert torch.allclose(batch.pts3d[0], pts, atol=1e-5) and torch.equal(batch.valid[0], valid)
     assert sorted(seen) == sorted(zs)  # one epoch = each clip once
