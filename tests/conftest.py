@@ -43,3 +43,17 @@ def data_dir() -> Path:
 def golden_dir() -> Path:
     """Golden outputs of the reference OpenSora v1.0 / DUSt3R implementations."""
     return GOLDEN
+
+
+@pytest.fixture(scope="session")
+def micro_model_dir(tmp_path_factory) -> Path:
+    """A model folder with seeded random ``micro`` weights, TAEF2 and MiniLM (for CLI / pipeline tests)."""
+    from jog3r.components import write_components
+    from jog3r.config import get_preset
+    from jog3r.model import JOG3R
+
+    folder = tmp_path_factory.mktemp("micro")
+    torch.manual_seed(0)
+    JOG3R(get_preset("micro")).save_pretrained(folder)
+    write_components(folder, vae="taef2", text_encoder="minilm")
+    return folder

@@ -9,25 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from jog3r.cli import main
-from jog3r.components import write_components
-from jog3r.config import get_preset
 from jog3r.io.re10k import read_re10k
-from jog3r.model import JOG3R
 
 CLIPS = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256"
 CLIP, GT = CLIPS / "0bf152ef84195293.mp4", CLIPS / "0bf152ef84195293.txt"
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("micro")
-    torch.manual_seed(0)
-    JOG3R(get_preset("micro")).save_pretrained(folder)
-    write_components(folder, vae="taef2", text_encoder="minilm")
-    return folder
+@pytest.fixture
+def weights(micro_model_dir) -> Path:
+    return micro_model_dir
 
 
 def test_v2c_writes_every_export_and_the_metrics(weights, tmp_path):

@@ -7,9 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from jog3r.components import write_components
-from jog3r.config import get_preset
-from jog3r.model import JOG3R
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
@@ -17,12 +14,8 @@ CLIP = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256" / "0
 
 
 @pytest.fixture(scope="module")
-def pipe(tmp_path_factory) -> JOG3RPipeline:
-    folder = tmp_path_factory.mktemp("micro")
-    torch.manual_seed(0)
-    JOG3R(get_preset("micro")).save_pretrained(folder)
-    write_components(folder, vae="taef2", text_encoder="minilm")
-    return JOG3RPipeline.from_pretrained(folder)
+def pipe(micro_model_dir) -> JOG3RPipeline:
+    return JOG3RPipeline.from_pretrained(micro_model_dir)
 
 
 def test_info_and_resolution(pipe):
