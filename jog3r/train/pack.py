@@ -1,9 +1,9 @@
 """Pack synthetic training clips with their VAE latents, so that a CPU run does not re-encode video every step.
 
 On the 2-core development CPU the TAEF2 encoder takes ~3.3 s of a ~4.5 s ``tiny`` joint step (batch 2, 16 x 128 x
-192); the STDiT + decoder forward/backward takes ~1.2 s. Encoding each clip once and re-using it over a few epochs
-(with a fresh timestep, noise, frame pairs and reversal every time it is drawn) gives ~3x more optimiser steps per
-CPU hour. The paper (Sec. 4.1) likewise pre-computes latents and text embeddings.
+192); a step on pre-encoded latents takes ~1.7 s. Encoding each clip once and re-using it over a few epochs
+(with a fresh timestep, noise, frame pairs and reversal every time it is drawn) gives ~2.6x more optimiser steps
+per CPU hour. The paper (Sec. 4.1) likewise pre-computes latents and text embeddings.
 
 Layout of a packed folder (``--data DIR`` of ``jog3r train`` recognises it by ``packed.json``)::
 
@@ -24,7 +24,7 @@ trains only on a complete set (every index ``0 .. num-1`` present), so the data 
 
 Usage::
 
-    python -m jog3r.train.pack --out data/synth-128x192 --num 1200 [--vae taef2] [--shard 0/2]
+    python -m jog3r.train.pack --out data/synth-128x192 --num 1000 [--vae taef2] [--shard 0/2]
 """
 
 from __future__ import annotations
