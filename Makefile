@@ -3,6 +3,7 @@
 #   make test   install into .venv (if needed), plus Debian's chromium for the browser tests, and run the tests
 # and, for researchers:
 #   make train-tiny   re-train the embedded default (pack the synthetic set, train or resume, export); hours on 2 CPUs
+#   make ablations    the paper's findings at small scale (base gen run, then frozen-rec / gen / joint fine-tunes, eval)
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -11,7 +12,7 @@ export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export GRADIO_ANALYTICS_ENABLED=False
 
-.PHONY: install app test test-all chromium bench train-tiny
+.PHONY: install app test test-all chromium bench train-tiny ablations
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,3 +56,29 @@ train-tiny: install
 	wait $$p || s=1; exit $${s:-0}
 	$(BIN)/python -m jog3r.train $(TINY_ARGS) $$(test -f $(TINY_RUN)/train_config.json && echo --resume)
 	$(BIN)/python -m jog3r.train.export --run $(TINY_RUN) --out $(TINY_OUT)
+
+# The paper's ablations at small scale (jog3r/train/ablations.py; README "Reproducing the paper's findings"): a `gen`
+# base from scratch stands in for the pre-trained OpenSora, then three fine-tunes of it with identical schedules,
+# then `jog3r eval` of each with one fixed MEt3R scorer (the embedded default). Re-running resumes what is unfinished.
+ABL_DIR ?= runs/ablations
+ABL_BASE_STEPS ?= 1600
+ABL_STEPS ?= 1000
+ABL_COMMON ?= --preset tiny --data $(TINY_DATA) --batch-size 2 --ema-decay 0.999 --ckpt-every 200 \
+	--keep-checkpoints 2 --threads 2 --lr-schedule cosine
+ABL_EVAL ?= --synth-test 4 --t2v-prompts 4 --met3r-weights $(TINY_OUT)
+
+ablations: install
+	test -f $(TINY_DATA)/packed.json || { echo "pack the synthetic set first (the first step of make train-tiny)"; exit 1; }
+	$(BIN)/python -m jog3r.train $(ABL_COMMON) --mode gen --steps $(ABL_BASE_STEPS) --lr 4e-4 --warmup-steps 200 \
+		--min-lr 4e-5 --out $(ABL_DIR)/base $$(test -f $(ABL_DIR)/base/train_config.json && echo --resume)
+	test -f $(ABL_DIR)/base/model/config.json || $(BIN)/python -m jog3r.train.export --run $(ABL_DIR)/base --out $(ABL_DIR)/base/model
+	set -e; for m in frozen-rec gen joint; do \
+		$(BIN)/python -m jog3r.train $(ABL_COMMON) --init $(ABL_DIR)/base/model --mode $$m --steps $(ABL_STEPS) \
+			--lr 2e-4 --warmup-steps 50 --min-lr 2e-5 --out $(ABL_DIR)/$$m \
+			$$(test -f $(ABL_DIR)/$$m/train_config.json && echo --resume); \
+		$(BIN)/python -m jog3r.train.export --run $(ABL_DIR)/$$m --out $(ABL_DIR)/$$m/model; done
+	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/base/model --out $(ABL_DIR)/base/eval $(ABL_EVAL) --windows --synth-test 0 --no-consistency
+	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/gen/model --out $(ABL_DIR)/gen/eval $(ABL_EVAL) --windows --synth-test 0 --no-consistency
+	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/frozen-rec/model --out $(ABL_DIR)/frozen-rec/eval $(ABL_EVAL)
+	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/joint/model --out $(ABL_DIR)/joint/eval $(ABL_EVAL)
+	$(BIN)/python -m jog3r.train.ablations --root $(ABL_DIR)

@@ -4,7 +4,11 @@
   pairs (PoseDiffusion protocol, :mod:`jog3r.metrics.pose`), mean over clips, for every RealEstate10K-layout window
   folder (``<id>.mp4`` + ``<id>.txt``) and for a held-out synthetic test split (seeds disjoint from training).
 * **Table 1 (T2V)**: MEt3R (backbone named) of videos generated from RealEstate10K-style prompts; FID / FVD only when
-  the user supplies the Inception / I3D TorchScript files (otherwise "not available").
+  the user supplies the Inception / I3D TorchScript files (otherwise "not available"). The point maps MEt3R warps
+  with come from the evaluated model, or from ``--met3r-weights`` (the paper scores every row with JOG3R's points).
+* **Self-consistency (paper Sec. 4.3)**: the same videos are generated as T2V+C (cameras from features tapped in the
+  sampling run) and passed through V2C (T2V -> V2C); the mean rotation / translation-direction difference (degrees)
+  between the two trajectories over the (1 -> f) pairs.
 * **Table 3**: several checkpoints side by side with the STDiT block ``b^i`` their decoder reads (``--models``).
 * **Reference rows** (``--baselines``): on the same RealEstate10K windows, the "camera never turns" prior and a
   classical SIFT + essential-matrix chain with the known intrinsics (:mod:`jog3r.metrics.baselines`).
@@ -71,6 +75,12 @@ class EvalConfig:
     """Inception TorchScript file (inception-2015-12-05.pt) for FID."""
     i3d: Path | None = None
     """I3D TorchScript file (i3d_torchscript.pt) for FVD."""
+    met3r_weights: Path | None = None
+    """Model folder whose point maps MEt3R warps with (default: the evaluated model). Give one fixed model to compare
+    the 3D consistency of several generators, as the paper does with JOG3R; a model whose decoder was never trained
+    (``--mode gen``) cannot score its own videos."""
+    consistency: bool = True
+    """Table 1 videos also run as T2V+C and T2V -> V2C, and their trajectories are compared (self-consistency)."""
     baselines: bool = False
     """Also score the "never turns" prior and the classical SIFT + essential-matrix chain (known intrinsics) on
     the RealEstate10K windows."""
@@ -149,15 +159,28 @@ def load_prompts(n: int) -> list[str]:
 
 
 def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
-    """Table 1 row: MEt3R (TAEF2 features) of generated videos; FID/FVD if the networks are supplied."""
-    videos, scores = [], []
+    """Table 1 row: MEt3R of generated videos, FID/FVD if the networks are supplied, T2V+C self-consistency.
+
+    MEt3R uses TAEF2-encoder features and the point maps of ``cfg.met3r_weights`` (default: ``pipe``'s model).
+    With ``cfg.consistency`` every video is sampled as T2V+C and also passed through V2C; the row then holds the
+    mean rotation and translation-direction differences (degrees, (1 -> f) pairs) between the two trajectories.
+    """
+    scorer = pipe if cfg.met3r_weights is None else JOG3RPipeline.from_pretrained(cfg.met3r_weights, device=cfg.device)
+    videos, scores, rot, transl = [], [], [], []
     for i, prompt in enumerate(load_prompts(cfg.t2v_prompts)):
-        out = pipe.text_to_video(prompt, seed=i, sampler=cfg.sampler, steps=cfg.steps)
+        out = pipe.text_to_video(prompt, seed=i, sampler=cfg.sampler, steps=cfg.steps,
+                                 estimate_cameras=cfg.consistency, cascade=cfg.consistency)
         videos.append(out.video.frames)
-        scores.append(float(pipe.met3r(out.video, backbone="taef2").score))
+        scores.append(float(scorer.met3r(out.video, backbone="taef2").score))
+        if out.consistency is not None:
+            rot.append(out.consistency["rot_deg"])
+            transl.append(out.consistency["transl_deg"])
     row: dict = {"videos": len(videos), "MEt3R": float(np.mean(scores)) if scores else None,
                  "MEt3R backbone": "taef2 (TAEF2 encoder features; the published metric uses DINO)",
-                 "FID": "not available (pass --inception)", "FVD": "not available (pass --i3d)"}
+                 "MEt3R points": str(cfg.met3r_weights) if cfg.met3r_weights is not None else pipe.name,
+                 "FID": "not available (pass --inception)", "FVD": "not available (pass --i3d)",
+                 "T2V+C vs T2V->V2C rot. diff.": float(np.mean(rot)) if rot else "not run",
+                 "T2V+C vs T2V->V2C trans. diff.": float(np.mean(transl)) if transl else "not run"}
     real = [pipe.load_video(p, num_frames=pipe.num_frames)[0].frames
             for p in sorted((cfg.re10k / cfg.windows[0]).glob("*.mp4"))]
     if cfg.inception is not None and videos:
@@ -189,8 +212,12 @@ def to_markdown(results: dict) -> str:
             lines.append(f"| {name} | {clip} | " + " | ".join(_fmt(m.get(k, float("nan"))) for k in METRIC_KEYS) + " |")
     if results.get("t2v"):
         t = results["t2v"]
-        lines += ["", "## T2V (Table 1 layout)", "", "| videos | MEt3R | backbone | FID | FVD |", "|---|---|---|---|---|",
-                  f"| {t['videos']} | {_fmt(t['MEt3R'])} | {t['MEt3R backbone']} | {_fmt(t['FID'])} | {_fmt(t['FVD'])} |"]
+        lines += ["", "## T2V (Table 1 layout)", "",
+                  "| videos | MEt3R | backbone | MEt3R points | FID | FVD | T2V+C vs T2V->V2C rot. / trans. diff. (deg) |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {t['videos']} | {_fmt(t['MEt3R'])} | {t['MEt3R backbone']} | {t.get('MEt3R points', results['model'])} "
+                  f"| {_fmt(t['FID'])} | {_fmt(t['FVD'])} | {_fmt(t.get('T2V+C vs T2V->V2C rot. diff.', 'not run'))} / "
+                  f"{_fmt(t.get('T2V+C vs T2V->V2C trans. diff.', 'not run'))} |"]
     if results.get("table3"):
         lines += ["", "## Table 3: tapped block", "", "| model | b^i | " + " | ".join(METRIC_KEYS) + " |",
                   "|---" * (len(METRIC_KEYS) + 2) + "|"]

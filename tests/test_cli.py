@@ -75,8 +75,13 @@ def test_t2vc_and_met3r(weights, tmp_path):
 
 def test_eval_writes_tables(weights, tmp_path):
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e"), "--windows", "clips16_384x256",
-          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2"])
+          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2",
+          "--met3r-weights", str(weights)])
     results = json.loads((tmp_path / "e" / "results.json").read_text())
+    t2v = results["t2v"]
+    assert t2v["MEt3R points"] == str(weights) and 0 <= t2v["MEt3R"] < 10
+    # T2V+C vs T2V -> V2C self-consistency ran: angles in degrees
+    assert 0 <= t2v["T2V+C vs T2V->V2C rot. diff."] <= 180 and 0 <= t2v["T2V+C vs T2V->V2C trans. diff."] <= 180
     assert len(results["v2c"]["RealEstate10K clips16_384x256"]["clips"]) == 6
     assert "mAA@30" in results["v2c"]["synthetic test (1)"]["mean"]
     assert results["t2v"]["FID"].startswith("not available")
