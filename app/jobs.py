@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 TRAIN_MODES = ("joint", "frozen-rec", "gen", "rec")
 """Values of ``python -m jog3r.train --mode``."""
 
+LR_SCHEDULES = ("constant", "cosine")
+"""Values of ``python -m jog3r.train --lr-schedule``."""
+
 SYNTHETIC_DATA = "synth"
 """Value of ``--data`` that selects the embedded synthetic data set."""
 
@@ -57,6 +60,8 @@ class TrainRequest:
         resume: continue from the latest checkpoint in ``out_dir``.
         num_frames: frames per training clip (``None``: the trainer's default).
         height, width: training frame size in pixels (``None``: the preset's).
+        lr_schedule: one of :data:`LR_SCHEDULES` (after warm-up: ``constant`` or ``cosine`` decay to the trainer's
+            ``--min-lr`` at the last step).
     """
 
     mode: str
@@ -70,6 +75,7 @@ class TrainRequest:
     num_frames: int | None = None
     height: int | None = None
     width: int | None = None
+    lr_schedule: str = "constant"
 
 
 def _clean_path_text(text: str, what: str) -> str:
@@ -95,6 +101,7 @@ def validate_request(
     num_frames: float | None = None,
     height: float | None = None,
     width: float | None = None,
+    lr_schedule: str = "constant",
 ) -> TrainRequest:
     """Check a Training-tab form and return it as a :class:`TrainRequest`.
 
@@ -112,6 +119,7 @@ def validate_request(
         num_frames: frames per clip, ``2..MAX_FRAMES``, or ``None`` for the trainer's default.
         height, width: frame size in pixels, ``8..MAX_SIDE``, or ``None`` for the preset's (the trainer checks
             that the model's patch grid divides them).
+        lr_schedule: one of :data:`LR_SCHEDULES`.
 
     Returns:
         The validated request.
@@ -144,6 +152,8 @@ def validate_request(
                              f"not {value!r}.")
     if lr is None or not 0.0 < float(lr) < 1.0:
         raise ValueError(f"Learning rate must be between 0 and 1 (e.g. 1e-4), not {lr!r}.")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"Unknown learning-rate schedule {lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}.")
 
     out = Path(_clean_path_text(out_dir, "Output folder")).expanduser().resolve()
     if out.exists() and not out.is_dir():
@@ -164,6 +174,7 @@ def validate_request(
         num_frames=None if num_frames is None else int(num_frames),
         height=None if height is None else int(height),
         width=None if width is None else int(width),
+        lr_schedule=lr_schedule,
     )
 
 
@@ -193,6 +204,8 @@ def train_command(request: TrainRequest, python: str | None = None) -> list[str]
         str(request.batch_size),
         "--lr",
         f"{request.lr:g}",
+        "--lr-schedule",
+        request.lr_schedule,
         "--out",
         str(request.out_dir),
     ]

@@ -35,7 +35,7 @@ from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.metrics.pose import pose_metrics
-from jog3r.video_io import read_video
+from jog3r.video_io import adjust_intrinsics, read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
@@ -63,6 +63,9 @@ class EvalConfig:
     """Window sub-folders of ``re10k`` to evaluate."""
     num_frames: int = 16
     """Frames per clip (uniformly sampled when a clip has more)."""
+    known_intrinsics: bool = False
+    """Give the model the ground-truth intrinsics (the camera file's / the synthetic K) instead of estimating focal
+    and pixel aspect; the paper's Table 2 estimates them. Adds " (known K)" to the row names."""
     synth_test: int = 8
     """Clips in the held-out synthetic test split (0 skips it)."""
     t2v_prompts: int = 4
@@ -92,8 +95,9 @@ def _mean_metrics(rows: list[dict]) -> dict:
     return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS} if rows else {}
 
 
-def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int) -> dict:
-    """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs)."""
+def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_intrinsics: bool = False) -> dict:
+    """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs); with ``known_intrinsics``
+    the camera file's K (adjusted to the model's resize + crop) is given to the alignment."""
     clips = {}
     for video_path in sorted(folder.glob("*.mp4")):
         txt = video_path.with_suffix(".txt")
@@ -104,8 +108,12 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int) -> dic
         gt = torch.as_tensor(read_re10k(txt, tuple(info["source_size"])).cam2world, dtype=torch.float32)
         if gt.shape[0] < info["num_source_frames"]:
             raise ValueError(f"{txt} has {gt.shape[0]} poses for {info['num_source_frames']} video frames")
+        known_K = None
+        if known_intrinsics:
+            K = torch.as_tensor(read_re10k(txt, tuple(info["source_size"])).K, dtype=torch.float32)
+            known_K = adjust_intrinsics(K[video.frame_indices.long()], tuple(info["source_size"]), video.size)
         start = time.perf_counter()
-        out = pipe.video_to_cameras(video)
+        out = pipe.video_to_cameras(video, known_K=known_K)
         m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
         clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
                                   "seconds": time.perf_counter() - start}
@@ -140,13 +148,14 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
     return {name: {"clips": clips, "mean": _mean_metrics(list(clips.values()))} for name, clips in rows.items()}
 
 
-def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int) -> dict:
-    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`)."""
+def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsics: bool = False) -> dict:
+    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K."""
     h, w = pipe.resolution
     clips = {}
     for i in range(n):
         clip = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=h, width=w, num_frames=num_frames))
-        out = pipe.video_to_cameras(Video(frames=clip.frames, frame_indices=torch.arange(clip.num_frames)))
+        out = pipe.video_to_cameras(Video(frames=clip.frames, frame_indices=torch.arange(clip.num_frames)),
+                                    known_K=clip.K if known_intrinsics else None)
         m = pose_metrics(out.reconstruction.cam2world, clip.cam2world, pairs="all")
         clips[f"synth_{SYNTH_TEST_SEED + i}"] = {k: float(m[k]) for k in METRIC_KEYS}
     return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
@@ -230,15 +239,18 @@ def evaluate(cfg: EvalConfig) -> dict:
     """Run every table of ``cfg`` and write ``tables.md`` and ``results.json``; return the results."""
     pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
     results: dict = {"model": pipe.name, "info": pipe.info, "v2c": {}}
+    suffix = " (known K)" if cfg.known_intrinsics else ""
     for window in cfg.windows:
         folder = cfg.re10k / window
         if not folder.is_dir():
             raise FileNotFoundError(f"window folder {folder} does not exist")
-        results["v2c"][f"RealEstate10K {window}"] = eval_re10k_window(pipe, folder, cfg.num_frames)
+        results["v2c"][f"RealEstate10K {window}{suffix}"] = eval_re10k_window(pipe, folder, cfg.num_frames,
+                                                                            cfg.known_intrinsics)
         if cfg.baselines:
             results.setdefault("baselines", {})[f"RealEstate10K {window}"] = eval_baselines(folder, cfg.num_frames)
     if cfg.synth_test:
-        results["v2c"][f"synthetic test ({cfg.synth_test})"] = eval_synthetic(pipe, cfg.synth_test, cfg.num_frames)
+        results["v2c"][f"synthetic test ({cfg.synth_test}){suffix}"] = eval_synthetic(
+            pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics)
     if cfg.t2v_prompts:
         results["t2v"] = eval_t2v(pipe, cfg)
     if cfg.models:

@@ -230,6 +230,17 @@ class JOG3RPipeline:
             video = dataclasses.replace(video, frames=frames)
             if known_K is not None:
                 known_K = adjust_intrinsics(known_K, src, size)
+        if known_K is not None:
+            known_K = torch.as_tensor(known_K, dtype=torch.float32)
+            if known_K.shape not in ((3, 3), (video.num_frames, 3, 3)):
+                raise ValueError(f"known_K must be [3, 3] or [{video.num_frames}, 3, 3], got {tuple(known_K.shape)}")
+            cx, cy, fx, fy = known_K[..., 0, 2], known_K[..., 1, 2], known_K[..., 0, 0], known_K[..., 1, 1]
+            h, w = size
+            if not (bool((fx > 0).all()) and bool((fy > 0).all())
+                    and bool(((cx > 0) & (cx < w) & (cy > 0) & (cy < h)).all())):
+                raise ValueError(f"known_K (after resizing to {w}x{h}) has a non-positive focal or a principal point "
+                                 f"outside the frame (fx {fx.flatten()[0]:.1f}, cx {cx.flatten()[0]:.1f}, "
+                                 f"cy {cy.flatten()[0]:.1f}); give K in pixels of the frames passed in")
         return video, known_K
 
     # ------------------------------------------------------------------ stages
@@ -275,13 +286,16 @@ class JOG3RPipeline:
             video: frames ``[F, 3, H, W]`` in ``[0, 1]``, ``F >= 2`` (any size: resized + centre-cropped to
                 :attr:`resolution`; see :func:`jog3r.video_io.resize_and_center_crop`).
             known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` intrinsics in pixels of ``video``'s size, kept fixed.
+                Note that :meth:`load_video` already resizes to :attr:`resolution`: adjust a source-size ``K`` with
+                :func:`jog3r.video_io.adjust_intrinsics` first.
             align: global-alignment settings (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
-            ValueError: fewer than 2 frames, too many frames, ``t`` outside ``[0, 5]``.
+            ValueError: fewer than 2 frames, too many frames, ``t`` outside ``[0, 5]``, a ``known_K`` of the
+                wrong shape or whose principal point lies outside the frame (e.g. given at another image size).
         """
         progress = progress or (lambda f, d: None)
         timer = _Timer()

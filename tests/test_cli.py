@@ -89,6 +89,12 @@ def test_eval_writes_tables(weights, tmp_path):
     assert "| data | clips |" in tables and "### Per clip" in tables and "0bf152ef84195293" in tables
     with pytest.raises(SystemExit, match="does not exist"):
         main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e2"), "--windows", "nosuch"])
+    # with the ground-truth intrinsics (camera files' K adjusted to the model's resize + crop; the synthetic K)
+    main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e3"), "--windows", "clips16_384x256",
+          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "0", "--known-intrinsics"])
+    known = json.loads((tmp_path / "e3" / "results.json").read_text())["v2c"]
+    assert set(known) == {"RealEstate10K clips16_384x256 (known K)", "synthetic test (1) (known K)"}
+    assert all(0 <= m["mAA@30"] <= 100 for res in known.values() for m in res["clips"].values())
 
 
 def test_train_resume_needs_a_run_folder_and_the_same_options(tmp_path):

@@ -44,6 +44,16 @@ def test_v2c_resizes_any_input_and_keeps_known_intrinsics(pipe):
     assert out.reconstruction.K[0, 0, 0].item() == pytest.approx(42.0, rel=1e-4)
 
 
+def test_v2c_refuses_intrinsics_of_another_image_size(pipe):
+    """A K given in source pixels for frames already resized (e.g. by load_video) is caught before PnP."""
+    frames = torch.rand(3, 3, 32, 48)
+    K_source = torch.tensor([[300.0, 0, 288], [0, 300.0, 160], [0, 0, 1]])  # 576x320 source pixels
+    with pytest.raises(ValueError, match="principal point outside the frame"):
+        pipe.video_to_cameras(Video(frames=frames), known_K=K_source)
+    with pytest.raises(ValueError, match="known_K must be"):
+        pipe.video_to_cameras(Video(frames=frames), known_K=torch.eye(3).expand(2, 3, 3))
+
+
 def test_t2v_and_t2vc(pipe):
     out = pipe.text_to_video("a living room with a couch", sampler="ddim", steps=3, seed=1)
     assert out.video.frames.shape == (4, 3, 32, 48) and out.reconstruction is None

@@ -63,12 +63,15 @@ class TrainingTab:
                 data = gr.Textbox(
                     "synthetic",
                     label="Data",
-                    info="'synthetic' (generated on the fly) or a RealEstate10K-layout folder on this machine",
+                    info="'synthetic' (generated on the fly), a packed synthetic set (python -m jog3r.train.pack) "
+                         "or a RealEstate10K-layout folder on this machine",
                 )
                 with gr.Row():
                     steps = gr.Number(20, label="Steps", precision=0, minimum=1)
                     batch_size = gr.Number(1, label="Batch size", precision=0, minimum=1)
                     lr = gr.Number(2e-4, label="Learning rate", minimum=0, step=1e-5)
+                    lr_schedule = gr.Dropdown(list(jobs.LR_SCHEDULES), value="constant", label="LR schedule",
+                                              info="after warm-up: constant, or cosine decay over the steps")
                 out_dir = gr.Textbox(label="Output folder")
                 resume = gr.Checkbox(False, label="Resume the run in this folder")
                 with gr.Accordion("Clip size (empty or 0 = the model preset's)", open=False):
@@ -93,7 +96,7 @@ class TrainingTab:
                     load = gr.Button("Load into the app", scale=1)
         self.timer = gr.Timer(POLL_SECONDS, active=False)
 
-        form = [mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width]
+        form = [mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule]
         polled = [self.status, self.plot, self.log, self.console, self.checkpoint, self.timer]
         wire.on([c.change for c in form], self.preview, form, [command], api_name="train_preview",
                 show_progress="hidden")
@@ -115,27 +118,28 @@ class TrainingTab:
     # ---- handlers --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width) -> jobs.TrainRequest:
+    def _request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule) -> jobs.TrainRequest:
         if mode not in MODES:
             raise ValueError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
         return jobs.validate_request(
             mode=MODES[mode], data=data, steps=steps, batch_size=batch_size, lr=lr, out_dir=out_dir, resume=resume,
             num_frames=num_frames or None, height=height or None, width=width or None,  # empty / 0 = default
+            lr_schedule=lr_schedule,
         )
 
-    def preview(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width) -> str:
+    def preview(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule) -> str:
         """The exact command Start would run, or a comment saying which field is wrong."""
         try:
-            request = self._request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width)
+            request = self._request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule)
             return jobs.format_command(jobs.train_command(request))
         except ValueError as exc:
             return f"# cannot start: {exc}"
 
-    def start(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width,
+    def start(self, mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule,
               request: gr.Request):
         """Validate the form and start the run; the timer starts polling its log."""
         argv = jobs.train_command(
-            self._request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width)
+            self._request(mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule)
         )
         try:
             job = self.runtime.jobs.start(argv, Path(argv[argv.index("--out") + 1]), owner=request.session_hash or "")

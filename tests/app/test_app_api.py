@@ -40,7 +40,7 @@ def _path(value) -> Path:
 def _still_answers(client):
     """A cheap call that must work after any failure."""
     preview = client.predict(
-        "Joint: L_gen + λ·L_rec (JOG3R)", "synthetic", 5, 1, 2e-4, "/tmp/jog3r-never-run", False, None, None, None,
+        "Joint: L_gen + λ·L_rec (JOG3R)", "synthetic", 5, 1, 2e-4, "/tmp/jog3r-never-run", False, None, None, None, "constant",
         api_name="/train_preview",
     )
     assert "-m jog3r.train" in preview

@@ -68,7 +68,7 @@ def test_starts_serves_and_stops_without_writing_to_the_working_directory(tmp_pa
         from gradio_client import Client
 
         preview = Client(url, verbose=False).predict(
-            "Generator only (L_gen)", "synthetic", 3, 1, 2e-4, str(tmp_path / "run"), False, None, None, None,
+            "Generator only (L_gen)", "synthetic", 3, 1, 2e-4, str(tmp_path / "run"), False, None, None, None, "constant",
             api_name="/train_preview",
         )
         assert "--mode gen" in preview

@@ -64,6 +64,11 @@ def test_validate_request_accepts_a_good_form(tmp_path):
     assert argv[argv.index("--steps") + 1] == "10"
     assert argv[argv.index("--batch-size") + 1] == "2"
     assert argv[argv.index("--lr") + 1] == "0.0001"
+    assert argv[argv.index("--lr-schedule") + 1] == "constant"
+    cosine = jobs.validate_request(mode="joint", data="synth", steps=10, batch_size=2, lr=1e-4,
+                                   out_dir=str(tmp_path / "run"), lr_schedule="cosine")
+    cosine_argv = jobs.train_command(cosine)
+    assert cosine_argv[cosine_argv.index("--lr-schedule") + 1] == "cosine"
     assert argv[argv.index("--out") + 1] == str((tmp_path / "run").resolve())
     assert jobs.format_command(argv).startswith("python -m jog3r.train --preset tiny")
 
@@ -82,6 +87,7 @@ def test_validate_request_accepts_a_good_form(tmp_path):
         ("out_dir", "", "Output folder is empty"),
         ("out_dir", "run\nrm -rf /", "control character"),
         ("preset", "--help", "Invalid preset"),
+        ("lr_schedule", "linear", "Unknown learning-rate schedule"),
     ],
 )
 def test_validate_request_rejects_bad_fields(tmp_path, field, value, message):

@@ -12,9 +12,9 @@ from gradio_client.exceptions import AppError
 JOINT = "Joint: L_gen + λ·L_rec (JOG3R)"
 
 
-def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False, clip=(2, 32, 32)):
+def _form(out: Path, *, data="synthetic", steps=3, mode=JOINT, resume=False, clip=(2, 32, 32), schedule="constant"):
     """The Training form; tiny clips (2 frames at 32x32) keep a real run to seconds per step on a CPU."""
-    return [mode, data, steps, 1, 2e-4, str(out), resume, *clip]
+    return [mode, data, steps, 1, 2e-4, str(out), resume, *clip, schedule]
 
 
 def _poll_until(client, cond, timeout=240.0):
@@ -30,8 +30,10 @@ def _poll_until(client, cond, timeout=240.0):
 def test_preview_is_the_exact_command(studio, tmp_path):
     client = studio.client()
     preview = client.predict(*_form(tmp_path / "run", steps=7, clip=(None, None, None)), api_name="/train_preview")
-    assert " -m jog3r.train --preset tiny --mode joint --data synth --steps 7 --batch-size 1 --lr 0.0002 --out " in preview
+    assert " -m jog3r.train --preset tiny --mode joint --data synth --steps 7 --batch-size 1 --lr 0.0002 --lr-schedule constant --out " in preview
     assert preview.endswith(str((tmp_path / "run").resolve()))
+    cosine = client.predict(*_form(tmp_path / "run", schedule="cosine"), api_name="/train_preview")
+    assert " --lr-schedule cosine " in cosine
     small = client.predict(*_form(tmp_path / "run"), api_name="/train_preview")
     assert small.endswith("--num-frames 2 --height 32 --width 32")
     bad = client.predict(*_form(tmp_path / "run", data="/no/such/folder"), api_name="/train_preview")
