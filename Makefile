@@ -59,7 +59,8 @@ train-tiny: install
 
 # The paper's ablations at small scale (jog3r/train/ablations.py; README "Reproducing the paper's findings"): a `gen`
 # base from scratch stands in for the pre-trained OpenSora, then three fine-tunes of it with identical schedules,
-# then `jog3r eval` of each with one fixed MEt3R scorer (the embedded default). Re-running resumes what is unfinished.
+# then `jog3r eval` of each with one fixed MEt3R scorer (the embedded default). Re-running resumes unfinished training
+# and redoes the exports and evaluations; after changing the base, delete the fine-tune folders.
 ABL_DIR ?= runs/ablations
 ABL_BASE_STEPS ?= 1600
 ABL_STEPS ?= 1000
@@ -71,7 +72,7 @@ ablations: install
 	test -f $(TINY_DATA)/packed.json || { echo "pack the synthetic set first (the first step of make train-tiny)"; exit 1; }
 	$(BIN)/python -m jog3r.train $(ABL_COMMON) --mode gen --steps $(ABL_BASE_STEPS) --lr 4e-4 --warmup-steps 200 \
 		--min-lr 4e-5 --out $(ABL_DIR)/base $$(test -f $(ABL_DIR)/base/train_config.json && echo --resume)
-	test -f $(ABL_DIR)/base/model/config.json || $(BIN)/python -m jog3r.train.export --run $(ABL_DIR)/base --out $(ABL_DIR)/base/model
+	$(BIN)/python -m jog3r.train.export --run $(ABL_DIR)/base --out $(ABL_DIR)/base/model
 	set -e; for m in frozen-rec gen joint; do \
 		$(BIN)/python -m jog3r.train $(ABL_COMMON) --init $(ABL_DIR)/base/model --mode $$m --steps $(ABL_STEPS) \
 			--lr 2e-4 --warmup-steps 50 --min-lr 2e-5 --out $(ABL_DIR)/$$m \

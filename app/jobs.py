@@ -60,8 +60,8 @@ class TrainRequest:
         resume: continue from the latest checkpoint in ``out_dir``.
         num_frames: frames per training clip (``None``: the trainer's default).
         height, width: training frame size in pixels (``None``: the preset's).
-        lr_schedule: one of :data:`LR_SCHEDULES` (after warm-up: ``constant`` or ``cosine`` decay to the trainer's
-            ``--min-lr`` at the last step).
+        lr_schedule: one of :data:`LR_SCHEDULES`: after the trainer's warm-up (``--warmup-steps``, 100), ``constant``
+            or ``cosine`` decay to ``--min-lr`` (0) at the step count of the run's first start (kept on resume).
     """
 
     mode: str

@@ -190,8 +190,11 @@ def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
                  "FID": "not available (pass --inception)", "FVD": "not available (pass --i3d)",
                  "T2V+C vs T2V->V2C rot. diff.": float(np.mean(rot)) if rot else "not run",
                  "T2V+C vs T2V->V2C trans. diff.": float(np.mean(transl)) if transl else "not run"}
-    real = [pipe.load_video(p, num_frames=pipe.num_frames)[0].frames
-            for p in sorted((cfg.re10k / cfg.windows[0]).glob("*.mp4"))]
+    if (cfg.inception is not None or cfg.i3d is not None) and videos:
+        if not cfg.windows:
+            raise ValueError("FID / FVD compare with the real clips of the first --windows folder; give one")
+        real = [pipe.load_video(p, num_frames=pipe.num_frames)[0].frames
+                for p in sorted((cfg.re10k / cfg.windows[0]).glob("*.mp4"))]
     if cfg.inception is not None and videos:
         row["FID"] = fid(load_feature_network(cfg.inception, cfg.device), torch.cat(real), torch.cat(videos))
     if cfg.i3d is not None and videos:
@@ -236,7 +239,17 @@ def to_markdown(results: dict) -> str:
 
 
 def evaluate(cfg: EvalConfig) -> dict:
-    """Run every table of ``cfg`` and write ``tables.md`` and ``results.json``; return the results."""
+    """Run every table of ``cfg`` and write ``tables.md`` and ``results.json``; return the results.
+
+    ``cfg.windows`` may be empty (T2V only, e.g. for a ``--mode gen`` model), unless Table 3 or FID / FVD is asked
+    for: they use the first window folder.
+
+    Raises:
+        FileNotFoundError: a window folder does not exist.
+        ValueError: Table 3 or FID / FVD without a window folder.
+    """
+    if not cfg.windows and (cfg.models or (cfg.t2v_prompts and (cfg.inception or cfg.i3d))):
+        raise ValueError("Table 3 (--models) and FID / FVD use the first --windows folder; give one")
     pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
     results: dict = {"model": pipe.name, "info": pipe.info, "v2c": {}}
     suffix = " (known K)" if cfg.known_intrinsics else ""
@@ -254,11 +267,14 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.t2v_prompts:
         results["t2v"] = eval_t2v(pipe, cfg)
     if cfg.models:
+        if not cfg.windows:
+            raise ValueError("Table 3 (--models) is scored on the first --windows folder; give one")
         results["table3"] = []
         for folder in cfg.models:
             other = JOG3RPipeline.from_pretrained(folder, device=cfg.device)
-            res = eval_re10k_window(other, cfg.re10k / cfg.windows[0], cfg.num_frames)
-            results["table3"].append({"model": str(folder), "block": other.model.config.tap_block, "mean": res["mean"]})
+            res = eval_re10k_window(other, cfg.re10k / cfg.windows[0], cfg.num_frames, cfg.known_intrinsics)
+            results["table3"].append({"model": str(folder) + suffix, "block": other.model.config.tap_block,
+                                      "mean": res["mean"]})
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (cfg.out / "tables.md").write_text(to_markdown(results))

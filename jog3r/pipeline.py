@@ -224,6 +224,10 @@ class JOG3RPipeline:
             raise ValueError(f"{video.num_frames} frames is too many for one pass (max {4 * self.num_frames}); "
                              "sample fewer frames (num_frames / stride)")
         size = self.resolution
+        if known_K is not None:
+            known_K = torch.as_tensor(known_K, dtype=torch.float32)
+            if known_K.shape not in ((3, 3), (video.num_frames, 3, 3)):
+                raise ValueError(f"known_K must be [3, 3] or [{video.num_frames}, 3, 3], got {tuple(known_K.shape)}")
         if video.size != size:
             src = video.size
             frames = resize_and_center_crop(video.frames, size)
@@ -231,15 +235,12 @@ class JOG3RPipeline:
             if known_K is not None:
                 known_K = adjust_intrinsics(known_K, src, size)
         if known_K is not None:
-            known_K = torch.as_tensor(known_K, dtype=torch.float32)
-            if known_K.shape not in ((3, 3), (video.num_frames, 3, 3)):
-                raise ValueError(f"known_K must be [3, 3] or [{video.num_frames}, 3, 3], got {tuple(known_K.shape)}")
             cx, cy, fx, fy = known_K[..., 0, 2], known_K[..., 1, 2], known_K[..., 0, 0], known_K[..., 1, 1]
             h, w = size
             if not (bool((fx > 0).all()) and bool((fy > 0).all())
-                    and bool(((cx > 0) & (cx < w) & (cy > 0) & (cy < h)).all())):
-                raise ValueError(f"known_K (after resizing to {w}x{h}) has a non-positive focal or a principal point "
-                                 f"outside the frame (fx {fx.flatten()[0]:.1f}, cx {cx.flatten()[0]:.1f}, "
+                    and bool(((cx >= 0) & (cx <= w) & (cy >= 0) & (cy <= h)).all())):
+                raise ValueError(f"known_K has a non-positive focal or a principal point outside the {w}x{h} frame "
+                                 f"the model sees (fx {fx.flatten()[0]:.1f}, cx {cx.flatten()[0]:.1f}, "
                                  f"cy {cy.flatten()[0]:.1f}); give K in pixels of the frames passed in")
         return video, known_K
 

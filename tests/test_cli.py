@@ -73,13 +73,12 @@ def test_t2vc_and_met3r(weights, tmp_path):
     assert (tmp_path / "m" / "met3r_error_maps.mp4").stat().st_size > 0
 
 
-def test_eval_writes_tables(weights, tmp_path):
+def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e"), "--windows", "clips16_384x256",
-          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2",
-          "--met3r-weights", str(weights)])
+          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2"])
     results = json.loads((tmp_path / "e" / "results.json").read_text())
     t2v = results["t2v"]
-    assert t2v["MEt3R points"] == str(weights) and 0 <= t2v["MEt3R"] < 10
+    assert t2v["MEt3R points"] == results["model"] and 0 <= t2v["MEt3R"] < 10
     # T2V+C vs T2V -> V2C self-consistency ran: angles in degrees
     assert 0 <= t2v["T2V+C vs T2V->V2C rot. diff."] <= 180 and 0 <= t2v["T2V+C vs T2V->V2C trans. diff."] <= 180
     assert len(results["v2c"]["RealEstate10K clips16_384x256"]["clips"]) == 6
@@ -89,12 +88,32 @@ def test_eval_writes_tables(weights, tmp_path):
     assert "| data | clips |" in tables and "### Per clip" in tables and "0bf152ef84195293" in tables
     with pytest.raises(SystemExit, match="does not exist"):
         main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e2"), "--windows", "nosuch"])
+    # T2V only (no window, as for a --mode gen model), MEt3R scored with another model's point maps
+    main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e4"), "--windows", "--synth-test", "0",
+          "--t2v-prompts", "1", "--steps", "2", "--no-consistency", "--met3r-weights", str(weights)])
+    t2v_only = json.loads((tmp_path / "e4" / "results.json").read_text())
+    assert t2v_only["v2c"] == {} and t2v_only["t2v"]["MEt3R points"] == str(weights)
+    assert t2v_only["t2v"]["T2V+C vs T2V->V2C rot. diff."] == "not run"
+    with pytest.raises(SystemExit, match="first --windows folder"):
+        main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e5"), "--windows", "--models", str(weights)])
     # with the ground-truth intrinsics (camera files' K adjusted to the model's resize + crop; the synthetic K)
+    from jog3r.pipeline import JOG3RPipeline
+
+    given, v2c = [], JOG3RPipeline.video_to_cameras
+
+    def spy(self, video, **kw):
+        given.append((kw.get("known_K"), video.size))
+        return v2c(self, video, **kw)
+
+    monkeypatch.setattr(JOG3RPipeline, "video_to_cameras", spy)
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e3"), "--windows", "clips16_384x256",
           "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "0", "--known-intrinsics"])
     known = json.loads((tmp_path / "e3" / "results.json").read_text())["v2c"]
     assert set(known) == {"RealEstate10K clips16_384x256 (known K)", "synthetic test (1) (known K)"}
     assert all(0 <= m["mAA@30"] <= 100 for res in known.values() for m in res["clips"].values())
+    assert len(given) == 7 and all(K is not None for K, _ in given)
+    for K, (h, w) in given:  # in pixels of the frames handed over: principal point near the centre
+        assert K.shape[-2:] == (3, 3) and abs(float(K[..., 0, 2].mean()) - w / 2) < 2 and abs(float(K[..., 1, 2].mean()) - h / 2) < 2
 
 
 def test_train_resume_needs_a_run_folder_and_the_same_options(tmp_path):

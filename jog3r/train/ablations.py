@@ -13,7 +13,8 @@
    reported for ``frozen-rec`` and ``joint`` only.
 
 This module reads ``<root>/<run>/eval/results.json`` for every run that has one and writes ``<root>/ablations.md``
-and ``<root>/ablations.json``. Missing runs are listed as "not run", never filled in.
+and ``<root>/ablations.json``. A run that was never started is listed as "not run", one without an eval as "not
+evaluated"; nothing is filled in.
 
 Example::
 
@@ -59,7 +60,8 @@ def collect(root: Path) -> dict:
 
 
 def _train_facts(root: Path, run: str) -> dict:
-    """Steps, wall time and final losses of a run from its ``log.jsonl`` (empty when the run has no log)."""
+    """Last step, summed step time (s; excludes data loading between logged steps and checkpoint writes) and the
+    mean losses over the last 50 ``log.jsonl`` records of a run (empty when the run has no log)."""
     log = root / run / "log.jsonl"
     if not log.is_file():
         return {}
@@ -75,17 +77,23 @@ def _train_facts(root: Path, run: str) -> dict:
     return facts
 
 
+def _missing(root: Path, run: str) -> str:
+    return "not evaluated" if (root / run / "log.jsonl").is_file() else "not run"
+
+
 def to_markdown(root: Path, results: dict) -> str:
     """Table 1 (MEt3R), Table 2 (V2C per data split) and self-consistency rows, one line per run."""
     lines = ["## Table 1 layout: generation (T2V)", "",
-             "| run | paper row | L_gen | L_rec | steps | L_gen (last 50) | videos | MEt3R (lower = more consistent) | "
-             "MEt3R points | FID | FVD |", "|---" * 11 + "|"]
+             "| run | paper row | L_gen | L_rec | steps | L_gen (last 50) | L_rec (last 50) | videos | "
+             "MEt3R (lower = more consistent) | MEt3R points | FID | FVD |", "|---" * 12 + "|"]
     for run, row, gen, rec, _ in RUNS:
         res, facts = results.get(run), _train_facts(root, run)
         t2v = (res or {}).get("t2v") or {}
+        videos = t2v.get("videos", "-" if res is not None else _missing(root, run))
         lines.append(f"| {run} | {row} | {_mark(gen)} | {_mark(rec)} | {facts.get('steps', 'not run')} | "
-                     f"{_fmt(facts.get('loss_gen'))} | {t2v.get('videos', '-')} | {_fmt(t2v.get('MEt3R'))} | "
-                     f"{t2v.get('MEt3R points', '-')} | {_fmt(t2v.get('FID'))} | {_fmt(t2v.get('FVD'))} |")
+                     f"{_fmt(facts.get('loss_gen'))} | {_fmt(facts.get('loss_rec'))} | {videos} | "
+                     f"{_fmt(t2v.get('MEt3R'))} | {t2v.get('MEt3R points', '-')} | {_fmt(t2v.get('FID'))} | "
+                     f"{_fmt(t2v.get('FVD'))} |")
     splits = sorted({name for res in results.values() if res for name in res.get("v2c", {})})
     lines += ["", "## Table 2 layout: V2C (all frame pairs, mean over clips)", "",
               "| run | paper row | generator trainable | data | " + " | ".join(V2C_KEYS) + " |",
@@ -94,8 +102,9 @@ def to_markdown(root: Path, results: dict) -> str:
         res = results.get(run)
         if not rec:
             continue
-        if res is None:
-            lines.append(f"| {run} | {row} | {_mark(trainable)} | not run |" + " |" * len(V2C_KEYS))
+        if res is None or not res.get("v2c"):
+            why = _missing(root, run) if res is None else "no V2C in its eval"
+            lines.append(f"| {run} | {row} | {_mark(trainable)} | {why} |" + " |" * len(V2C_KEYS))
             continue
         for split in splits:
             mean = res.get("v2c", {}).get(split, {}).get("mean", {})
@@ -106,7 +115,7 @@ def to_markdown(root: Path, results: dict) -> str:
     for run, _, _, rec, _ in RUNS:
         t2v = ((results.get(run) or {}).get("t2v") or {})
         if rec:
-            lines.append(f"| {run} | {t2v.get('videos', 'not run')} | {_fmt(t2v.get('T2V+C vs T2V->V2C rot. diff.'))} "
+            lines.append(f"| {run} | {t2v.get('videos', _missing(root, run))} | {_fmt(t2v.get('T2V+C vs T2V->V2C rot. diff.'))} "
                          f"| {_fmt(t2v.get('T2V+C vs T2V->V2C trans. diff.'))} |")
     return "\n".join(lines) + "\n"
 
