@@ -48,7 +48,7 @@ def test_v2c_refuses_intrinsics_of_another_image_size(pipe):
     """A K given in source pixels for frames already resized (e.g. by load_video) is caught before PnP."""
     frames = torch.rand(3, 3, 32, 48)
     K_source = torch.tensor([[300.0, 0, 288], [0, 300.0, 160], [0, 0, 1]])  # 576x320 source pixels
-    with pytest.raises(ValueError, match="principal point outside the frame"):
+    with pytest.raises(ValueError, match="principal point outside the 48x32 frame"):
         pipe.video_to_cameras(Video(frames=frames), known_K=K_source)
     with pytest.raises(ValueError, match="known_K must be"):
         pipe.video_to_cameras(Video(frames=frames), known_K=torch.eye(3).expand(2, 3, 3))
