@@ -242,6 +242,8 @@ class Trainer:
         decay = self.cfg.ema_decay
         if decay <= 0:
             return
+        if self.cfg.ema_warmup:  # self.step = updates done so far; a pure function of it keeps resume exact
+            decay = min(decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             for name, p in self.model.named_parameters():
                 if name in self.ema:

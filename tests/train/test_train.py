@@ -106,3 +106,19 @@ def test_resume_with_other_options_is_refused(tmp_path):
     train_main([*MICRO, "--steps", "1", "--out", str(run)])
     with pytest.raises(ValueError, match="--lr"):
         train_main([*MICRO, "--steps", "2", "--lr", "0.5", "--out", str(run), "--resume"])
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_ema_warmup(tmp_path, warmup):
+    """Update n uses min(decay, (1 + n) / (10 + n)): the EMA of a short run is not dominated by its random init."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    flag = "--ema-warmup" if warmup else "--no-ema-warmup"
+    train_main([*MICRO, "--steps", "2", "--ckpt-every", "1", "--keep-checkpoints", "2", flag, "--out", str(run)])
+    ema1 = load_file(str(run / "checkpoints" / "step_000001" / "ema.safetensors"))
+    ema2 = load_file(str(run / "checkpoints" / "step_000002" / "ema.safetensors"))
+    raw2 = load_file(str(run / "checkpoints" / "step_000002" / "model.safetensors"))
+    decay = 2 / 11 if warmup else 0.999  # the second update, n = 1
+    name = next(n for n in ema2 if not torch.equal(ema1[n], raw2[n]))
+    torch.testing.assert_close(ema2[name], decay * ema1[name] + (1 - decay) * raw2[name], rtol=1e-5, atol=1e-6)
