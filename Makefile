@@ -60,7 +60,9 @@ train-tiny: install
 # The paper's ablations at small scale (jog3r/train/ablations.py; README "Reproducing the paper's findings"): a `gen`
 # base from scratch stands in for the pre-trained OpenSora, then three fine-tunes of it with identical schedules,
 # then `jog3r eval` of each with one fixed MEt3R scorer (the embedded default). Re-running resumes unfinished training
-# and redoes the exports and evaluations; after changing the base, delete the fine-tune folders.
+# and redoes the exports and evaluations; after changing the base, delete the fine-tune folders. The fine-tunes are
+# evaluated with their raw final weights (cosine-decayed lr): their decoders start from random weights, which an EMA
+# of a short run without warm-up kept (37 % after 1000 steps; see docs/notes/train.md).
 ABL_DIR ?= runs/ablations
 ABL_BASE_STEPS ?= 1600
 ABL_STEPS ?= 1000
@@ -77,7 +79,7 @@ ablations: install
 		$(BIN)/python -m jog3r.train $(ABL_COMMON) --init $(ABL_DIR)/base/model --mode $$m --steps $(ABL_STEPS) \
 			--lr 2e-4 --warmup-steps 50 --min-lr 2e-5 --out $(ABL_DIR)/$$m \
 			$$(test -f $(ABL_DIR)/$$m/train_config.json && echo --resume); \
-		$(BIN)/python -m jog3r.train.export --run $(ABL_DIR)/$$m --out $(ABL_DIR)/$$m/model; done
+		$(BIN)/python -m jog3r.train.export --run $(ABL_DIR)/$$m --out $(ABL_DIR)/$$m/model --raw; done
 	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/base/model --out $(ABL_DIR)/base/eval $(ABL_EVAL) --windows --synth-test 0 --no-consistency
 	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/gen/model --out $(ABL_DIR)/gen/eval $(ABL_EVAL) --windows --synth-test 0 --no-consistency
 	$(BIN)/python -m jog3r eval --weights $(ABL_DIR)/frozen-rec/model --out $(ABL_DIR)/frozen-rec/eval $(ABL_EVAL)
