@@ -71,8 +71,7 @@ class TrainingTab:
                     batch_size = gr.Number(1, label="Batch size", precision=0, minimum=1)
                     lr = gr.Number(2e-4, label="Learning rate", minimum=0, step=1e-5)
                     lr_schedule = gr.Dropdown(list(jobs.LR_SCHEDULES), value="constant", label="LR schedule",
-                                              info="after the trainer's 100 warm-up steps: constant, or cosine decay to "
-                                                   "--min-lr (0) at the first start's step count")
+                                              info="after warm-up; cosine decays to 0 at the first run's steps")
                 out_dir = gr.Textbox(label="Output folder")
                 resume = gr.Checkbox(False, label="Resume the run in this folder")
                 with gr.Accordion("Clip size (empty or 0 = the model preset's)", open=False):
