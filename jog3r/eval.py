@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -186,7 +187,7 @@ def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
             transl.append(out.consistency["transl_deg"])
     row: dict = {"videos": len(videos), "MEt3R": float(np.mean(scores)) if scores else None,
                  "MEt3R backbone": "taef2 (TAEF2 encoder features; the published metric uses DINO)",
-                 "MEt3R points": str(cfg.met3r_weights) if cfg.met3r_weights is not None else pipe.name,
+                 "MEt3R points": str(cfg.met3r_weights or cfg.weights or pipe.name),
                  "FID": "not available (pass --inception)", "FVD": "not available (pass --i3d)",
                  "T2V+C vs T2V->V2C rot. diff.": float(np.mean(rot)) if rot else "not run",
                  "T2V+C vs T2V->V2C trans. diff.": float(np.mean(transl)) if transl else "not run"}
@@ -251,7 +252,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     if not cfg.windows and (cfg.models or (cfg.t2v_prompts and (cfg.inception or cfg.i3d))):
         raise ValueError("Table 3 (--models) and FID / FVD use the first --windows folder; give one")
     pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
-    results: dict = {"model": pipe.name, "info": pipe.info, "v2c": {}}
+    results: dict = {"model": pipe.name, "info": pipe.info, "config": json.loads(json.dumps(
+        dataclasses.asdict(cfg), default=str)), "v2c": {}}
     suffix = " (known K)" if cfg.known_intrinsics else ""
     for window in cfg.windows:
         folder = cfg.re10k / window

@@ -238,7 +238,7 @@ class JOG3RPipeline:
             cx, cy, fx, fy = known_K[..., 0, 2], known_K[..., 1, 2], known_K[..., 0, 0], known_K[..., 1, 1]
             h, w = size
             if not (bool((fx > 0).all()) and bool((fy > 0).all())
-                    and bool(((cx >= 0) & (cx <= w) & (cy >= 0) & (cy <= h)).all())):
+                    and bool(((cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)).all())):  # OpenCV: 0 <= c < size
                 raise ValueError(f"known_K has a non-positive focal or a principal point outside the {w}x{h} frame "
                                  f"the model sees (fx {fx.flatten()[0]:.1f}, cx {cx.flatten()[0]:.1f}, "
                                  f"cy {cy.flatten()[0]:.1f}); give K in pixels of the frames passed in")

@@ -78,7 +78,8 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
           "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2"])
     results = json.loads((tmp_path / "e" / "results.json").read_text())
     t2v = results["t2v"]
-    assert t2v["MEt3R points"] == results["model"] and 0 <= t2v["MEt3R"] < 10
+    assert t2v["MEt3R points"] == str(weights) and 0 <= t2v["MEt3R"] < 10
+    assert results["config"]["num_frames"] == 4 and results["config"]["known_intrinsics"] is False
     # T2V+C vs T2V -> V2C self-consistency ran: angles in degrees
     assert 0 <= t2v["T2V+C vs T2V->V2C rot. diff."] <= 180 and 0 <= t2v["T2V+C vs T2V->V2C trans. diff."] <= 180
     assert len(results["v2c"]["RealEstate10K clips16_384x256"]["clips"]) == 6

@@ -50,6 +50,9 @@ def test_v2c_refuses_intrinsics_of_another_image_size(pipe):
     K_source = torch.tensor([[300.0, 0, 288], [0, 300.0, 160], [0, 0, 1]])  # 576x320 source pixels
     with pytest.raises(ValueError, match="principal point outside the 48x32 frame"):
         pipe.video_to_cameras(Video(frames=frames), known_K=K_source)
+    on_the_edge = torch.tensor([[40.0, 0, 48], [0, 40.0, 16], [0, 0, 1]])  # cx = W: OpenCV refuses it
+    with pytest.raises(ValueError, match="principal point outside"):
+        pipe.video_to_cameras(Video(frames=frames), known_K=on_the_edge)
     with pytest.raises(ValueError, match="known_K must be"):
         pipe.video_to_cameras(Video(frames=frames), known_K=torch.eye(3).expand(2, 3, 3))
 

@@ -278,6 +278,8 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
         i = int(aligner.edge_i[p])
         if focals[i] is None:
             focals[i] = focal_of(i, aligner.pred_i[p])
+    if fixed_focals is not None:  # known intrinsics: every frame's own focal, never refined by PnP
+        focals = [float(fixed_focals[f]) for f in range(F)]
     guessed = set()
     known = [f for f in focals if f is not None]
     if not cfg.pnp_focal_search and known:  # frames never seen as a first view: start from the known focals

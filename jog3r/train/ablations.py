@@ -42,7 +42,7 @@ V2C_KEYS = ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
+        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
     return "-" if v is None else str(v)
 
 
@@ -90,7 +90,8 @@ def to_markdown(root: Path, results: dict) -> str:
         res, facts = results.get(run), _train_facts(root, run)
         t2v = (res or {}).get("t2v") or {}
         videos = t2v.get("videos", "-" if res is not None else _missing(root, run))
-        lines.append(f"| {run} | {row} | {_mark(gen)} | {_mark(rec)} | {facts.get('steps', 'not run')} | "
+        steps = facts.get("steps", "no log" if res is not None else "not run")
+        lines.append(f"| {run} | {row} | {_mark(gen)} | {_mark(rec)} | {steps} | "
                      f"{_fmt(facts.get('loss_gen'))} | {_fmt(facts.get('loss_rec'))} | {videos} | "
                      f"{_fmt(t2v.get('MEt3R'))} | {t2v.get('MEt3R points', '-')} | {_fmt(t2v.get('FID'))} | "
                      f"{_fmt(t2v.get('FVD'))} |")
@@ -115,7 +116,8 @@ def to_markdown(root: Path, results: dict) -> str:
     for run, _, _, rec, _ in RUNS:
         t2v = ((results.get(run) or {}).get("t2v") or {})
         if rec:
-            lines.append(f"| {run} | {t2v.get('videos', _missing(root, run))} | {_fmt(t2v.get('T2V+C vs T2V->V2C rot. diff.'))} "
+            videos = t2v.get("videos", "no T2V in its eval" if results.get(run) is not None else _missing(root, run))
+            lines.append(f"| {run} | {videos} | {_fmt(t2v.get('T2V+C vs T2V->V2C rot. diff.'))} "
                          f"| {_fmt(t2v.get('T2V+C vs T2V->V2C trans. diff.'))} |")
     return "\n".join(lines) + "\n"
 
@@ -132,11 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     """Write ``ablations.md`` / ``ablations.json`` under ``root`` and print the markdown.
 
     Raises:
-        FileNotFoundError: ``root`` does not exist.
+        SystemExit: ``root`` does not exist.
     """
     cfg = tyro.cli(AblationSummaryConfig, args=argv, description=__doc__)
     if not cfg.root.is_dir():
-        raise FileNotFoundError(f"{cfg.root} does not exist; run `make ablations` first")
+        raise SystemExit(f"error: {cfg.root} does not exist; run `make ablations` first")
     results = collect(cfg.root)
     md = to_markdown(cfg.root, results)
     facts = {run: _train_facts(cfg.root, run) for run, *_ in RUNS}

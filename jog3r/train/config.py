@@ -92,8 +92,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     """EMA decay of the trainable weights (OpenSora: 0.9999 for long runs); 0 disables the EMA."""
     ema_warmup: bool = True
-    """Warm the EMA up: update ``n`` (0-based) uses ``min(ema_decay, (1 + n) / (10 + n))`` (diffusers' EMAModel), so a
-    short run's EMA does not keep its random init (without: 0.999^1000 = 37 % of it after 1000 steps)."""
+    """Warm the EMA up: update ``n`` (0-based) uses ``min(ema_decay, (1 + n) / (10 + n))`` (diffusers' EMAModel).
+    Without it a short run's EMA keeps its random init: 0.999^1000 = 37 % of it after 1000 steps."""
     lam: float = 1.0
     """lambda in L_total = L_gen + lambda * L_rec (paper: 1)."""
     rec_t_max: int = 10

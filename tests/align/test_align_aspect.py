@@ -42,3 +42,28 @@ def test_square_pixel_scenes_keep_an_aspect_of_one():
     scene = make_scene(6, 48, 64, noise=GOLDEN_LIKE, seed=4)
     rec, _ = fit(scene.pointmaps, scene.images, ALIGN_PRESETS["jog3r"])
     assert (rec.K[:, 1, 1] / rec.K[:, 0, 0]).mean().item() == pytest.approx(1.0, abs=0.02)
+
+
+def test_known_per_frame_intrinsics_seed_pnp_with_each_frame_focal(monkeypatch):
+    """With a fixed K, PnP starts every frame from its own focal and never refines it (it used to take the median
+    of the first views' focals and refine it)."""
+    import jog3r.align.init as init_mod
+
+    scene = make_scene(5, 48, 64, noise=EXACT, seed=2)
+    K = scene.K.clone()
+    K[:, 0, 0] *= torch.linspace(0.9, 1.1, 5)
+    K[:, 1, 1] *= torch.linspace(0.9, 1.1, 5)
+    calls, pnp = [], init_mod.pnp_ransac
+
+    def spy(pts, mask, focal, pp, **kw):
+        calls.append((focal, kw["refine_focal"]))
+        return pnp(pts, mask, focal, pp, **kw)
+
+    monkeypatch.setattr(init_mod, "pnp_ransac", spy)
+    rec, _ = fit(scene.pointmaps, scene.images, ALIGN_PRESETS["jog3r"], K=K)
+    assert calls and not any(refine for _, refine in calls)
+    focals = sorted(f for f, _ in calls)
+    expected = sorted(float((K[f, 0, 0] * K[f, 1, 1]).sqrt()) for f in range(5))
+    assert all(any(abs(f - e) < 1e-3 * e for e in expected) for f in focals)
+    assert len({round(f, 3) for f in focals}) == len(focals) > 1  # each frame its own, not one shared guess
+    torch.testing.assert_close(rec.K, K)

@@ -34,16 +34,16 @@ def test_summary_tables_hold_the_eval_numbers_and_mark_missing_runs(tmp_path, ca
     md = (tmp_path / "ablations.md").read_text()
     assert md == capsys.readouterr().out.rstrip("\n") + "\n"
     joint_t1 = next(ln for ln in md.splitlines() if ln.startswith("| joint | JOG3R") and "assets/jog3r-tiny" in ln)
-    assert "| 70 | 0.500 | 0.250 | 4 | 0.125 |" in joint_t1
+    assert "| 70 | 0.5000 | 0.2500 | 4 | 0.1250 |" in joint_t1
     base_t1 = next(ln for ln in md.splitlines() if ln.startswith("| base |"))
-    assert "| yes | no | 10 |" in base_t1 and "0.200" in base_t1
+    assert "| yes | no | 10 |" in base_t1 and "0.2000" in base_t1
     joint_t2 = next(ln for ln in md.splitlines() if ln.startswith("| joint |") and "clips16" in ln)
     assert joint_t2.endswith("| 42.2 |") or joint_t2.endswith("| 42.3 |")
-    assert "| joint | 4 | 0.500 | 19.0 |" in md
+    assert "| joint | 4 | 0.5000 | 19.0 |" in md
     # frozen-rec and gen were never run: said so, no numbers invented
     assert "| frozen-rec | frozen OS + rec | no | not run |" in md
     gen_t1 = next(ln for ln in md.splitlines() if ln.startswith("| gen | fine-tuned OS"))
-    assert "| 3 | 0.750 | - | not evaluated |" in gen_t1
+    assert "| 3 | 0.7500 | - | not evaluated |" in gen_t1
     # generation-only runs have no V2C or self-consistency rows
     t2, consistency = md.split("## Table 2")[1].split("## Self-consistency")
     assert "| base |" not in t2 and "| gen |" not in t2 and "| base |" not in consistency
@@ -52,5 +52,5 @@ def test_summary_tables_hold_the_eval_numbers_and_mark_missing_runs(tmp_path, ca
 
 
 def test_summary_needs_the_root_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="make ablations"):
+    with pytest.raises(SystemExit, match="make ablations"):
         main(["--root", str(tmp_path / "nope")])
