@@ -209,8 +209,11 @@ def _fmt(v) -> str:
 
 def to_markdown(results: dict) -> str:
     """Render ``results`` (see :func:`evaluate`) as markdown tables."""
-    lines = [f"## V2C (Table 2 layout) - {results['model']}", "",
-             "| data | clips | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 2) + "|"]
+    lines = [f"## V2C (Table 2 layout) - {results['model']}", ""]
+    if not results["v2c"] and not results.get("baselines"):
+        lines.append("Not run (no --windows, --synth-test 0).")
+    else:
+        lines += ["| data | clips | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 2) + "|"]
     for name, res in results["v2c"].items():
         mean = res["mean"]
         lines.append(f"| {name} | {len(res['clips'])} | " + " | ".join(_fmt(mean.get(k, float('nan'))) for k in METRIC_KEYS) + " |")
@@ -218,8 +221,9 @@ def to_markdown(results: dict) -> str:
         for name, res in rows.items():
             lines.append(f"| {window}: {name} | {len(res['clips'])} | "
                          + " | ".join(_fmt(res["mean"].get(k, float("nan"))) for k in METRIC_KEYS) + " |")
-    lines += ["", "### Per clip", "", "| data | clip | " + " | ".join(METRIC_KEYS) + " |",
-              "|---" * (len(METRIC_KEYS) + 2) + "|"]
+    if results["v2c"]:
+        lines += ["", "### Per clip", "", "| data | clip | " + " | ".join(METRIC_KEYS) + " |",
+                  "|---" * (len(METRIC_KEYS) + 2) + "|"]
     for name, res in results["v2c"].items():
         for clip, m in res["clips"].items():
             lines.append(f"| {name} | {clip} | " + " | ".join(_fmt(m.get(k, float("nan"))) for k in METRIC_KEYS) + " |")

@@ -95,6 +95,8 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     t2v_only = json.loads((tmp_path / "e4" / "results.json").read_text())
     assert t2v_only["v2c"] == {} and t2v_only["t2v"]["MEt3R points"] == str(weights)
     assert t2v_only["t2v"]["T2V+C vs T2V->V2C rot. diff."] == "not run"
+    t2v_tables = (tmp_path / "e4" / "tables.md").read_text()
+    assert "Not run (no --windows" in t2v_tables and "### Per clip" not in t2v_tables
     with pytest.raises(SystemExit, match="first --windows folder"):
         main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e5"), "--windows", "--models", str(weights)])
     # with the ground-truth intrinsics (camera files' K adjusted to the model's resize + crop; the synthetic K)
