@@ -439,7 +439,10 @@ class JOG3RPipeline:
         def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             xx, tt = torch.cat([x, x]), torch.cat([t, t])
             if tap_t is not None and int(t[0]) == tap_t and "f" not in tapped:
-                out, feats = self.model.stdit(xx, tt, y2, mask, return_features=tap)
+                # The null half attends to its whole caption here, as in L_rec training and V2C; OpenSora's sampling
+                # gives it the prompt's mask (kept at every other step), whose features the decoder never saw.
+                tap_mask = torch.cat([mask, torch.ones_like(mask)])
+                out, feats = self.model.stdit(xx, tt, y2, tap_mask, return_features=tap)
                 tokens = feats[tap][1:]  # the null-caption half: L_rec was trained with the empty prompt
                 tapped["f"] = DiTFeatures(tokens=tokens, grid=self.model.stdit.patch_grid(h, w),
                                           timestep=t[:1].long(), block=tap)

@@ -70,6 +70,30 @@ def test_t2v_and_t2vc(pipe):
     assert all(torch.isfinite(torch.tensor(v)) for v in both.consistency.values())
 
 
+def test_t2vc_taps_the_null_half_with_the_mask_of_training(pipe, monkeypatch):
+    """The tapped features are exactly V2C's: null caption attending to all its tokens (L_rec training, V2C),
+    not with the prompt's mask OpenSora's CFG gives the null half at every other step."""
+    from jog3r.pipeline import DiTFeatures
+
+    stdit, seen = pipe.model.stdit, {}
+    forward = type(stdit).forward
+
+    def spy(self, x, timestep, y, mask=None, *args, **kwargs):
+        out = forward(self, x, timestep, y, mask, *args, **kwargs)
+        if kwargs.get("return_features") is not None:
+            seen.update(x=x[1:].clone(), t=timestep[1:].clone(), mask=mask.clone(), feats=out[1][kwargs["return_features"]][1:])
+        return out
+
+    monkeypatch.setattr(type(stdit), "forward", spy)
+    pipe.text_to_video("a kitchen", sampler="ddim", steps=3, estimate_cameras=True)
+    monkeypatch.undo()
+    assert seen["mask"].shape[0] == 2 and bool(seen["mask"][1].all())
+    with torch.no_grad():
+        ref = pipe.model(seen["x"], seen["t"], stdit.null_caption(1), None, compute_gen=False, compute_rec=False).features
+    assert isinstance(ref, DiTFeatures)
+    torch.testing.assert_close(seen["feats"], ref.tokens, rtol=1e-4, atol=1e-5)
+
+
 def test_met3r_names_its_backbone(pipe):
     video, _ = pipe.load_video(CLIP)
     res = pipe.met3r(video, backbone="rgb")
