@@ -106,13 +106,14 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
             logger.warning("%s has no camera file %s: skipped", video_path, txt.name)
             continue
         video, info = pipe.load_video(video_path, num_frames=num_frames)
-        gt = torch.as_tensor(read_re10k(txt, tuple(info["source_size"])).cam2world, dtype=torch.float32)
+        cams = read_re10k(txt, tuple(info["source_size"]))
+        gt = torch.as_tensor(cams.cam2world, dtype=torch.float32)
         if gt.shape[0] < info["num_source_frames"]:
             raise ValueError(f"{txt} has {gt.shape[0]} poses for {info['num_source_frames']} video frames")
         known_K = None
         if known_intrinsics:
-            K = torch.as_tensor(read_re10k(txt, tuple(info["source_size"])).K, dtype=torch.float32)
-            known_K = adjust_intrinsics(K[video.frame_indices.long()], tuple(info["source_size"]), video.size)
+            K = torch.as_tensor(cams.K, dtype=torch.float32)[video.frame_indices.long()]
+            known_K = adjust_intrinsics(K, tuple(info["source_size"]), video.size)
         start = time.perf_counter()
         out = pipe.video_to_cameras(video, known_K=known_K)
         m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
@@ -272,9 +273,7 @@ def evaluate(cfg: EvalConfig) -> dict:
             pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics)
     if cfg.t2v_prompts:
         results["t2v"] = eval_t2v(pipe, cfg)
-    if cfg.models:
-        if not cfg.windows:
-            raise ValueError("Table 3 (--models) is scored on the first --windows folder; give one")
+    if cfg.models:  # cfg.windows is non-empty: checked above
         results["table3"] = []
         for folder in cfg.models:
             other = JOG3RPipeline.from_pretrained(folder, device=cfg.device)

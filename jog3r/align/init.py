@@ -247,20 +247,20 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
     squeeze = torch.tensor([1 / root, root, 1.0], device=aligner.grid.device)
 
     def focal_of(f: int, pts_cam: torch.Tensor) -> float:
-        if fixed_focals is not None:
-            return float(fixed_focals[f])
         # with fx = f / sqrt(a), fy = f sqrt(a), the points (x / sqrt(a), y sqrt(a), z) project with square pixels
         return float(estimate_focal(pts_cam * squeeze, pp=pp[f], min_focal=0.5, max_focal=3.5))
 
     pts3d: list[torch.Tensor | None] = [None] * F
     poses: list[torch.Tensor | None] = [None] * F
-    focals: list[float | None] = [None] * F
+    # known intrinsics: every frame's own focal, never estimated nor refined by PnP
+    focals: list[float | None] = [None] * F if fixed_focals is None else [float(v) for v in fixed_focals]
     p0 = order[0]
     i, j = int(aligner.edge_i[p0]), int(aligner.edge_j[p0])
     pts3d[i], pts3d[j] = aligner.pred_i[p0].clone(), aligner.pred_j[p0].clone()
     dev = aligner.grid.device
     poses[i] = torch.eye(4, device=dev)
-    focals[i] = focal_of(i, aligner.pred_i[p0])
+    if focals[i] is None:
+        focals[i] = focal_of(i, aligner.pred_i[p0])
     for p in order[1:]:
         i, j = int(aligner.edge_i[p]), int(aligner.edge_j[p])
         if focals[i] is None:
@@ -278,8 +278,6 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
         i = int(aligner.edge_i[p])
         if focals[i] is None:
             focals[i] = focal_of(i, aligner.pred_i[p])
-    if fixed_focals is not None:  # known intrinsics: every frame's own focal, never refined by PnP
-        focals = [float(fixed_focals[f]) for f in range(F)]
     guessed = set()
     known = [f for f in focals if f is not None]
     if not cfg.pnp_focal_search and known:  # frames never seen as a first view: start from the known focals

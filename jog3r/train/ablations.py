@@ -77,22 +77,23 @@ def _train_facts(root: Path, run: str) -> dict:
     return facts
 
 
-def _missing(root: Path, run: str) -> str:
-    return "not evaluated" if (root / run / "log.jsonl").is_file() else "not run"
+def to_markdown(results: dict, facts: dict) -> str:
+    """Table 1 (MEt3R), Table 2 (V2C per data split) and self-consistency rows, one line per run, from
+    :func:`collect`'s ``results`` and each run's :func:`_train_facts`."""
 
+    def _missing(run: str) -> str:
+        return "not evaluated" if facts.get(run) else "not run"
 
-def to_markdown(root: Path, results: dict) -> str:
-    """Table 1 (MEt3R), Table 2 (V2C per data split) and self-consistency rows, one line per run."""
     lines = ["## Table 1 layout: generation (T2V)", "",
              "| run | paper row | L_gen | L_rec | steps | L_gen (last 50) | L_rec (last 50) | videos | "
              "MEt3R (lower = more consistent) | MEt3R points | FID | FVD |", "|---" * 12 + "|"]
     for run, row, gen, rec, _ in RUNS:
-        res, facts = results.get(run), _train_facts(root, run)
+        res, run_facts = results.get(run), facts.get(run) or {}
         t2v = (res or {}).get("t2v") or {}
-        videos = t2v.get("videos", "-" if res is not None else _missing(root, run))
-        steps = facts.get("steps", "no log" if res is not None else "not run")
+        videos = t2v.get("videos", "-" if res is not None else _missing(run))
+        steps = run_facts.get("steps", "no log" if res is not None else "not run")
         lines.append(f"| {run} | {row} | {_mark(gen)} | {_mark(rec)} | {steps} | "
-                     f"{_fmt(facts.get('loss_gen'))} | {_fmt(facts.get('loss_rec'))} | {videos} | "
+                     f"{_fmt(run_facts.get('loss_gen'))} | {_fmt(run_facts.get('loss_rec'))} | {videos} | "
                      f"{_fmt(t2v.get('MEt3R'))} | {t2v.get('MEt3R points', '-')} | {_fmt(t2v.get('FID'))} | "
                      f"{_fmt(t2v.get('FVD'))} |")
     splits = sorted({name for res in results.values() if res for name in res.get("v2c", {})})
@@ -104,7 +105,7 @@ def to_markdown(root: Path, results: dict) -> str:
         if not rec:
             continue
         if res is None or not res.get("v2c"):
-            why = _missing(root, run) if res is None else "no V2C in its eval"
+            why = _missing(run) if res is None else "no V2C in its eval"
             lines.append(f"| {run} | {row} | {_mark(trainable)} | {why} |" + " |" * len(V2C_KEYS))
             continue
         for split in splits:
@@ -116,7 +117,7 @@ def to_markdown(root: Path, results: dict) -> str:
     for run, _, _, rec, _ in RUNS:
         t2v = ((results.get(run) or {}).get("t2v") or {})
         if rec:
-            videos = t2v.get("videos", "no T2V in its eval" if results.get(run) is not None else _missing(root, run))
+            videos = t2v.get("videos", "no T2V in its eval" if results.get(run) is not None else _missing(run))
             lines.append(f"| {run} | {videos} | {_fmt(t2v.get('T2V+C vs T2V->V2C rot. diff.'))} "
                          f"| {_fmt(t2v.get('T2V+C vs T2V->V2C trans. diff.'))} |")
     return "\n".join(lines) + "\n"
@@ -140,8 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     if not cfg.root.is_dir():
         raise SystemExit(f"error: {cfg.root} does not exist; run `make ablations` first")
     results = collect(cfg.root)
-    md = to_markdown(cfg.root, results)
     facts = {run: _train_facts(cfg.root, run) for run, *_ in RUNS}
+    md = to_markdown(results, facts)
     (cfg.root / "ablations.json").write_text(json.dumps({"results": results, "training": facts}, indent=1))
     (cfg.root / "ablations.md").write_text(md)
     print(md)
