@@ -256,14 +256,15 @@ def evaluate(cfg: EvalConfig) -> dict:
     """
     if not cfg.windows and (cfg.models or (cfg.t2v_prompts and (cfg.inception or cfg.i3d))):
         raise ValueError("Table 3 (--models) and FID / FVD use the first --windows folder; give one")
+    missing = [str(cfg.re10k / w) for w in cfg.windows if not (cfg.re10k / w).is_dir()]
+    if missing:  # checked before any model loads
+        raise FileNotFoundError(f"window folder(s) {', '.join(missing)} do not exist (see --re10k / --windows)")
     pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
     results: dict = {"model": pipe.name, "info": pipe.info, "config": json.loads(json.dumps(
         dataclasses.asdict(cfg), default=str)), "v2c": {}}
     suffix = " (known K)" if cfg.known_intrinsics else ""
     for window in cfg.windows:
         folder = cfg.re10k / window
-        if not folder.is_dir():
-            raise FileNotFoundError(f"window folder {folder} does not exist")
         results["v2c"][f"RealEstate10K {window}{suffix}"] = eval_re10k_window(pipe, folder, cfg.num_frames,
                                                                             cfg.known_intrinsics)
         if cfg.baselines:

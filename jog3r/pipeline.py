@@ -228,6 +228,11 @@ class JOG3RPipeline:
             known_K = torch.as_tensor(known_K, dtype=torch.float32)
             if known_K.shape not in ((3, 3), (video.num_frames, 3, 3)):
                 raise ValueError(f"known_K must be [3, 3] or [{video.num_frames}, 3, 3], got {tuple(known_K.shape)}")
+            pinhole = torch.tensor([0.0, 0.0, 1.0])
+            if not (bool((known_K[..., 2, :] == pinhole).all()) and bool((known_K[..., 0, 1] == 0).all())
+                    and bool((known_K[..., 1, 0] == 0).all())):
+                raise ValueError("known_K must be a pinhole matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] without "
+                                 "skew (the alignment models fx, fy, cx, cy only)")
         if video.size != size:
             src = video.size
             frames = resize_and_center_crop(video.frames, size)

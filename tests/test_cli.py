@@ -87,8 +87,15 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     assert results["t2v"]["FID"].startswith("not available")
     tables = (tmp_path / "e" / "tables.md").read_text()
     assert "| data | clips |" in tables and "### Per clip" in tables and "0bf152ef84195293" in tables
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e2"), "--windows", "nosuch"])
+    import jog3r.eval as eval_module
+    loads = []
+    real_load = eval_module.JOG3RPipeline.from_pretrained
+    monkeypatch.setattr(eval_module.JOG3RPipeline, "from_pretrained",
+                        lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    with pytest.raises(SystemExit, match="nosuch do not exist"):
+        main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e2"), "--windows", "clips16_384x256",
+              "nosuch"])
+    assert loads == []  # refused before the model loads
     # T2V only (no window, as for a --mode gen model), MEt3R scored with another model's point maps
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e4"), "--windows", "--synth-test", "0",
           "--t2v-prompts", "1", "--steps", "2", "--no-consistency", "--met3r-weights", str(weights)])

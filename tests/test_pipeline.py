@@ -55,6 +55,12 @@ def test_v2c_refuses_intrinsics_of_another_image_size(pipe):
         pipe.video_to_cameras(Video(frames=frames), known_K=on_the_edge)
     with pytest.raises(ValueError, match="known_K must be"):
         pipe.video_to_cameras(Video(frames=frames), known_K=torch.eye(3).expand(2, 3, 3))
+    skewed = torch.tensor([[40.0, 2.0, 24], [0, 40.0, 16], [0, 0, 1]])
+    with pytest.raises(ValueError, match="without skew"):
+        pipe.video_to_cameras(Video(frames=frames), known_K=skewed)
+    homogeneous_scaled = torch.tensor([[80.0, 0, 48], [0, 80.0, 32], [0, 0, 2]])
+    with pytest.raises(ValueError, match="pinhole matrix"):
+        pipe.video_to_cameras(Video(frames=frames), known_K=homogeneous_scaled)
 
 
 def test_t2v_and_t2vc(pipe):
