@@ -77,6 +77,9 @@ class V2C(Common):
     """Take every ``stride``-th frame instead."""
     focal: float | None = None
     """Known focal length in pixels of the input video (optional; estimated otherwise)."""
+    refine_matches: bool = False
+    """After the global alignment, take the cameras from a chain of two-view poses on SIFT correspondences (with the
+    model's intrinsics and scale; :func:`jog3r.align.refine.refine_with_matches`). Not part of the paper's V2C."""
 
 
 @dataclass
@@ -187,8 +190,11 @@ def run_v2c(opts: V2C) -> dict:
         h, w = source_size
         known_K = torch.tensor([[opts.focal, 0, w / 2], [0, opts.focal, h / 2], [0, 0, 1.0]])
         known_K = adjust_intrinsics(known_K, source_size, video.size)
-    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed)
+    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed, refine=opts.refine_matches)
     metrics: dict = {}
+    if result.refine_info is not None:
+        print("camera refinement from correspondences: " + ", ".join(f"{k} {v}" for k, v in result.refine_info.items()))
+        metrics["refine"] = result.refine_info
     if gt is not None:
         for pairs in ("all", "first"):
             m = pose_metrics(result.reconstruction.cam2world, gt, pairs=pairs)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import tyro
 
+from jog3r.align.refine import refine_with_matches
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
@@ -67,6 +68,10 @@ class EvalConfig:
     known_intrinsics: bool = False
     """Give the model the ground-truth intrinsics (the camera file's / the synthetic K) instead of estimating focal
     and pixel aspect; the paper's Table 2 estimates them. Adds " (known K)" to the row names."""
+    refine_matches: bool = False
+    """Also report every V2C row with the optional camera refinement from SIFT correspondences after the global
+    alignment (:func:`jog3r.align.refine.refine_with_matches`; not part of the paper's V2C). Adds rows named
+    "+ match chain"."""
     synth_test: int = 8
     """Clips in the held-out synthetic test split (0 skips it)."""
     t2v_prompts: int = 4
@@ -96,10 +101,12 @@ def _mean_metrics(rows: list[dict]) -> dict:
     return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS} if rows else {}
 
 
-def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_intrinsics: bool = False) -> dict:
+def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_intrinsics: bool = False,
+                      refine: bool = False) -> dict:
     """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs); with ``known_intrinsics``
-    the camera file's K (adjusted to the model's resize + crop) is given to the alignment."""
-    clips = {}
+    the camera file's K (adjusted to the model's resize + crop) is given to the alignment; with ``refine`` the
+    result also holds ``"refined"``: the same clips after the correspondence bundle adjustment."""
+    clips, refined = {}, {}
     for video_path in sorted(folder.glob("*.mp4")):
         txt = video_path.with_suffix(".txt")
         if not txt.exists():
@@ -119,7 +126,24 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
         m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
         clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
                                   "seconds": time.perf_counter() - start}
-    return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
+        if refine:
+            refined[video_path.stem] = _refined_metrics(out, gt[video.frame_indices.long()])
+    return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
+
+
+def _refined_metrics(out, gt_cam2world: torch.Tensor) -> dict:
+    """Metrics of ``out`` after :func:`refine_with_matches` (with the intrinsics the alignment used)."""
+    start = time.perf_counter()
+    recon, info = refine_with_matches(out.reconstruction, out.video.frames)
+    m = pose_metrics(recon.cam2world, gt_cam2world, pairs="all")
+    return {**{k: float(m[k]) for k in METRIC_KEYS}, "refine_status": info["status"],
+            "refine_seconds": time.perf_counter() - start}
+
+
+def _with_refined(result: dict, refined: dict | None) -> dict:
+    if refined is not None:
+        result["refined"] = {"clips": refined, "mean": _mean_metrics(list(refined.values()))}
+    return result
 
 
 def eval_baselines(folder: Path, num_frames: int) -> dict:
@@ -150,17 +174,21 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
     return {name: {"clips": clips, "mean": _mean_metrics(list(clips.values()))} for name, clips in rows.items()}
 
 
-def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsics: bool = False) -> dict:
-    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K."""
+def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsics: bool = False,
+                   refine: bool = False) -> dict:
+    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K
+    and with the correspondence bundle adjustment (``"refined"``, as in :func:`eval_re10k_window`)."""
     h, w = pipe.resolution
-    clips = {}
+    clips, refined = {}, {}
     for i in range(n):
         clip = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=h, width=w, num_frames=num_frames))
         out = pipe.video_to_cameras(Video(frames=clip.frames, frame_indices=torch.arange(clip.num_frames)),
                                     known_K=clip.K if known_intrinsics else None)
         m = pose_metrics(out.reconstruction.cam2world, clip.cam2world, pairs="all")
         clips[f"synth_{SYNTH_TEST_SEED + i}"] = {k: float(m[k]) for k in METRIC_KEYS}
-    return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
+        if refine:
+            refined[f"synth_{SYNTH_TEST_SEED + i}"] = _refined_metrics(out, clip.cam2world)
+    return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
 
 
 def load_prompts(n: int) -> list[str]:
@@ -266,12 +294,14 @@ def evaluate(cfg: EvalConfig) -> dict:
     for window in cfg.windows:
         folder = cfg.re10k / window
         results["v2c"][f"RealEstate10K {window}{suffix}"] = eval_re10k_window(pipe, folder, cfg.num_frames,
-                                                                            cfg.known_intrinsics)
+                                                                            cfg.known_intrinsics, cfg.refine_matches)
         if cfg.baselines:
             results.setdefault("baselines", {})[f"RealEstate10K {window}"] = eval_baselines(folder, cfg.num_frames)
     if cfg.synth_test:
         results["v2c"][f"synthetic test ({cfg.synth_test}){suffix}"] = eval_synthetic(
-            pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics)
+            pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics, cfg.refine_matches)
+    for name in [k for k, v in results["v2c"].items() if "refined" in v]:  # after all the alignment-only rows
+        results["v2c"][f"{name} + match chain"] = results["v2c"][name].pop("refined")
     if cfg.t2v_prompts:
         results["t2v"] = eval_t2v(pipe, cfg)
     if cfg.models:  # cfg.windows is non-empty: checked above

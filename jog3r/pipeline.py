@@ -27,6 +27,7 @@ import torch
 
 from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
+from jog3r.align.refine import RefineConfig, refine_with_matches
 from jog3r.components import build_text_encoder, build_vae, read_components
 from jog3r.diffusion import SAMPLERS, GaussianDiffusion, classifier_free_guidance
 from jog3r.encode.vae import default_asset_dir
@@ -86,6 +87,8 @@ class V2COutput:
         pointmaps: the pairwise point maps ``(1 -> f)`` before alignment (batch of 1).
         align_history: per-iteration alignment loss terms (see :func:`jog3r.align.fit.fit`).
         timings: seconds per stage.
+        refine_info: what the optional camera refinement from correspondences did
+            (:func:`jog3r.align.refine.refine_with_matches`), or ``None`` when it was not asked for.
     """
 
     video: Video
@@ -93,6 +96,7 @@ class V2COutput:
     pointmaps: PairwisePointmaps
     align_history: dict
     timings: dict = dataclasses.field(default_factory=dict)
+    refine_info: dict | None = None
 
 
 class _Timer:
@@ -285,7 +289,8 @@ class JOG3RPipeline:
 
     # ------------------------------------------------------------------ V2C
     def video_to_cameras(self, video: Video, *, known_K: torch.Tensor | None = None, align: AlignConfig | None = None,
-                         t: int = 2, seed: int = 0, progress: Progress | None = None) -> V2COutput:
+                         t: int = 2, seed: int = 0, refine: bool | RefineConfig = False,
+                         progress: Progress | None = None) -> V2COutput:
         """Estimate cameras, focals, depth and a point cloud from a video (paper Sec. 4 (ii)).
 
         Args:
@@ -297,6 +302,10 @@ class JOG3RPipeline:
             align: global-alignment settings (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.
+            refine: after the global alignment, replace the cameras by a chain of two-view poses from SIFT
+                correspondences, using the alignment's intrinsics and scale
+                (:func:`jog3r.align.refine.refine_with_matches`; ``True`` = default
+                :class:`~jog3r.align.refine.RefineConfig`). Not part of the paper's V2C.
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
@@ -322,10 +331,16 @@ class JOG3RPipeline:
         progress(0.5, "global alignment")
         with timer("align"):
             recon, history = self.align(pointmaps, video.frames, known_K=known_K, config=align)
+        refine_info = None
+        if refine:
+            progress(0.8, "cameras from correspondences")
+            cfg = refine if isinstance(refine, RefineConfig) else RefineConfig()
+            with timer("refine"):
+                recon, refine_info = refine_with_matches(recon, video.frames, cfg)
         progress(1.0, "done")
         timer.timings["total"] = sum(timer.timings.values())
         return V2COutput(video=video, reconstruction=recon, pointmaps=pointmaps, align_history=history,
-                         timings=timer.timings)
+                         timings=timer.timings, refine_info=refine_info)
 
 
     # ------------------------------------------------------------------ MEt3R

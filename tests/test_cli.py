@@ -75,8 +75,14 @@ def test_t2vc_and_met3r(weights, tmp_path):
 
 def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e"), "--windows", "clips16_384x256",
-          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2"])
+          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2", "--refine-matches"])
     results = json.loads((tmp_path / "e" / "results.json").read_text())
+    # the correspondence refinement adds one row per V2C row, after them, on the same clips
+    names = list(results["v2c"])
+    assert names[2:] == [f"{n} + match chain" for n in names[:2]]
+    refined = results["v2c"]["RealEstate10K clips16_384x256 + match chain"]["clips"]
+    assert set(refined) == set(results["v2c"]["RealEstate10K clips16_384x256"]["clips"])
+    assert all(0 <= c["mAA@30"] <= 100 and c["refine_status"] for c in refined.values())
     t2v = results["t2v"]
     assert t2v["MEt3R points"] == str(weights) and 0 <= t2v["MEt3R"] < 10
     assert results["config"]["num_frames"] == 4 and results["config"]["known_intrinsics"] is False

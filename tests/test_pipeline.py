@@ -36,6 +36,17 @@ def test_v2c_on_a_real_clip(pipe):
     assert set(out.timings) >= {"vae_encode", "stdit", "decoder", "align", "total"}
 
 
+def test_v2c_refine_matches(pipe):
+    """The optional correspondence stage runs after the alignment and reports what it did; on random frames (no
+    geometry to match) it leaves the alignment's cameras unchanged."""
+    frames = torch.rand(4, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    plain = pipe.video_to_cameras(Video(frames=frames))
+    out = pipe.video_to_cameras(Video(frames=frames), refine=True)
+    assert plain.refine_info is None and "refine" not in plain.timings
+    assert out.refine_info["status"].startswith("skipped") and "refine" in out.timings
+    torch.testing.assert_close(out.reconstruction.cam2world, plain.reconstruction.cam2world)
+
+
 def test_v2c_resizes_any_input_and_keeps_known_intrinsics(pipe):
     frames = torch.rand(3, 3, 64, 80)
     K = torch.tensor([[70.0, 0, 40], [0, 70.0, 32], [0, 0, 1]])

@@ -64,6 +64,9 @@ class EstimateTab:
                     with gr.Row():
                         fx, fy = gr.Number(None, label="fx"), gr.Number(None, label="fy")
                         cx, cy = gr.Number(None, label="cx"), gr.Number(None, label="cy")
+                refine = gr.Checkbox(False, elem_id="estimate-refine",
+                                     label="Refine cameras with image correspondences (SIFT two-view chain with the "
+                                           "model's intrinsics; not part of JOG3R's V2C)")
                 gt_file = gr.File(label="Ground-truth cameras (optional: RealEstate10K .txt or transforms.json)",
                                   file_types=[".txt", ".json"], elem_id="estimate-gt")
                 conf = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="Confidence threshold (points shown)")
@@ -86,7 +89,7 @@ class EstimateTab:
                 [files, sampling, count, stride], [plan], api_name="estimate_plan", show_progress="minimal",
                 trigger_mode="always_last")
         wire.on(run.click, self.estimate,
-                [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf],
+                [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf, refine],
                 [summary, metrics, trajectory, rot_per_frame, trans_per_frame, bundle, gallery, loss, result],
                 api_name="estimate_cameras", model=True)
         wire.on(conf.change, self.set_conf_threshold, [conf], None, api_name=None, show_progress="hidden",
@@ -172,7 +175,7 @@ class EstimateTab:
         return text
 
     def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf_threshold,
-                 request: gr.Request, progress: gr.Progress = gr.Progress()):
+                 refine_matches=False, request: gr.Request = None, progress: gr.Progress = gr.Progress()):
         """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result."""
         session = self.runtime.session(request.session_hash)
         pipe = self.runtime.pipeline
@@ -185,7 +188,8 @@ class EstimateTab:
             gr.Info(info["message"])
         known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
         gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
-        out = pipe.video_to_cameras(video, known_K=known_K, progress=progress_callback(progress))
+        out = pipe.video_to_cameras(video, known_K=known_K, refine=bool(refine_matches),
+                                    progress=progress_callback(progress))
         recon = out.reconstruction
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
         table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
@@ -204,6 +208,10 @@ class EstimateTab:
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
             f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}"
         )
+        if out.refine_info is not None:
+            r = out.refine_info
+            summary += (f"\n\nCameras from correspondences: {r['status']} ({r['matches']} matches; "
+                        f"{r['fallback_steps']} of {video.num_frames - 1} steps kept the alignment's pose)")
         metrics_md = ""
         if table:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
@@ -226,6 +234,7 @@ class EstimateTab:
             "K": recon.K.tolist(),
             "metrics": table,
             "timings": out.timings,
+            "refine": out.refine_info,
         }
         return (summary, metrics_md, trajectory, rot_plot, trans_plot, str(bundle), self._gallery(recon),
                 loss_figure(out.align_history), result)

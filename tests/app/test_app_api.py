@@ -19,13 +19,14 @@ ENDPOINTS = {
 DEFAULT_SAMPLING = "Model default (evenly spaced)"
 
 
-def _estimate_args(files, gt=None, conf=1.5, sampling=DEFAULT_SAMPLING, count=16, stride=1, known_K=None):
+def _estimate_args(files, gt=None, conf=1.5, sampling=DEFAULT_SAMPLING, count=16, stride=1, known_K=None,
+                   refine=False):
     fx, fy, cx, cy = known_K or (None, None, None, None)
     return dict(
         files=[handle_file(str(f)) for f in files],
         sampling=sampling, count=count, stride=stride,
         use_K=known_K is not None, fx=fx, fy=fy, cx=cx, cy=cy,
-        gt_file=handle_file(str(gt)) if gt else None, conf_threshold=conf,
+        gt_file=handle_file(str(gt)) if gt else None, conf_threshold=conf, refine_matches=refine,
     )
 
 
@@ -86,6 +87,13 @@ def test_v2c_on_a_real_clip_with_ground_truth(studio, clip):
     assert any(n.endswith(".ply") for n in names), names
     assert any(n.endswith(".glb") for n in names), names
     assert gallery, "no depth/confidence images"
+    assert result["refine"] is None
+
+    # the same clip with the optional correspondence refinement: reported in the summary and the result
+    summary, *_, result = client.predict(**_estimate_args([video], gt, refine=True), api_name="/estimate_cameras")
+    assert result["refine"]["status"] == "refined" and result["refine"]["matches"] > 0
+    assert "Cameras from correspondences: refined" in summary
+    assert 0.0 <= result["metrics"]["mAA@30"] <= 100.0
 
 
 def test_t2v_returns_a_video_and_cameras(studio):

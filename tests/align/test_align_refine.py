@@ -1,0 +1,117 @@
+"""Camera refinement from correspondences (``jog3r.align.refine``) on a synthetic clip with exact cameras and depth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from jog3r.align.refine import RefineConfig, match_frames, refine_with_matches
+from jog3r.data.synth import SynthConfig, generate_clip
+from jog3r.geometry.camera import depth_to_world_points, project, transform_points, inverse_se3
+from jog3r.metrics.pose import pose_metrics
+from jog3r.types import Reconstruction
+
+
+@pytest.fixture(scope="module")
+def clip():
+    # a textured synthetic walkthrough at the embedded default's resolution, 8 frames
+    return generate_clip(11, SynthConfig(height=128, width=192, num_frames=8))
+
+
+def _recon(clip, cam2world, K, depth) -> Reconstruction:
+    n, h, w = depth.shape
+    return Reconstruction(cam2world=cam2world, K=K, depth=depth, pts3d=depth_to_world_points(depth, K, cam2world),
+                          conf=torch.ones(n, h, w), colors=clip.frames.permute(0, 2, 3, 1))
+
+
+def _perturbed(clip, focal_scale: float = 1.15, seed: int = 0) -> Reconstruction:
+    """The ground truth with a wrong focal, noisy rotations (~2 deg) and camera centres, and depth off by 20 %."""
+    gen = torch.Generator().manual_seed(seed)
+    n = clip.num_frames
+    c2w = clip.cam2world.clone()
+    rot = roma.rotvec_to_rotmat(torch.randn(n, 3, generator=gen) * np.deg2rad(2.0))
+    c2w[1:, :3, :3] = rot[1:] @ c2w[1:, :3, :3]
+    step = (clip.cam2world[1:, :3, 3] - clip.cam2world[:-1, :3, 3]).norm(dim=-1).mean()
+    c2w[1:, :3, 3] += torch.randn(n - 1, 3, generator=gen) * step
+    K = clip.K.clone()
+    K[:, 0, 0] *= focal_scale
+    K[:, 1, 1] *= focal_scale
+    depth = clip.depth * (1 + 0.2 * torch.rand(clip.depth.shape, generator=gen))
+    depth = torch.where(clip.depth > 0, depth, torch.full_like(depth, float(clip.depth.max())))
+    return _recon(clip, c2w, K, depth)
+
+
+def test_matches_are_geometrically_correct(clip):
+    matches = match_frames(clip.frames, RefineConfig(window=2))
+    assert len(matches) >= clip.num_frames - 1
+    errors = []
+    for i, j, uv_i, uv_j in matches:
+        u = torch.as_tensor(uv_i, dtype=torch.float32)
+        x, y = (u[:, 0] - 0.5).long().clamp(0, 191), (u[:, 1] - 0.5).long().clamp(0, 127)
+        z = clip.depth[i][y, x]
+        ok = z > 0
+        rays = torch.stack([(u[:, 0] - clip.K[i, 0, 2]) / clip.K[i, 0, 0], (u[:, 1] - clip.K[i, 1, 2]) / clip.K[i, 1, 1],
+                            torch.ones(len(u))], -1)
+        world = transform_points(clip.cam2world[i], rays * z[:, None])
+        proj = project(transform_points(inverse_se3(clip.cam2world[j]), world), clip.K[j])
+        errors.append((proj - torch.as_tensor(uv_j, dtype=torch.float32))[ok].norm(dim=-1))
+    err = torch.cat(errors)
+    # nearest-pixel depth lookup: most matches reproject within a couple of pixels
+    assert float(err.median()) < 2.0
+
+
+def test_refinement_recovers_cameras(clip):
+    """From a poor alignment (2 deg rotation noise, camera centres off by a step, focal +15 %, depth +-20 %)."""
+    noisy = _perturbed(clip)
+    before = pose_metrics(noisy.cam2world, clip.cam2world, pairs="all")
+    refined, info = refine_with_matches(noisy, clip.frames)
+    after = pose_metrics(refined.cam2world, clip.cam2world, pairs="all")
+    assert info["status"] == "refined" and info["fallback_steps"] == 0 and info["matches"] > 100
+    assert float(after["Rot. err."]) < 0.5 * float(before["Rot. err."])
+    assert float(after["Trans. err."]) < 0.5 * float(before["Trans. err."])
+    assert float(after["mAA@30"]) > float(before["mAA@30"]) + 20
+    # frame 0 keeps its pose; K, depth, conf and colours are the alignment's; points follow the new cameras
+    torch.testing.assert_close(refined.cam2world[0], noisy.cam2world[0])
+    for name in ("K", "depth", "conf", "colors"):
+        assert getattr(refined, name) is getattr(noisy, name)
+    torch.testing.assert_close(refined.pts3d, depth_to_world_points(noisy.depth, noisy.K, refined.cam2world))
+    # the scale is the alignment's: median step length
+    steps = lambda c: (c[1:, :3, 3] - c[:-1, :3, 3]).norm(dim=-1).median()  # noqa: E731
+    assert float(steps(refined.cam2world)) == pytest.approx(float(steps(noisy.cam2world)), rel=1e-4)
+
+
+def test_exact_intrinsics_give_accurate_cameras(clip):
+    noisy = _perturbed(clip, focal_scale=1.0, seed=1)
+    refined, info = refine_with_matches(noisy, clip.frames)
+    after = pose_metrics(refined.cam2world, clip.cam2world, pairs="all")
+    assert info["status"] == "refined"
+    assert float(after["Rot. err."]) < 1.0 and float(after["Trans. err."]) < 15.0
+
+
+def test_a_pair_without_matches_keeps_the_alignment_step(clip):
+    frames = clip.frames.clone()
+    frames[3:] = torch.flip(frames[3:], dims=[-1])  # mirrored: SIFT cannot match frames 2 -> 3
+    noisy = _perturbed(clip, focal_scale=1.0, seed=2)
+    refined, info = refine_with_matches(noisy, frames, RefineConfig(min_matches=30))
+    assert info["status"] == "refined" and info["fallback_steps"] >= 1
+    rel = lambda c: torch.linalg.inv(c[3]) @ c[2]  # noqa: E731 - world2cam of 3 relative to 2, inverted
+    torch.testing.assert_close(rel(refined.cam2world), rel(noisy.cam2world), atol=1e-4, rtol=1e-4)
+
+
+def test_texture_less_video_is_returned_unchanged(clip):
+    flat = torch.full_like(clip.frames, 0.5)
+    recon = _recon(clip, clip.cam2world, clip.K, clip.depth.clamp_min(0.1))
+    out, info = refine_with_matches(recon, flat)
+    assert out is recon and info["status"].startswith("skipped") and info["matches"] == 0
+
+
+def test_bad_frames_shape_raises(clip):
+    recon = _recon(clip, clip.cam2world, clip.K, clip.depth.clamp_min(0.1))
+    with pytest.raises(ValueError, match="frames must be"):
+        refine_with_matches(recon, clip.frames[:3])
+    with pytest.raises(ValueError, match="frames must be"):
+        refine_with_matches(dataclasses.replace(recon), clip.frames[..., :64])
