@@ -105,7 +105,7 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
                       refine: bool = False) -> dict:
     """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs); with ``known_intrinsics``
     the camera file's K (adjusted to the model's resize + crop) is given to the alignment; with ``refine`` the
-    result also holds ``"refined"``: the same clips after the correspondence bundle adjustment."""
+    result also holds ``"refined"``: the same clips after the correspondence stage (``refine_with_matches``)."""
     clips, refined = {}, {}
     for video_path in sorted(folder.glob("*.mp4")):
         txt = video_path.with_suffix(".txt")
@@ -177,7 +177,7 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
 def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsics: bool = False,
                    refine: bool = False) -> dict:
     """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K
-    and with the correspondence bundle adjustment (``"refined"``, as in :func:`eval_re10k_window`)."""
+    and with the correspondence stage (``"refined"``, as in :func:`eval_re10k_window`)."""
     h, w = pipe.resolution
     clips, refined = {}, {}
     for i in range(n):

@@ -15,10 +15,11 @@ consecutive frames come from classical two-view geometry on SIFT matches.
 2. **Two-view poses**: for every consecutive pair, the essential matrix (``cv2.findEssentialMat``, MAGSAC++) on the
    matches normalised with the reconstruction's ``K``, decomposed by ``cv2.recoverPose``. Two-view translation has
    no scale: every step gets the alignment's median step length, so the scene keeps the alignment's scale. A pair
-   without enough matches keeps the alignment's relative pose for that step (counted in ``info["fallback_steps"]``).
+   without enough matches keeps the alignment's relative pose for that step (``info["fallback_steps"]``); a pair
+   without parallax (pan in place, static camera) keeps the alignment's translation (``info["low_parallax_steps"]``).
 3. **Output**: the reconstruction with the chained ``cam2world`` (frame 0 keeps its pose); ``K`` and ``depth`` are
    the alignment's and the point cloud is re-unprojected with the new cameras. When no consecutive pair has enough
-   correspondences (texture-less or static video) the input is returned unchanged with a warning.
+   correspondences (texture-less video) the input is returned unchanged with a warning.
 
 Measured with the embedded default (``jog3r eval --refine-matches``; see the model card): it is the
 correspondences, not the point maps, that carry the camera accuracy of this stage.
@@ -33,6 +34,7 @@ import logging
 
 import cv2
 import numpy as np
+import roma
 import torch
 
 from jog3r.geometry.camera import depth_to_world_points
@@ -57,6 +59,19 @@ class RefineConfig:
     """Keep at most this many inliers per pair, the most distinctive (lowest ratio-test distance ratio)."""
     upsample: int = 2
     """Detect SIFT on frames upscaled by this factor (the model's frames are small, e.g. 128 x 192)."""
+    min_parallax_px: float = 0.3
+    """A step whose rotation-compensated median image motion is below this (pixels) takes its rotation from the
+    matches and its translation from the alignment (two-view translation is undefined without parallax)."""
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.upsample < 1:
+            raise ValueError(f"window and upsample must be >= 1, got {self.window}, {self.upsample}")
+        if not 0 < self.ratio <= 1 or not self.ransac_px > 0 or self.min_parallax_px < 0:
+            raise ValueError(f"need 0 < ratio <= 1, ransac_px > 0, min_parallax_px >= 0; got {self.ratio}, "
+                             f"{self.ransac_px}, {self.min_parallax_px}")
+        if self.min_matches < 8 or self.max_matches < self.min_matches:
+            raise ValueError(f"need min_matches >= 8 (the fundamental-matrix fit) and max_matches >= min_matches; "
+                             f"got {self.min_matches}, {self.max_matches}")
 
 
 def _gray(frame: torch.Tensor, upsample: int) -> np.ndarray:
@@ -67,7 +82,8 @@ def _gray(frame: torch.Tensor, upsample: int) -> np.ndarray:
     return gray
 
 
-def match_frames(frames: torch.Tensor, config: RefineConfig = RefineConfig()) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+def match_frames(frames: torch.Tensor, config: RefineConfig | None = None
+                 ) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
     """SIFT correspondences between nearby frames, filtered by a fundamental-matrix RANSAC.
 
     Args:
@@ -78,7 +94,8 @@ def match_frames(frames: torch.Tensor, config: RefineConfig = RefineConfig()) ->
         A list of ``(i, j, uv_i, uv_j)`` with ``uv`` ``[M, 2]`` float64 pixel coordinates in our convention (pixel
         centres at ``+0.5``) of the ``H x W`` frames, for every pair with at least ``min_matches`` inliers.
     """
-    up = max(int(config.upsample), 1)
+    config = config or RefineConfig()
+    up = int(config.upsample)
     sift = cv2.SIFT_create()
     feats = [sift.detectAndCompute(_gray(f, up), None) for f in frames]
     matcher = cv2.BFMatcher(cv2.NORM_L2)
@@ -116,44 +133,85 @@ def match_frames(frames: torch.Tensor, config: RefineConfig = RefineConfig()) ->
     return out
 
 
-def chain_cameras(recon: Reconstruction, matches: list, ransac_px: float = 1.0) -> tuple[np.ndarray, int]:
+def _rotation_only(na: np.ndarray, nb: np.ndarray, focal: float) -> tuple[np.ndarray, float]:
+    """Best pure rotation ``x_b ~ R x_a`` of normalised matches (Kabsch on unit bearings, roma) and the median
+    residual image motion it leaves, in pixels (the pair's parallax)."""
+    ba = np.concatenate([na, np.ones((len(na), 1))], 1)
+    bb = np.concatenate([nb, np.ones((len(nb), 1))], 1)
+    ba /= np.linalg.norm(ba, axis=1, keepdims=True)
+    bb /= np.linalg.norm(bb, axis=1, keepdims=True)
+    R = roma.rigid_vectors_registration(torch.from_numpy(ba), torch.from_numpy(bb)).numpy()
+    pa = ba @ R.T
+    residual = nb - pa[:, :2] / pa[:, 2:]
+    return R, float(np.median(np.linalg.norm(residual, axis=1))) * focal
+
+
+def _essential_pose(na: np.ndarray, nb: np.ndarray, focal: float, ransac_px: float
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(R, t_unit)`` of frame b relative to frame a from the essential matrix, or None on failure."""
+    try:
+        E, inl = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999,
+                                      threshold=ransac_px / focal)
+        if E is None or E.shape != (3, 3):
+            return None
+        good, R, t, _ = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
+    except cv2.error as err:  # degenerate configurations
+        logger.debug("essential matrix failed: %s", err)
+        return None
+    if good < 8:  # too few essential-matrix inliers in front of both cameras to trust the pose
+        return None
+    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12)
+
+
+def chain_cameras(recon: Reconstruction, matches: list, config: RefineConfig | None = None
+                  ) -> tuple[np.ndarray, dict]:
     """Chain consecutive two-view poses (step 2 of :func:`refine_with_matches`).
 
     Args:
         recon: the alignment's reconstruction (its ``K``, and its cameras for the scale and the fallback steps).
         matches: output of :func:`match_frames` (only consecutive pairs are used).
-        ransac_px: essential-matrix RANSAC threshold in pixels.
+        config: :class:`RefineConfig` (``ransac_px``, ``min_matches``, ``min_parallax_px``).
 
     Returns:
-        ``(cam2world [F, 4, 4] float64, fallback_steps)``: frame 0 keeps the alignment's pose; ``fallback_steps``
-        counts the steps that kept the alignment's relative pose.
+        ``(cam2world [F, 4, 4] float64, info)``: frame 0 keeps the alignment's pose. ``info["fallback_steps"]``
+        counts the steps that kept the alignment's relative pose (fewer than ``min_matches`` matches, a failed
+        essential matrix, or fewer than 8 of its inliers in front of both cameras);
+        ``info["low_parallax_steps"]`` those that a pure rotation explains to within ``min_parallax_px`` (median
+        residual; pan in place, static camera, where two-view translation is undefined): their rotation is the
+        matches' best rotation (Kabsch on the bearings) and their camera-centre displacement the alignment's.
     """
+    cfg = config or RefineConfig()
     c2w_ga = recon.cam2world.double().cpu().numpy()
     K = recon.K.double().cpu().numpy()
     num = c2w_ga.shape[0]
     steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
-    step_len = float(np.median(steps)) if np.isfinite(steps).all() and np.median(steps) > 0 else 1.0
+    step_len = float(np.median(steps)) if np.isfinite(steps).all() else 0.0  # 0 for a static alignment
     consecutive = {(i, j): (a, b) for i, j, a, b in matches if j == i + 1}
     w2c = [np.linalg.inv(c2w_ga[0])]
-    fallback = 0
+    fallback = low_parallax = 0
     for i in range(num - 1):
-        rel = None  # world2cam of frame i+1 relative to frame i
+        rel_ga = np.linalg.inv(c2w_ga[i + 1]) @ c2w_ga[i]  # world2cam of frame i+1 relative to frame i
+        rel = None
         if (i, i + 1) in consecutive:
             a, b = consecutive[(i, i + 1)]
             na = (a - K[i, :2, 2]) / np.diag(K[i])[:2]
             nb = (b - K[i + 1, :2, 2]) / np.diag(K[i + 1])[:2]
             focal = float(np.sqrt(K[i, 0, 0] * K[i, 1, 1]))
-            E, inl = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999,
-                                          threshold=ransac_px / focal)
-            if E is not None and E.shape == (3, 3):
-                _, R, t, _ = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
-                rel = np.eye(4)
-                rel[:3, :3], rel[:3, 3] = R, step_len * t[:, 0] / max(np.linalg.norm(t), 1e-12)
+            R_rot, parallax = _rotation_only(na, nb, focal)
+            rel = np.eye(4)
+            if parallax < cfg.min_parallax_px:  # no baseline to see: rotation only, the alignment's translation
+                low_parallax += 1
+                centre = -rel_ga[:3, :3].T @ rel_ga[:3, 3]  # centre of frame i+1 in frame i's coordinates
+                rel[:3, :3], rel[:3, 3] = R_rot, -R_rot @ centre
+            elif (pose := _essential_pose(na, nb, focal, cfg.ransac_px)) is not None:
+                rel[:3, :3], rel[:3, 3] = pose[0], step_len * pose[1]
+            else:
+                rel = None
         if rel is None:
             fallback += 1
-            rel = np.linalg.inv(c2w_ga[i + 1]) @ c2w_ga[i]
+            rel = rel_ga
         w2c.append(rel @ w2c[-1])
-    return np.linalg.inv(np.stack(w2c)), fallback
+    return np.linalg.inv(np.stack(w2c)), {"fallback_steps": fallback, "low_parallax_steps": low_parallax}
 
 
 def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: RefineConfig | None = None
@@ -167,32 +225,38 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
 
     Returns:
         ``(refined, info)``: the reconstruction with new ``cam2world`` and ``pts3d`` (``K``, ``depth``, ``conf``,
-        ``colors`` kept) and a dict with ``pairs`` (matched frame pairs), ``matches`` (inliers in all),
-        ``fallback_steps`` (steps that kept the alignment's relative pose) and ``status`` (``"refined"``, or
-        ``"skipped: ..."`` when the input was returned unchanged).
+        ``colors`` kept) and a dict with ``pairs`` (matched frame pairs within ``window``), ``matches`` (their
+        inliers in all), ``fallback_steps`` and ``low_parallax_steps`` (see :func:`chain_cameras`) and ``status``
+        (``"refined"``, or ``"skipped: ..."`` when the input was returned unchanged).
 
     Raises:
-        ValueError: ``frames`` does not match the reconstruction's frame count and size.
+        ValueError: ``frames`` does not match the reconstruction's frame count and size, or is not finite
+            floating-point.
     """
     cfg = config or RefineConfig()
     num, h, w = recon.depth.shape
     if tuple(frames.shape) != (num, 3, h, w):
         raise ValueError(f"frames must be [F={num}, 3, H={h}, W={w}], got {tuple(frames.shape)}")
+    if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
+        raise ValueError("frames must be finite floating-point RGB in [0, 1] (got "
+                         f"{frames.dtype}, or non-finite values); convert uint8 with / 255")
     matches = match_frames(frames, cfg)
     info: dict = {"pairs": len(matches), "matches": int(sum(len(m[2]) for m in matches))}
     if not any(j == i + 1 for i, j, *_ in matches):
         logger.warning("match refinement skipped: no consecutive frames have enough correspondences")
-        return recon, {**info, "fallback_steps": num - 1, "status": "skipped: no correspondences"}
-    c2w, fallback = chain_cameras(recon, matches, cfg.ransac_px)
+        return recon, {**info, "fallback_steps": num - 1, "low_parallax_steps": 0,
+                       "status": "skipped: no correspondences"}
+    c2w, chain_info = chain_cameras(recon, matches, cfg)
+    info.update(chain_info)
     if not np.isfinite(c2w).all():
         logger.warning("match refinement skipped: non-finite chained cameras")
-        return recon, {**info, "fallback_steps": num - 1, "status": "skipped: non-finite cameras"}
-    if fallback:
-        logger.warning("match refinement: %d of %d steps kept the global alignment's relative pose", fallback, num - 1)
-    cam2world = torch.as_tensor(c2w, dtype=torch.float32)
+        return recon, {**info, "status": "skipped: non-finite cameras"}
+    if chain_info["fallback_steps"]:
+        logger.warning("match refinement: %d of %d steps kept the global alignment's relative pose",
+                       chain_info["fallback_steps"], num - 1)
+    cam2world = torch.as_tensor(c2w, dtype=recon.cam2world.dtype, device=recon.cam2world.device)
     pts3d = depth_to_world_points(recon.depth, recon.K, cam2world)
-    return (dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d),
-            {**info, "fallback_steps": fallback, "status": "refined"})
+    return dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d), {**info, "status": "refined"}
 
 
 __all__ = ["RefineConfig", "chain_cameras", "match_frames", "refine_with_matches"]

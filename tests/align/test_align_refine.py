@@ -115,3 +115,55 @@ def test_bad_frames_shape_raises(clip):
         refine_with_matches(recon, clip.frames[:3])
     with pytest.raises(ValueError, match="frames must be"):
         refine_with_matches(dataclasses.replace(recon), clip.frames[..., :64])
+
+
+def test_static_video_stays_static(clip):
+    """Identical frames match perfectly but have no parallax (the essential matrix is degenerate or the step has no
+    parallax): the alignment's static cameras stay."""
+    frames = clip.frames[:1].expand(5, -1, -1, -1).contiguous()
+    depth = clip.depth[:1].expand(5, -1, -1).clamp_min(0.1)
+    c2w = clip.cam2world[:1].expand(5, -1, -1).contiguous()
+    recon = _recon(clip, c2w, clip.K[:5], depth)
+    refined, info = refine_with_matches(recon, frames)
+    assert info["status"] == "refined" and info["low_parallax_steps"] + info["fallback_steps"] == 4
+    torch.testing.assert_close(refined.cam2world, c2w, atol=1e-4, rtol=0)
+
+
+def test_pan_in_place_keeps_the_alignment_translation(clip):
+    """A pure rotation about the camera centre (homography warp): rotations from the matches, no invented baseline."""
+    import cv2
+
+    img = (clip.frames[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    K = clip.K[0].double().numpy()
+    frames, c2w = [], []
+    for k in range(4):
+        R = roma.rotvec_to_rotmat(torch.tensor([0.0, np.deg2rad(1.5 * k), 0.0], dtype=torch.float64)).numpy()
+        H = K @ R.T @ np.linalg.inv(K)  # world2cam rotation R.T maps frame-0 rays into frame k
+        warped = cv2.warpPerspective(img, H, (192, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        frames.append(torch.from_numpy(warped).permute(2, 0, 1).float() / 255)
+        m = torch.eye(4, dtype=torch.float64)
+        m[:3, :3] = torch.from_numpy(R)
+        c2w.append(m)
+    frames, c2w = torch.stack(frames), torch.stack(c2w).float()
+    depth = torch.full((4, 128, 192), 2.0)
+    noisy = c2w.clone()
+    noisy[1:, :3, 3] = 0.01 * torch.randn(3, 3, generator=torch.Generator().manual_seed(0))
+    refined, info = refine_with_matches(_recon(clip, noisy, clip.K[:4], depth), frames)
+    assert info["status"] == "refined" and info["low_parallax_steps"] == 3
+    rot_err = roma.rotmat_geodesic_distance(refined.cam2world[:, :3, :3], c2w[:, :3, :3])
+    assert float(rot_err.max()) < np.deg2rad(0.3)
+    # the camera centres are the alignment's (small) ones, not unit-length steps
+    torch.testing.assert_close(refined.cam2world[:, :3, 3], noisy[:, :3, 3], atol=1e-4, rtol=0)
+
+
+def test_bad_config_and_frames_are_refused(clip):
+    for bad in (dict(min_matches=3), dict(max_matches=4), dict(ratio=0.0), dict(window=0), dict(ransac_px=0)):
+        with pytest.raises(ValueError):
+            RefineConfig(**bad)
+    recon = _recon(clip, clip.cam2world, clip.K, clip.depth.clamp_min(0.1))
+    with pytest.raises(ValueError, match="floating-point"):
+        refine_with_matches(recon, (clip.frames * 255).to(torch.uint8))
+    nan = clip.frames.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        refine_with_matches(recon, nan)
