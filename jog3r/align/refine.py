@@ -39,6 +39,7 @@ import torch
 
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import Reconstruction
+from jog3r.viz.colors import to_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ class RefineConfig:
                              f"got {self.min_matches}, {self.max_matches}")
 
 
-def _gray(frame: torch.Tensor, upsample: int) -> np.ndarray:
-    img = (frame.permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+def gray_uint8(frame: torch.Tensor, upsample: int = 1) -> np.ndarray:
+    """8-bit grey image ``[H * upsample, W * upsample]`` of one ``[3, H, W]`` float RGB frame in ``[0, 1]`` (for SIFT);
+    upscaled with bicubic interpolation when ``upsample > 1``."""
+    gray = cv2.cvtColor(to_uint8(frame.permute(1, 2, 0).cpu().numpy()), cv2.COLOR_RGB2GRAY)
     if upsample > 1:
         gray = cv2.resize(gray, None, fx=upsample, fy=upsample, interpolation=cv2.INTER_CUBIC)
     return gray
@@ -97,7 +99,7 @@ def match_frames(frames: torch.Tensor, config: RefineConfig | None = None
     config = config or RefineConfig()
     up = int(config.upsample)
     sift = cv2.SIFT_create()
-    feats = [sift.detectAndCompute(_gray(f, up), None) for f in frames]
+    feats = [sift.detectAndCompute(gray_uint8(f, up), None) for f in frames]
     matcher = cv2.BFMatcher(cv2.NORM_L2)
     out = []
     num = frames.shape[0]
@@ -259,4 +261,4 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     return dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d), {**info, "status": "refined"}
 
 
-__all__ = ["RefineConfig", "chain_cameras", "match_frames", "refine_with_matches"]
+__all__ = ["RefineConfig", "chain_cameras", "gray_uint8", "match_frames", "refine_with_matches"]

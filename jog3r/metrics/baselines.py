@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import torch
 
+from jog3r.align.refine import gray_uint8
+
 logger = logging.getLogger(__name__)
 
 
@@ -82,8 +84,7 @@ def classical_chain_trajectory(frames: torch.Tensor, K: torch.Tensor, *, ratio: 
     Ks = (K if K.dim() == 3 else K.expand(num, 3, 3)).double().cpu().numpy()
     Ks = Ks.copy()
     Ks[:, :2, 2] -= 0.5  # OpenCV keypoints put pixel centres at integers
-    gray = [cv2.cvtColor((f.permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8),
-                         cv2.COLOR_RGB2GRAY) for f in frames]
+    gray = [gray_uint8(f) for f in frames]
     sift = cv2.SIFT_create()
     w2c = [np.eye(4)]
     step = np.eye(4)
