@@ -78,8 +78,9 @@ class V2C(Common):
     focal: float | None = None
     """Known focal length in pixels of the input video (optional; estimated otherwise)."""
     refine_matches: bool = False
-    """After the global alignment, take the cameras from a chain of two-view poses on SIFT correspondences (with the
-    model's intrinsics and scale; :func:`jog3r.align.refine.refine_with_matches`). Not part of the paper's V2C."""
+    """After the global alignment, take the cameras from SIFT correspondences between nearby frames at the source
+    resolution (with the model's intrinsics, depth and scale; :func:`jog3r.align.refine.refine_with_matches`). Not
+    part of the paper's V2C."""
 
 
 @dataclass
@@ -179,7 +180,9 @@ def run_v2c(opts: V2C) -> dict:
         raise ValueError(f"--focal must be a positive focal length in pixels, got {opts.focal}")
     staging = _prepare_out(opts.out, opts.overwrite)
     pipe = _pipeline(opts)
-    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride)
+    # with --refine-matches the frames stay at the source size: the model resizes them, the matching uses them
+    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride,
+                                  full_size=opts.refine_matches)
     print(info["message"])
     source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
     gt = None

@@ -37,7 +37,7 @@ from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.metrics.pose import pose_metrics
-from jog3r.video_io import adjust_intrinsics, read_video
+from jog3r.video_io import adjust_intrinsics, crop_to_aspect, read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
@@ -70,8 +70,8 @@ class EvalConfig:
     and pixel aspect; the paper's Table 2 estimates them. Adds " (known K)" to the row names."""
     refine_matches: bool = False
     """Also report every V2C row with the optional camera refinement from SIFT correspondences after the global
-    alignment (:func:`jog3r.align.refine.refine_with_matches`; not part of the paper's V2C). Adds rows named
-    "+ match chain"."""
+    alignment, on the source-resolution frames (:func:`jog3r.align.refine.refine_with_matches`; not part of the
+    paper's V2C). Adds rows named "+ SIFT matches"."""
     synth_test: int = 8
     """Clips in the held-out synthetic test split (0 skips it)."""
     t2v_prompts: int = 4
@@ -126,15 +126,20 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
         m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
         clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
                                   "seconds": time.perf_counter() - start}
-        if refine:
-            refined[video_path.stem] = _refined_metrics(out, gt[video.frame_indices.long()])
+        if refine:  # the correspondences on the same frames at the source resolution, cropped like the model's
+            source, _ = read_video(video_path, num_frames=num_frames)
+            if not torch.equal(source.frame_indices, video.frame_indices):
+                raise RuntimeError(f"{video_path}: the source-size read sampled other frames than the model's")
+            detail = crop_to_aspect(source.frames, pipe.resolution)
+            refined[video_path.stem] = _refined_metrics(out, gt[video.frame_indices.long()], detail)
     return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
 
 
-def _refined_metrics(out, gt_cam2world: torch.Tensor) -> dict:
-    """Metrics of ``out`` after :func:`refine_with_matches` (with the intrinsics the alignment used)."""
+def _refined_metrics(out, gt_cam2world: torch.Tensor, frames: torch.Tensor | None = None) -> dict:
+    """Metrics of ``out`` after :func:`refine_with_matches` (with the intrinsics the alignment used), matching on
+    ``frames`` (default: the model's frames)."""
     start = time.perf_counter()
-    recon, info = refine_with_matches(out.reconstruction, out.video.frames)
+    recon, info = refine_with_matches(out.reconstruction, out.video.frames if frames is None else frames)
     m = pose_metrics(recon.cam2world, gt_cam2world, pairs="all")
     return {**{k: float(m[k]) for k in METRIC_KEYS}, "refine_status": info["status"],
             "refine_seconds": time.perf_counter() - start}
@@ -177,7 +182,8 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
 def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsics: bool = False,
                    refine: bool = False) -> dict:
     """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K
-    and with the correspondence stage (``"refined"``, as in :func:`eval_re10k_window`)."""
+    and with the correspondence stage (``"refined"``, as in :func:`eval_re10k_window`; it matches the same views
+    rendered at twice the model's size, as the real clips' source frames)."""
     h, w = pipe.resolution
     clips, refined = {}, {}
     for i in range(n):
@@ -186,8 +192,9 @@ def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsic
                                     known_K=clip.K if known_intrinsics else None)
         m = pose_metrics(out.reconstruction.cam2world, clip.cam2world, pairs="all")
         clips[f"synth_{SYNTH_TEST_SEED + i}"] = {k: float(m[k]) for k in METRIC_KEYS}
-        if refine:
-            refined[f"synth_{SYNTH_TEST_SEED + i}"] = _refined_metrics(out, clip.cam2world)
+        if refine:  # like the real clips' source frames: the same views rendered at twice the model's size
+            big = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=2 * h, width=2 * w, num_frames=num_frames))
+            refined[f"synth_{SYNTH_TEST_SEED + i}"] = _refined_metrics(out, clip.cam2world, big.frames)
     return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
 
 
@@ -301,7 +308,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         results["v2c"][f"synthetic test ({cfg.synth_test}){suffix}"] = eval_synthetic(
             pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics, cfg.refine_matches)
     for name in [k for k, v in results["v2c"].items() if "refined" in v]:  # after all the alignment-only rows
-        results["v2c"][f"{name} + match chain"] = results["v2c"][name].pop("refined")
+        results["v2c"][f"{name} + SIFT matches"] = results["v2c"][name].pop("refined")
     if cfg.t2v_prompts:
         results["t2v"] = eval_t2v(pipe, cfg)
     if cfg.models:  # cfg.windows is non-empty: checked above

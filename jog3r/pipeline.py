@@ -37,7 +37,7 @@ from jog3r.metrics.pose import pose_metrics
 from jog3r.model import JOG3R
 from jog3r.recon.pairs import SceneGraph, make_edges
 from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
-from jog3r.video_io import adjust_intrinsics, read_video, resize_and_center_crop
+from jog3r.video_io import adjust_intrinsics, crop_to_aspect, read_video, resize_and_center_crop
 
 logger = logging.getLogger(__name__)
 
@@ -203,13 +203,17 @@ class JOG3RPipeline:
         return {"seconds": round(seconds, 1), "memory_mb": round(memory)}
 
     # ------------------------------------------------------------------ inputs
-    def load_video(self, path: str | Path, *, num_frames: int | None = None, stride: int | None = None) -> tuple[Video, dict]:
+    def load_video(self, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
+                   full_size: bool = False) -> tuple[Video, dict]:
         """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
 
         Args:
             path: mp4/mov/webm/gif file or a folder of images.
             num_frames: frames to sample uniformly (default: the model's ``F`` when neither option is given).
             stride: take every ``stride``-th frame instead.
+            full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing: the
+                model still sees its own size (:meth:`video_to_cameras` resizes), while the optional
+                correspondence stage (``refine=True``) matches on the sharper source frames.
 
         Returns:
             ``(video, info)``; ``info["message"]`` says what was sampled.
@@ -219,7 +223,7 @@ class JOG3RPipeline:
         """
         if num_frames is None and stride is None:
             num_frames = self.num_frames
-        return read_video(path, num_frames=num_frames, stride=stride, size=self.resolution)
+        return read_video(path, num_frames=num_frames, stride=stride, size=None if full_size else self.resolution)
 
     def _prepare_video(self, video: Video, known_K: torch.Tensor | None) -> tuple[Video, torch.Tensor | None]:
         if video.num_frames < 2:
@@ -302,10 +306,12 @@ class JOG3RPipeline:
             align: global-alignment settings (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.
-            refine: after the global alignment, replace the cameras by a chain of two-view poses from SIFT
-                correspondences, using the alignment's intrinsics and scale
-                (:func:`jog3r.align.refine.refine_with_matches`; ``True`` = default
-                :class:`~jog3r.align.refine.RefineConfig`). Not part of the paper's V2C.
+            refine: after the global alignment, replace the cameras by cameras from SIFT correspondences, using the
+                alignment's intrinsics, depth and scale (:func:`jog3r.align.refine.refine_with_matches`; ``True`` =
+                default :class:`~jog3r.align.refine.RefineConfig`). Not part of the paper's V2C. When ``video`` is
+                larger than the model's size (e.g. ``load_video(..., full_size=True)``), the matching uses its
+                frames centre-cropped to the model's aspect ratio (:func:`jog3r.video_io.crop_to_aspect`), which is
+                much more accurate than the model's small frames (see the model card).
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
@@ -317,7 +323,10 @@ class JOG3RPipeline:
         if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
             raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
         with timer("prepare"):
+            detail = crop_to_aspect(video.frames, self.resolution) if refine else None
             video, known_K = self._prepare_video(video, known_K)
+            if detail is not None and detail.shape[-1] <= video.size[1]:
+                detail = video.frames  # not larger than the model's frames: match on those
         progress(0.05, "encoding frames")
         with timer("vae_encode"):
             z0 = self.encode_frames(video.frames)
@@ -336,7 +345,7 @@ class JOG3RPipeline:
             progress(0.8, "cameras from correspondences")
             cfg = refine if isinstance(refine, RefineConfig) else RefineConfig()
             with timer("refine"):
-                recon, refine_info = refine_with_matches(recon, video.frames, cfg)
+                recon, refine_info = refine_with_matches(recon, detail, cfg)
         progress(1.0, "done")
         timer.timings["total"] = sum(timer.timings.values())
         return V2COutput(video=video, reconstruction=recon, pointmaps=pointmaps, align_history=history,

@@ -155,6 +155,29 @@ def resize_and_center_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch
     return x[0] if squeeze else x
 
 
+def crop_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Centre-crop frames to the aspect ratio of ``size`` without resizing them.
+
+    The crop shows the field of view of :func:`resize_and_center_crop` to ``size`` at the frames' own resolution
+    (to within one pixel of ``size``, from the rounding of the resized size there; exact when the source's aspect
+    ratio is ``size``'s): intrinsics of ``size`` scale to it by ``W_crop / W'``. Used for the
+    correspondence stage, which matches better on source-resolution frames than on the model's small ones.
+
+    Args:
+        frames: ``[F, 3, H, W]`` float in ``[0, 1]``.
+        size: ``(H', W')`` whose aspect ratio is kept.
+
+    Returns:
+        ``[F, 3, H_crop, W_crop]`` (a view), with ``H_crop / W_crop = H' / W'`` to rounding and one side equal to the
+        input's.
+    """
+    H, W = frames.shape[-2:]
+    scale = max(size[0] / H, size[1] / W)
+    hc, wc = min(H, round(size[0] / scale)), min(W, round(size[1] / scale))
+    top, left = (H - hc) // 2, (W - wc) // 2
+    return frames[..., top : top + hc, left : left + wc]
+
+
 def adjust_intrinsics(K: torch.Tensor | np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]):
     """Intrinsics of frames after :func:`resize_and_center_crop` from ``src_size`` to ``dst_size``.
 
@@ -420,5 +443,5 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     return path
 
 
-__all__ = ["IMAGE_SUFFIXES", "adjust_intrinsics", "read_video", "resize_and_center_crop",
+__all__ = ["IMAGE_SUFFIXES", "adjust_intrinsics", "crop_to_aspect", "read_video", "resize_and_center_crop",
            "resize_crop_geometry", "sample_frame_indices", "write_video"]

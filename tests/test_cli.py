@@ -79,8 +79,8 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     results = json.loads((tmp_path / "e" / "results.json").read_text())
     # the correspondence refinement adds one row per V2C row, after them, on the same clips
     names = list(results["v2c"])
-    assert names[2:] == [f"{n} + match chain" for n in names[:2]]
-    refined = results["v2c"]["RealEstate10K clips16_384x256 + match chain"]["clips"]
+    assert names[2:] == [f"{n} + SIFT matches" for n in names[:2]]
+    refined = results["v2c"]["RealEstate10K clips16_384x256 + SIFT matches"]["clips"]
     assert set(refined) == set(results["v2c"]["RealEstate10K clips16_384x256"]["clips"])
     assert all(0 <= c["mAA@30"] <= 100 and c["refine_status"] for c in refined.values())
     t2v = results["t2v"]

@@ -45,6 +45,15 @@ def test_v2c_refine_matches(pipe):
     assert plain.refine_info is None and "refine" not in plain.timings
     assert out.refine_info["status"].startswith("skipped") and "refine" in out.timings
     torch.testing.assert_close(out.reconstruction.cam2world, plain.reconstruction.cam2world)
+    assert out.refine_info["match_size"] == [32, 48]
+
+
+def test_v2c_refine_matches_on_the_source_resolution(pipe):
+    """A video larger than the model's size: the model sees it resized, the matching its centre crop with the
+    model's aspect ratio at full resolution (64x120 -> 64x96 for a 32x48 model)."""
+    frames = torch.rand(3, 3, 64, 120, generator=torch.Generator().manual_seed(1))
+    out = pipe.video_to_cameras(Video(frames=frames), refine=True)
+    assert out.video.size == (32, 48) and out.refine_info["match_size"] == [64, 96]
 
 
 def test_v2c_resizes_any_input_and_keeps_known_intrinsics(pipe):

@@ -19,6 +19,7 @@ import jog3r.video_io as video_io
 from jog3r.video_io import (
     adjust_intrinsics,
     read_video,
+    crop_to_aspect,
     resize_and_center_crop,
     sample_frame_indices,
     write_video,
@@ -312,6 +313,24 @@ def test_resize_crop_matches_adjusted_intrinsics(H, W, h, w):
     inner_y = (y_src > 2.5 * H / h + 1) & (y_src < H - 2.5 * H / h - 1)
     torch.testing.assert_close(out[0, 0][inner_x].double() * W, x_src[inner_x], atol=0.1, rtol=0)
     torch.testing.assert_close(out[1, :, 0][inner_y].double() * H, y_src[inner_y], atol=0.1, rtol=0)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(H=st.integers(24, 200), W=st.integers(24, 200), h=st.integers(6, 24), w=st.integers(6, 24))
+def test_crop_to_aspect_has_the_field_of_view_of_resize_and_center_crop(H, W, h, w):
+    """The crop, resized to ``(h, w)``, shows what ``resize_and_center_crop`` shows, to within one pixel of the
+    ``(h, w)`` frames (``1 / s`` source pixels: ``resize_and_center_crop`` rounds its resized size)."""
+    ys, xs = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
+    image = torch.stack([xs / W, ys / H, torch.zeros_like(xs)])[None]  # ramps of the source coordinates
+    crop = crop_to_aspect(image, (h, w))
+    hc, wc = crop.shape[-2:]
+    assert hc == H or wc == W
+    assert abs((hc / wc) / (h / w) - 1) <= 0.51 / min(hc, wc)  # aspect to rounding (half a pixel)
+    via_crop = resize_and_center_crop(crop, (h, w))
+    direct = resize_and_center_crop(image, (h, w))
+    pixel = 1.0 / max(h / H, w / W)  # one (h, w) pixel in source pixels
+    assert float((via_crop[0, 0] - direct[0, 0]).abs().max()) * W <= pixel
+    assert float((via_crop[0, 1] - direct[0, 1]).abs().max()) * H <= pixel
 
 
 def test_adjust_intrinsics_numbers():

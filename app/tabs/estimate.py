@@ -183,14 +183,16 @@ class EstimateTab:
             raise gr.Error("Known intrinsics need positive fx, fy and non-negative cx, cy (pixels).")
 
         # 1. frames (+ known K, ground truth), 2. cameras (the one heavy call), 3. metrics, 4. exports, 5. display.
-        video, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride))
+        # the correspondence stage matches on the source-resolution frames; the model resizes them itself
+        source, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride),
+                                       full_size=bool(refine_matches))
         if info.get("message"):
             gr.Info(info["message"])
-        known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
-        gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
-        out = pipe.video_to_cameras(video, known_K=known_K, refine=bool(refine_matches),
+        known_K = self._known_K(fx, fy, cx, cy, info, source.size) if use_K else None
+        gt = self._read_ground_truth(gt_file, source, info) if file_paths(gt_file) else None
+        out = pipe.video_to_cameras(source, known_K=known_K, refine=bool(refine_matches),
                                     progress=progress_callback(progress))
-        recon = out.reconstruction
+        video, recon = out.video, out.reconstruction
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
         table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
         folder = session.new_folder("v2c")
@@ -210,8 +212,9 @@ class EstimateTab:
         )
         if out.refine_info is not None:
             r = out.refine_info
-            summary += (f"\n\nCameras from correspondences: {r['status']} ({r['matches']} matches; "
-                        f"{r['fallback_steps']} of {video.num_frames - 1} steps kept the alignment's pose)")
+            summary += (f"\n\nCameras from correspondences: {r['status']} ({r['matches']} matches over {r['pairs']} "
+                        f"frame pairs at {r['match_size'][1]}x{r['match_size'][0]}; {r['fallback_steps']} of "
+                        f"{video.num_frames - 1} steps kept the alignment's pose)")
         metrics_md = ""
         if table:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(

@@ -4,25 +4,36 @@ JOG3R's global alignment (:func:`jog3r.align.fit.fit`) places the cameras from t
 paper does. This module is an optional second stage, NOT part of the paper's V2C, in the spirit of the
 correspondence-based refinement that point-map systems offer after their feed-forward pass (VGGT's bundle
 adjustment, MASt3R-SfM): the model supplies the intrinsics (focal and pixel aspect, estimated by the alignment, or
-the ones the user gave), the depth maps and the scene scale; the relative rotations and translation directions of
-consecutive frames come from classical two-view geometry on SIFT matches.
+the ones the user gave), the depth maps and the scene scale; the relative rotations and translation directions come
+from classical two-view geometry on SIFT matches.
 
 :func:`refine_with_matches`:
 
-1. **Correspondences** (:func:`match_frames`): OpenCV SIFT on frames upscaled ``upsample`` times (the model's frames
-   are small), mutual nearest neighbours passing Lowe's ratio test, filtered by a fundamental-matrix RANSAC
-   (``cv2.USAC_MAGSAC``, which needs no intrinsics).
-2. **Two-view poses**: for every consecutive pair, the essential matrix (``cv2.findEssentialMat``, MAGSAC++) on the
-   matches normalised with the reconstruction's ``K``, decomposed by ``cv2.recoverPose``. Two-view translation has
-   no scale: every step gets the alignment's median step length, so the scene keeps the alignment's scale. A pair
-   without enough matches keeps the alignment's relative pose for that step (``info["fallback_steps"]``); a pair
-   without parallax (pan in place, static camera) keeps the alignment's translation (``info["low_parallax_steps"]``).
-3. **Output**: the reconstruction with the chained ``cam2world`` (frame 0 keeps its pose); ``K`` and ``depth`` are
+1. **Correspondences** (:func:`match_frames`): OpenCV SIFT on the frames (best at the source resolution: the
+   pipeline passes the source frames centre-cropped like the model's, not the model's small frames), upscaled so
+   the short side is at least ``min_side`` pixels; mutual nearest neighbours passing Lowe's ratio test, filtered
+   by a fundamental-matrix RANSAC (``cv2.USAC_MAGSAC``, which needs no intrinsics). Frames ``i < j <= i + window``
+   are matched.
+2. **Two-view geometry** of every matched pair (:func:`pair_poses`): a pure-rotation fit first (Kabsch on the
+   bearings, roma); if it leaves less than ``min_parallax_px`` of median image motion the pair is a rotation
+   (pan in place, static camera) with no usable translation; otherwise the essential matrix
+   (``cv2.findEssentialMat``, MAGSAC++) on the matches normalised with the reconstruction's ``K``, decomposed by
+   ``cv2.recoverPose``.
+3. **Rotations** (:func:`chain_cameras`): consecutive relative rotations chained from frame 0. A consecutive pair
+   without a two-view pose keeps the alignment's relative pose (``info["fallback_steps"]``).
+4. **Camera centres** (:func:`solve_centres`): robust linear least squares (IRLS, Huber) over every pair's
+   baseline vector ``c_j - c_i``: its direction from step 2, rotated into the world by the chained rotation of
+   frame ``i``; its length ``j - i`` times the alignment's median step. Consecutive pairs without parallax or
+   without a pose contribute the alignment's displacement instead, so a pan or a static video gets no invented
+   baseline. Using every pair within ``window`` rather than a chain of consecutive pairs averages out the noise
+   of short baselines.
+5. **Output**: the reconstruction with the new ``cam2world`` (frame 0 keeps its pose); ``K`` and ``depth`` are
    the alignment's and the point cloud is re-unprojected with the new cameras. When no consecutive pair has enough
    correspondences (texture-less video) the input is returned unchanged with a warning.
 
-Measured with the embedded default (``jog3r eval --refine-matches``; see the model card): it is the
-correspondences, not the point maps, that carry the camera accuracy of this stage.
+Measured with the embedded default (``jog3r eval --refine-matches``; see the model card and
+``docs/notes/align.md``): it is the correspondences, not the point maps, that carry the camera accuracy of this
+stage.
 
 Conventions are those of :mod:`jog3r.geometry.camera` (OpenCV axes, ``cam2world``, pixel centres at ``+0.5``).
 """
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 import cv2
 import numpy as np
@@ -46,10 +58,12 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class RefineConfig:
-    """Settings of :func:`refine_with_matches` and :func:`match_frames`."""
+    """Settings of :func:`refine_with_matches` and :func:`match_frames`. Pixel thresholds are in pixels of the
+    frames given to :func:`refine_with_matches` (before the ``upsample`` for SIFT)."""
 
-    window: int = 1
-    """Frames ``i`` and ``j`` are matched when ``0 < j - i <= window`` (the chain uses consecutive pairs)."""
+    window: int = 3
+    """Frames ``i`` and ``j`` are matched when ``0 < j - i <= window``: consecutive pairs give the rotations, all
+    pairs vote on the camera centres (3 scored best of 1, 3, 5 on the RealEstate10K clips)."""
     ratio: float = 0.8
     """Lowe's ratio-test threshold of the SIFT matches."""
     ransac_px: float = 1.0
@@ -58,21 +72,33 @@ class RefineConfig:
     """A frame pair with fewer RANSAC inliers contributes no matches."""
     max_matches: int = 400
     """Keep at most this many inliers per pair, the most distinctive (lowest ratio-test distance ratio)."""
-    upsample: int = 2
-    """Detect SIFT on frames upscaled by this factor (the model's frames are small, e.g. 128 x 192)."""
+    upsample: int | None = None
+    """Detect SIFT on frames upscaled by this integer factor; ``None``: the smallest factor that brings the short
+    side to at least ``min_side`` pixels (the model's 128 x 192 frames -> 4, a 320-pixel source -> 2)."""
+    min_side: int = 512
+    """See ``upsample``."""
     min_parallax_px: float = 0.3
-    """A step whose rotation-compensated median image motion is below this (pixels) takes its rotation from the
-    matches and its translation from the alignment (two-view translation is undefined without parallax)."""
+    """A pair whose rotation-compensated median image motion is below this is treated as a pure rotation: its
+    rotation comes from the matches, its translation (undefined without parallax) from the alignment."""
+    huber_scale: float = 1.5
+    """Huber threshold of the centre solve, in robust standard deviations (1.4826 MAD) of the residual norms."""
 
     def __post_init__(self) -> None:
-        if self.window < 1 or self.upsample < 1:
-            raise ValueError(f"window and upsample must be >= 1, got {self.window}, {self.upsample}")
+        if self.window < 1 or (self.upsample is not None and self.upsample < 1) or self.min_side < 1:
+            raise ValueError(f"window, upsample and min_side must be >= 1, got {self.window}, {self.upsample}, "
+                             f"{self.min_side}")
         if not 0 < self.ratio <= 1 or not self.ransac_px > 0 or self.min_parallax_px < 0:
             raise ValueError(f"need 0 < ratio <= 1, ransac_px > 0, min_parallax_px >= 0; got {self.ratio}, "
                              f"{self.ransac_px}, {self.min_parallax_px}")
         if self.min_matches < 8 or self.max_matches < self.min_matches:
             raise ValueError(f"need min_matches >= 8 (the fundamental-matrix fit) and max_matches >= min_matches; "
                              f"got {self.min_matches}, {self.max_matches}")
+        if not self.huber_scale > 0:
+            raise ValueError(f"need huber_scale > 0, got {self.huber_scale}")
+
+    def upsample_for(self, size: tuple[int, int]) -> int:
+        """The SIFT upscaling factor for frames of ``(H, W)`` pixels (see ``upsample``)."""
+        return int(self.upsample) if self.upsample is not None else max(1, math.ceil(self.min_side / min(size)))
 
 
 def gray_uint8(frame: torch.Tensor, upsample: int = 1) -> np.ndarray:
@@ -90,14 +116,14 @@ def match_frames(frames: torch.Tensor, config: RefineConfig | None = None
 
     Args:
         frames: ``[F, 3, H, W]`` float RGB in ``[0, 1]``.
-        config: matching settings (``window``, ``ratio``, ``ransac_px``, ``min_matches``, ...).
+        config: matching settings (``window``, ``ratio``, ``ransac_px``, ``min_matches``, ``upsample``, ...).
 
     Returns:
         A list of ``(i, j, uv_i, uv_j)`` with ``uv`` ``[M, 2]`` float64 pixel coordinates in our convention (pixel
         centres at ``+0.5``) of the ``H x W`` frames, for every pair with at least ``min_matches`` inliers.
     """
     config = config or RefineConfig()
-    up = int(config.upsample)
+    up = config.upsample_for(tuple(frames.shape[-2:]))
     sift = cv2.SIFT_create()
     feats = [sift.detectAndCompute(gray_uint8(f, up), None) for f in frames]
     matcher = cv2.BFMatcher(cv2.NORM_L2)
@@ -149,109 +175,194 @@ def _rotation_only(na: np.ndarray, nb: np.ndarray, focal: float) -> tuple[np.nda
 
 
 def _essential_pose(na: np.ndarray, nb: np.ndarray, focal: float, ransac_px: float
-                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(R, t_unit)`` of frame b relative to frame a from the essential matrix, or None on failure."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(R, t_unit, inlier mask)`` of frame b relative to frame a (``x_b ~ R x_a + t``) from the essential
+    matrix, or None on failure."""
     try:
         E, inl = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999,
                                       threshold=ransac_px / focal)
         if E is None or E.shape != (3, 3):
             return None
-        good, R, t, _ = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
+        good, R, t, mask = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
     except cv2.error as err:  # degenerate configurations
         logger.debug("essential matrix failed: %s", err)
         return None
     if good < 8:  # too few essential-matrix inliers in front of both cameras to trust the pose
         return None
-    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12)
+    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12), mask[:, 0] > 0
 
 
-def chain_cameras(recon: Reconstruction, matches: list, config: RefineConfig | None = None
-                  ) -> tuple[np.ndarray, dict]:
-    """Chain consecutive two-view poses (step 2 of :func:`refine_with_matches`).
+def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None = None, match_scale: float = 1.0
+               ) -> dict[tuple[int, int], dict]:
+    """Two-view geometry of every matched pair (step 2 of :func:`refine_with_matches`).
 
     Args:
-        recon: the alignment's reconstruction (its ``K``, and its cameras for the scale and the fallback steps).
-        matches: output of :func:`match_frames` (only consecutive pairs are used).
-        config: :class:`RefineConfig` (``ransac_px``, ``min_matches``, ``min_parallax_px``).
+        recon: the alignment's reconstruction (its ``K [F, 3, 3]``, at the model's size).
+        matches: output of :func:`match_frames`, in pixels of frames ``match_scale`` times the model's size.
+        config: :class:`RefineConfig` (``ransac_px``, ``min_parallax_px``).
+        match_scale: size of the matched frames over the model's (``W' / W``).
 
     Returns:
-        ``(cam2world [F, 4, 4] float64, info)``: frame 0 keeps the alignment's pose. ``info["fallback_steps"]``
-        counts the steps that kept the alignment's relative pose (fewer than ``min_matches`` matches, a failed
-        essential matrix, or fewer than 8 of its inliers in front of both cameras);
-        ``info["low_parallax_steps"]`` those that a pure rotation explains to within ``min_parallax_px`` (median
-        residual; pan in place, static camera, where two-view translation is undefined): their rotation is the
-        matches' best rotation (Kabsch on the bearings) and their camera-centre displacement the alignment's.
+        ``{(i, j): pose}`` with ``pose["kind"]`` ``"rotation"`` (no parallax: ``R`` only), ``"essential"`` (``R``
+        and unit ``t`` with ``x_j ~ R x_i + t`` in camera coordinates) or ``"failed"``, and ``parallax_px``.
+    """
+    cfg = config or RefineConfig()
+    K = recon.K.double().cpu().numpy().copy()
+    K[:, :2] *= match_scale
+    out = {}
+    for i, j, a, b in matches:
+        na = (a - K[i, :2, 2]) / np.diag(K[i])[:2]
+        nb = (b - K[j, :2, 2]) / np.diag(K[j])[:2]
+        focal = float(np.sqrt(K[i, 0, 0] * K[i, 1, 1]))
+        R_rot, parallax = _rotation_only(na, nb, focal)
+        if parallax < cfg.min_parallax_px:
+            out[(i, j)] = {"kind": "rotation", "R": R_rot, "parallax_px": parallax}
+            continue
+        pose = _essential_pose(na, nb, focal, cfg.ransac_px)
+        if pose is None:
+            out[(i, j)] = {"kind": "failed", "parallax_px": parallax}
+            continue
+        R, t, _ = pose
+        out[(i, j)] = {"kind": "essential", "R": R, "t": t, "parallax_px": parallax}
+    return out
+
+
+def chain_cameras(recon: Reconstruction, poses: dict[tuple[int, int], dict]) -> tuple[np.ndarray, dict]:
+    """Camera rotations chained over consecutive pairs (step 3 of :func:`refine_with_matches`).
+
+    Args:
+        recon: the alignment's reconstruction (its cameras for frame 0 and the fallback steps).
+        poses: output of :func:`pair_poses` (only consecutive pairs are used).
+
+    Returns:
+        ``(cam2world [F, 4, 4] float64, info)``: rotations chained from frame 0's (which keeps the alignment's
+        pose); the centres are the alignment's, moved rigidly with each frame's rotation (replaced by
+        :func:`solve_centres`). ``info["fallback_steps"]`` counts the consecutive pairs that kept the alignment's
+        relative rotation (no matches, a failed essential matrix, or fewer than 8 of its inliers in front of both
+        cameras); ``info["low_parallax_steps"]`` those that a pure rotation explains (pan in place, static camera).
+    """
+    c2w_ga = recon.cam2world.double().cpu().numpy()
+    num = c2w_ga.shape[0]
+    rot = [c2w_ga[0, :3, :3]]
+    fallback = low_parallax = 0
+    for i in range(num - 1):
+        pose = poses.get((i, i + 1), {"kind": "failed"})
+        if pose["kind"] == "failed":
+            fallback += 1
+            rel = c2w_ga[i + 1, :3, :3].T @ c2w_ga[i, :3, :3]  # world2cam rotation of i+1 relative to i
+        else:
+            low_parallax += pose["kind"] == "rotation"
+            rel = pose["R"]
+        rot.append(rot[-1] @ rel.T)  # cam2world_{i+1} = cam2world_i R_rel^T
+    c2w = c2w_ga.copy()
+    c2w[:, :3, :3] = np.stack(rot)
+    return c2w, {"fallback_steps": fallback, "low_parallax_steps": low_parallax}
+
+
+def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tuple[int, int], dict],
+                  config: RefineConfig | None = None) -> tuple[np.ndarray, dict]:
+    """Camera centres from every pair's baseline vector (step 4 of :func:`refine_with_matches`).
+
+    Each pair ``(i, j)`` with an essential-matrix pose gives ``c_j - c_i = (j - i) L C_i (-R_ij^T t_ij)`` (``C_i``
+    the camera-to-world rotation of frame ``i`` from :func:`chain_cameras`, ``L`` the alignment's median
+    consecutive step: two-view geometry has no scale, and lengths from the model's depth, tried, scored no better
+    and were inflated on short baselines, ``docs/notes/align.md``); a consecutive pair without one gives the
+    alignment's displacement expressed the same way. The overdetermined linear system (``c_0`` fixed at the
+    alignment's) is solved by iteratively reweighted least squares with Huber weights on the residual norms (10
+    iterations).
+
+    Args:
+        recon: the alignment's reconstruction.
+        rotations: ``[F, 3, 3]`` camera-to-world rotations (from :func:`chain_cameras`).
+        poses: output of :func:`pair_poses`.
+        config: :class:`RefineConfig` (``huber_scale``).
+
+    Returns:
+        ``(centres [F, 3] float64, info)`` with ``translation_pairs``: the pairs with an essential-matrix direction.
     """
     cfg = config or RefineConfig()
     c2w_ga = recon.cam2world.double().cpu().numpy()
-    K = recon.K.double().cpu().numpy()
     num = c2w_ga.shape[0]
     steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
     step_len = float(np.median(steps)) if np.isfinite(steps).all() else 0.0  # 0 for a static alignment
-    consecutive = {(i, j): (a, b) for i, j, a, b in matches if j == i + 1}
-    w2c = [np.linalg.inv(c2w_ga[0])]
-    fallback = low_parallax = 0
+    rows: list[tuple[int, int, np.ndarray]] = []
+    for (i, j), pose in poses.items():
+        if pose["kind"] == "essential":
+            rows.append((i, j, step_len * (j - i) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
+    directions = len(rows)
     for i in range(num - 1):
-        rel_ga = np.linalg.inv(c2w_ga[i + 1]) @ c2w_ga[i]  # world2cam of frame i+1 relative to frame i
-        rel = None
-        if (i, i + 1) in consecutive:
-            a, b = consecutive[(i, i + 1)]
-            na = (a - K[i, :2, 2]) / np.diag(K[i])[:2]
-            nb = (b - K[i + 1, :2, 2]) / np.diag(K[i + 1])[:2]
-            focal = float(np.sqrt(K[i, 0, 0] * K[i, 1, 1]))
-            R_rot, parallax = _rotation_only(na, nb, focal)
-            rel = np.eye(4)
-            if parallax < cfg.min_parallax_px:  # no baseline to see: rotation only, the alignment's translation
-                low_parallax += 1
-                centre = -rel_ga[:3, :3].T @ rel_ga[:3, 3]  # centre of frame i+1 in frame i's coordinates
-                rel[:3, :3], rel[:3, 3] = R_rot, -R_rot @ centre
-            elif (pose := _essential_pose(na, nb, focal, cfg.ransac_px)) is not None:
-                rel[:3, :3], rel[:3, 3] = pose[0], step_len * pose[1]
-            else:
-                rel = None
-        if rel is None:
-            fallback += 1
-            rel = rel_ga
-        w2c.append(rel @ w2c[-1])
-    return np.linalg.inv(np.stack(w2c)), {"fallback_steps": fallback, "low_parallax_steps": low_parallax}
+        if poses.get((i, i + 1), {"kind": "failed"})["kind"] != "essential":
+            centre = c2w_ga[i, :3, :3].T @ (c2w_ga[i + 1, :3, 3] - c2w_ga[i, :3, 3])  # in frame i's axes
+            rows.append((i, i + 1, rotations[i] @ centre))
+    A = np.zeros((3 * len(rows), 3 * (num - 1)))
+    y = np.zeros(3 * len(rows))
+    for k, (i, j, vec) in enumerate(rows):
+        if i > 0:
+            A[3 * k:3 * k + 3, 3 * (i - 1):3 * i] = -np.eye(3)
+        A[3 * k:3 * k + 3, 3 * (j - 1):3 * j] = np.eye(3)
+        y[3 * k:3 * k + 3] = vec
+    weights = np.ones(len(rows))
+    for _ in range(10):
+        sw = np.repeat(np.sqrt(weights), 3)
+        x = np.linalg.lstsq(A * sw[:, None], y * sw, rcond=None)[0]
+        res = np.linalg.norm((A @ x - y).reshape(-1, 3), axis=1)
+        sigma = 1.4826 * float(np.median(res))
+        if sigma <= 1e-12:
+            break
+        weights = np.minimum(1.0, cfg.huber_scale * sigma / np.maximum(res, 1e-12))
+    centres = np.concatenate([np.zeros((1, 3)), x.reshape(-1, 3)]) + c2w_ga[0, :3, 3]
+    return centres, {"translation_pairs": directions}
 
 
 def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: RefineConfig | None = None
                         ) -> tuple[Reconstruction, dict]:
-    """Replace a reconstruction's cameras by a chain of two-view poses from SIFT correspondences.
+    """Replace a reconstruction's cameras by cameras from SIFT correspondences (module docstring, steps 1-5).
 
     Args:
         recon: the global alignment's :class:`~jog3r.types.Reconstruction` (``F`` frames of ``H x W``).
-        frames: ``[F, 3, H, W]`` float RGB in ``[0, 1]``, the frames ``recon`` was computed from.
+        frames: ``[F, 3, H', W']`` float RGB in ``[0, 1]``: the frames ``recon`` was computed from, at the model's
+            size or, better, larger with the same field of view (the source frames centre-cropped to the model's
+            aspect ratio, as :meth:`jog3r.pipeline.JOG3RPipeline.video_to_cameras` passes them); ``K`` is scaled by
+            ``W' / W``.
         config: :class:`RefineConfig` (default settings if ``None``).
 
     Returns:
         ``(refined, info)``: the reconstruction with new ``cam2world`` and ``pts3d`` (``K``, ``depth``, ``conf``,
-        ``colors`` kept) and a dict with ``pairs`` (matched frame pairs within ``window``), ``matches`` (their
-        inliers in all), ``fallback_steps`` and ``low_parallax_steps`` (see :func:`chain_cameras`) and ``status``
-        (``"refined"``, or ``"skipped: ..."`` when the input was returned unchanged).
+        ``colors`` kept) and a dict with ``match_size`` (``[H', W']`` before the SIFT ``upsample``), ``pairs``
+        (matched frame pairs within ``window``), ``matches`` (their inliers in all), ``fallback_steps`` and
+        ``low_parallax_steps`` (:func:`chain_cameras`), ``translation_pairs`` (:func:`solve_centres`) and
+        ``status`` (``"refined"``, or ``"skipped: ..."`` when the input was
+        returned unchanged).
 
     Raises:
-        ValueError: ``frames`` does not match the reconstruction's frame count and size, or is not finite
-            floating-point.
+        ValueError: ``frames`` does not match the reconstruction's frame count or aspect ratio (more than 2 %
+            apart), is smaller than the model's frames, or is not finite floating-point.
     """
     cfg = config or RefineConfig()
     num, h, w = recon.depth.shape
-    if tuple(frames.shape) != (num, 3, h, w):
-        raise ValueError(f"frames must be [F={num}, 3, H={h}, W={w}], got {tuple(frames.shape)}")
+    if frames.ndim != 4 or frames.shape[:2] != (num, 3):
+        raise ValueError(f"frames must be [F={num}, 3, H', W'], got {tuple(frames.shape)}")
+    scale = frames.shape[-1] / w
+    if abs(frames.shape[-2] / h - scale) > 0.02 * scale or scale < 1:
+        raise ValueError(f"frames must be [F={num}, 3, H', W'] with H'/W' = {h}/{w} (the same crop as the "
+                         f"model's frames) and at least {h}x{w}, got {tuple(frames.shape)}")
     if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
         raise ValueError("frames must be finite floating-point RGB in [0, 1] (got "
                          f"{frames.dtype}, or non-finite values); convert uint8 with / 255")
     matches = match_frames(frames, cfg)
-    info: dict = {"pairs": len(matches), "matches": int(sum(len(m[2]) for m in matches))}
+    info: dict = {"match_size": list(frames.shape[-2:]), "pairs": len(matches),
+                  "matches": int(sum(len(m[2]) for m in matches))}
     if not any(j == i + 1 for i, j, *_ in matches):
         logger.warning("match refinement skipped: no consecutive frames have enough correspondences")
-        return recon, {**info, "fallback_steps": num - 1, "low_parallax_steps": 0,
+        return recon, {**info, "fallback_steps": num - 1, "low_parallax_steps": 0, "translation_pairs": 0,
                        "status": "skipped: no correspondences"}
-    c2w, chain_info = chain_cameras(recon, matches, cfg)
+    poses = pair_poses(recon, matches, cfg, match_scale=scale)
+    c2w, chain_info = chain_cameras(recon, poses)
+    c2w[:, :3, 3], centre_info = solve_centres(recon, c2w[:, :3, :3], poses, cfg)
     info.update(chain_info)
+    info.update(centre_info)
     if not np.isfinite(c2w).all():
-        logger.warning("match refinement skipped: non-finite chained cameras")
+        logger.warning("match refinement skipped: non-finite cameras")
         return recon, {**info, "status": "skipped: non-finite cameras"}
     if chain_info["fallback_steps"]:
         logger.warning("match refinement: %d of %d steps kept the global alignment's relative pose",
@@ -261,4 +372,5 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     return dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d), {**info, "status": "refined"}
 
 
-__all__ = ["RefineConfig", "chain_cameras", "gray_uint8", "match_frames", "refine_with_matches"]
+__all__ = ["RefineConfig", "chain_cameras", "gray_uint8", "match_frames", "pair_poses", "refine_with_matches",
+           "solve_centres"]
