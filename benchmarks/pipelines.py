@@ -1,4 +1,5 @@
-"""Per-stage time and peak memory of V2C on a 16-frame real clip and of T2V, on the embedded default (CPU).
+"""Per-stage time and peak memory of V2C (with and without the optional correspondence stage) on a 16-frame real
+clip, of T2V and of MEt3R, on the embedded default (CPU).
 
     python benchmarks/pipelines.py                 # 2 threads (the project's target machine: 2 cores)
     python benchmarks/pipelines.py --threads 1 --weights runs/tiny/final
@@ -52,6 +53,16 @@ def main() -> None:
     stages = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total")
     print(f"V2C, {video.num_frames} frames at {video.size[1]}x{video.size[0]}: {best:.2f} s end to end "
           f"(best of {args.repeats}; read {read_s:.2f} s not included) - {stages}; peak RSS {peak_rss_mb():.0f} MiB")
+    source, _ = pipe.load_video(CLIP, full_size=True)
+    runs = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        out = pipe.video_to_cameras(source, refine=True)
+        runs.append((time.perf_counter() - start, out.timings))
+    best, timings = min(runs, key=lambda r: r[0])
+    print(f"V2C + correspondence stage (refine=True, matching at {source.size[1]}x{source.size[0]}): {best:.2f} s end "
+          f"to end, of which refine {timings['refine']:.2f} s (best of {args.repeats}); "
+          f"peak RSS {peak_rss_mb():.0f} MiB")
     start = time.perf_counter()
     t2v = pipe.text_to_video("a living room with a couch and a television", sampler="ddim", steps=args.t2v_steps)
     total = time.perf_counter() - start

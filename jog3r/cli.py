@@ -180,11 +180,16 @@ def run_v2c(opts: V2C) -> dict:
         raise ValueError(f"--focal must be a positive focal length in pixels, got {opts.focal}")
     staging = _prepare_out(opts.out, opts.overwrite)
     pipe = _pipeline(opts)
-    # with --refine-matches the frames stay at the source size: the model resizes them, the matching uses them
-    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride,
-                                  full_size=opts.refine_matches)
+    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride)
     print(info["message"])
+    if opts.focal is not None and info.get("source_size") is None:
+        raise ValueError("--focal needs frames of one size; this image folder mixes sizes")
     source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
+    source_frames = None
+    if opts.refine_matches:  # the matching is sharper on the source frames; the model's input stays the same
+        source_frames = pipe.load_source_frames(opts.video, video, info, num_frames=opts.num_frames, stride=opts.stride)
+        if source_frames is None:
+            print("images of mixed sizes: the correspondence stage matches on the model-size frames")
     gt = None
     if opts.gt is not None:  # read (and check) the ground truth before the long run
         gt = read_gt_cameras(opts.gt, source_size, video.frame_indices)
@@ -193,7 +198,8 @@ def run_v2c(opts: V2C) -> dict:
         h, w = source_size
         known_K = torch.tensor([[opts.focal, 0, w / 2], [0, opts.focal, h / 2], [0, 0, 1.0]])
         known_K = adjust_intrinsics(known_K, source_size, video.size)
-    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed, refine=opts.refine_matches)
+    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed, refine=opts.refine_matches,
+                                   source_frames=source_frames)
     metrics: dict = {}
     if result.refine_info is not None:
         print("camera refinement from correspondences: " + ", ".join(f"{k} {v}" for k, v in result.refine_info.items()))

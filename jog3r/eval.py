@@ -32,12 +32,12 @@ import numpy as np
 import torch
 import tyro
 
-from jog3r.align.refine import refine_with_matches
+from jog3r.align.refine import matching_frames, refine_with_matches
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.metrics.pose import pose_metrics
-from jog3r.video_io import adjust_intrinsics, crop_to_aspect, read_video
+from jog3r.video_io import adjust_intrinsics, read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
@@ -127,10 +127,8 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
         clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
                                   "seconds": time.perf_counter() - start}
         if refine:  # the correspondences on the same frames at the source resolution, cropped like the model's
-            source, _ = read_video(video_path, num_frames=num_frames)
-            if not torch.equal(source.frame_indices, video.frame_indices):
-                raise RuntimeError(f"{video_path}: the source-size read sampled other frames than the model's")
-            detail = crop_to_aspect(source.frames, pipe.resolution)
+            source = pipe.load_source_frames(video_path, video, info, num_frames=num_frames)
+            detail = matching_frames(out.video.frames, source)
             refined[video_path.stem] = _refined_metrics(out, gt[video.frame_indices.long()], detail)
     return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
 

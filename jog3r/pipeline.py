@@ -27,7 +27,7 @@ import torch
 
 from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
-from jog3r.align.refine import RefineConfig, refine_with_matches
+from jog3r.align.refine import RefineConfig, matching_frames, refine_with_matches
 from jog3r.components import build_text_encoder, build_vae, read_components
 from jog3r.diffusion import SAMPLERS, GaussianDiffusion, classifier_free_guidance
 from jog3r.encode.vae import default_asset_dir
@@ -37,7 +37,7 @@ from jog3r.metrics.pose import pose_metrics
 from jog3r.model import JOG3R
 from jog3r.recon.pairs import SceneGraph, make_edges
 from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
-from jog3r.video_io import adjust_intrinsics, crop_to_aspect, read_video, resize_and_center_crop
+from jog3r.video_io import adjust_intrinsics, read_video, resize_and_center_crop
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +211,9 @@ class JOG3RPipeline:
             path: mp4/mov/webm/gif file or a folder of images.
             num_frames: frames to sample uniformly (default: the model's ``F`` when neither option is given).
             stride: take every ``stride``-th frame instead.
-            full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing: the
-                model still sees its own size (:meth:`video_to_cameras` resizes), while the optional
-                correspondence stage (``refine=True``) matches on the sharper source frames.
+            full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing, e.g. for
+                ``video_to_cameras(..., refine=True, source_frames=...)``; image folders of mixed sizes are then
+                resized to the first image's size.
 
         Returns:
             ``(video, info)``; ``info["message"]`` says what was sampled.
@@ -224,6 +224,28 @@ class JOG3RPipeline:
         if num_frames is None and stride is None:
             num_frames = self.num_frames
         return read_video(path, num_frames=num_frames, stride=stride, size=None if full_size else self.resolution)
+
+    def load_source_frames(self, path: str | Path, video: Video, info: dict, *, num_frames: int | None = None,
+                           stride: int | None = None) -> torch.Tensor | None:
+        """The frames of ``video`` at their source resolution, for ``video_to_cameras(..., source_frames=...)``.
+
+        Args:
+            path, num_frames, stride: as given to the :meth:`load_video` call that returned ``video`` and ``info``.
+            video, info: that call's result.
+
+        Returns:
+            ``[F, 3, H_s, W_s]`` float32 in ``[0, 1]`` (long side capped at 1024), or ``None`` for an image folder
+            of mixed sizes (no single source crop fits all its frames).
+
+        Raises:
+            RuntimeError: if the second read sampled other frames (the file changed in between).
+        """
+        if info.get("source_size") is None:
+            return None
+        source, _ = self.load_video(path, num_frames=num_frames, stride=stride, full_size=True)
+        if video.frame_indices is not None and not torch.equal(source.frame_indices, video.frame_indices):
+            raise RuntimeError(f"{path}: the source-size read sampled other frames than the model-size read")
+        return source.frames
 
     def _prepare_video(self, video: Video, known_K: torch.Tensor | None) -> tuple[Video, torch.Tensor | None]:
         if video.num_frames < 2:
@@ -294,7 +316,7 @@ class JOG3RPipeline:
     # ------------------------------------------------------------------ V2C
     def video_to_cameras(self, video: Video, *, known_K: torch.Tensor | None = None, align: AlignConfig | None = None,
                          t: int = 2, seed: int = 0, refine: bool | RefineConfig = False,
-                         progress: Progress | None = None) -> V2COutput:
+                         source_frames: torch.Tensor | None = None, progress: Progress | None = None) -> V2COutput:
         """Estimate cameras, focals, depth and a point cloud from a video (paper Sec. 4 (ii)).
 
         Args:
@@ -308,10 +330,13 @@ class JOG3RPipeline:
             seed: seeds the noise added at ``t``.
             refine: after the global alignment, replace the cameras by cameras from SIFT correspondences, using the
                 alignment's intrinsics, depth and scale (:func:`jog3r.align.refine.refine_with_matches`; ``True`` =
-                default :class:`~jog3r.align.refine.RefineConfig`). Not part of the paper's V2C. When ``video`` is
-                larger than the model's size (e.g. ``load_video(..., full_size=True)``), the matching uses its
-                frames centre-cropped to the model's aspect ratio (:func:`jog3r.video_io.crop_to_aspect`), which is
-                much more accurate than the model's small frames (see the model card).
+                default :class:`~jog3r.align.refine.RefineConfig`). Not part of the paper's V2C. The matching is
+                much more accurate at the source resolution than on the model's small frames (see the model card):
+                it uses ``source_frames`` when given, else ``video`` itself when it is larger than the model's size,
+                centre-cropped to the model's aspect ratio (:func:`jog3r.align.refine.matching_frames`).
+            source_frames: ``[F, 3, H_s, W_s]`` the same frames at their source resolution, for ``refine`` only
+                (e.g. ``load_video(path, full_size=True)[0].frames`` next to the model-size ``load_video(path)``,
+                so that the model's input does not depend on ``refine``).
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
@@ -323,10 +348,9 @@ class JOG3RPipeline:
         if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
             raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
         with timer("prepare"):
-            detail = crop_to_aspect(video.frames, self.resolution) if refine else None
+            given = video.frames
             video, known_K = self._prepare_video(video, known_K)
-            if detail is not None and detail.shape[-1] <= video.size[1]:
-                detail = video.frames  # not larger than the model's frames: match on those
+            detail = matching_frames(video.frames, given if source_frames is None else source_frames) if refine else None
         progress(0.05, "encoding frames")
         with timer("vae_encode"):
             z0 = self.encode_frames(video.frames)

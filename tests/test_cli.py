@@ -54,6 +54,25 @@ def test_v2c_bad_options_are_one_line_errors(weights, tmp_path, args, match):
         main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "o"), *args])
 
 
+def test_v2c_refine_matches_uses_the_source_frames(weights, tmp_path):
+    """The correspondence stage matches on the 384x256 source frames, not the micro model's 48x32 ones."""
+    out = tmp_path / "v2c"
+    main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(out), "--num-frames", "6", "--refine-matches"])
+    refine = json.loads((out / "metrics.json").read_text())["refine"]
+    assert refine["match_size"] == [256, 384] and refine["status"] == "refined"
+
+
+def test_v2c_focal_with_images_of_mixed_sizes_is_refused(weights, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, size in enumerate([(96, 64), (90, 60), (96, 64)]):
+        Image.new("RGB", size, (40 * i, 90, 120)).save(folder / f"{i}.png")
+    with pytest.raises(SystemExit, match="mixes sizes"):
+        main(["v2c", str(folder), "--weights", str(weights), "--out", str(tmp_path / "o"), "--focal", "80"])
+
+
 def test_gt_with_too_few_poses_fails_before_the_run(weights, tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("\n".join(GT.read_text().splitlines()[:6]) + "\n")

@@ -54,6 +54,12 @@ def test_v2c_refine_matches_on_the_source_resolution(pipe):
     frames = torch.rand(3, 3, 64, 120, generator=torch.Generator().manual_seed(1))
     out = pipe.video_to_cameras(Video(frames=frames), refine=True)
     assert out.video.size == (32, 48) and out.refine_info["match_size"] == [64, 96]
+    # or a model-size video with its source frames beside it: the model's input does not depend on ``refine``
+    small = Video(frames=out.video.frames)
+    plain = pipe.video_to_cameras(small)
+    refined = pipe.video_to_cameras(small, refine=True, source_frames=frames)
+    assert refined.refine_info["match_size"] == [64, 96]
+    torch.testing.assert_close(refined.pointmaps.pts3d, plain.pointmaps.pts3d)
 
 
 def test_v2c_resizes_any_input_and_keeps_known_intrinsics(pipe):

@@ -183,16 +183,17 @@ class EstimateTab:
             raise gr.Error("Known intrinsics need positive fx, fy and non-negative cx, cy (pixels).")
 
         # 1. frames (+ known K, ground truth), 2. cameras (the one heavy call), 3. metrics, 4. exports, 5. display.
-        # the correspondence stage matches on the source-resolution frames; the model resizes them itself
-        source, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride),
-                                       full_size=bool(refine_matches))
+        path, how = self._source(files, session), self._sampling(sampling, count, stride)
+        video, info = pipe.load_video(path, **how)
         if info.get("message"):
             gr.Info(info["message"])
-        known_K = self._known_K(fx, fy, cx, cy, info, source.size) if use_K else None
-        gt = self._read_ground_truth(gt_file, source, info) if file_paths(gt_file) else None
-        out = pipe.video_to_cameras(source, known_K=known_K, refine=bool(refine_matches),
+        known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
+        gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
+        # the correspondence stage matches on the source-resolution frames (the model's input stays the same)
+        source_frames = pipe.load_source_frames(path, video, info, **how) if refine_matches else None
+        out = pipe.video_to_cameras(video, known_K=known_K, refine=bool(refine_matches), source_frames=source_frames,
                                     progress=progress_callback(progress))
-        video, recon = out.video, out.reconstruction
+        recon = out.reconstruction
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
         table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
         folder = session.new_folder("v2c")

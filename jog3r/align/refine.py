@@ -23,9 +23,9 @@ from classical two-view geometry on SIFT matches.
    without a two-view pose keeps the alignment's relative pose (``info["fallback_steps"]``).
 4. **Camera centres** (:func:`solve_centres`): robust linear least squares (IRLS, Huber) over every pair's
    baseline vector ``c_j - c_i``: its direction from step 2, rotated into the world by the chained rotation of
-   frame ``i``; its length ``j - i`` times the alignment's median step. Consecutive pairs without parallax or
-   without a pose contribute the alignment's displacement instead, so a pan or a static video gets no invented
-   baseline. Using every pair within ``window`` rather than a chain of consecutive pairs averages out the noise
+   frame ``i``; its length the sum of the spanned steps (the alignment's median moving step for a step with
+   parallax, the alignment's own step for one without). Consecutive pairs without parallax or without a pose
+   contribute the alignment's displacement instead, so a pan, a stop or a static video gets no invented baseline. Using every pair within ``window`` rather than a chain of consecutive pairs averages out the noise
    of short baselines.
 5. **Output**: the reconstruction with the new ``cam2world`` (frame 0 keeps its pose); ``K`` and ``depth`` are
    the alignment's and the point cloud is re-unprojected with the new cameras. When no consecutive pair has enough
@@ -51,6 +51,7 @@ import torch
 
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import Reconstruction
+from jog3r.video_io import crop_to_aspect
 from jog3r.viz.colors import to_uint8
 
 logger = logging.getLogger(__name__)
@@ -263,13 +264,16 @@ def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tupl
                   config: RefineConfig | None = None) -> tuple[np.ndarray, dict]:
     """Camera centres from every pair's baseline vector (step 4 of :func:`refine_with_matches`).
 
-    Each pair ``(i, j)`` with an essential-matrix pose gives ``c_j - c_i = (j - i) L C_i (-R_ij^T t_ij)`` (``C_i``
-    the camera-to-world rotation of frame ``i`` from :func:`chain_cameras`, ``L`` the alignment's median
-    consecutive step: two-view geometry has no scale, and lengths from the model's depth, tried, scored no better
-    and were inflated on short baselines, ``docs/notes/align.md``); a consecutive pair without one gives the
-    alignment's displacement expressed the same way. The overdetermined linear system (``c_0`` fixed at the
-    alignment's) is solved by iteratively reweighted least squares with Huber weights on the residual norms (10
-    iterations).
+    Each pair ``(i, j)`` with an essential-matrix pose gives ``c_j - c_i = L_ij C_i (-R_ij^T t_ij)`` (``C_i`` the
+    camera-to-world rotation of frame ``i`` from :func:`chain_cameras`). Two-view geometry has no scale, so
+    ``L_ij`` is the sum of the spanned steps' lengths: the alignment's median moving step ``L`` for a step with an
+    essential-matrix pose, the alignment's own step length for a step without parallax or without a pose (so a
+    stretch where the camera stops or only turns adds no length). Lengths from the model's depth were tried
+    instead; they scored no better and were inflated on short baselines (``docs/notes/align.md``). A consecutive
+    pair without an essential-matrix pose gives the alignment's displacement, expressed the same way. The
+    overdetermined linear system (``c_0`` fixed at the alignment's) is solved by iteratively reweighted least
+    squares with Huber weights on the residual norms (10 iterations); every frame has its consecutive row, so it
+    is always full rank.
 
     Args:
         recon: the alignment's reconstruction.
@@ -284,14 +288,17 @@ def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tupl
     c2w_ga = recon.cam2world.double().cpu().numpy()
     num = c2w_ga.shape[0]
     steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
-    step_len = float(np.median(steps)) if np.isfinite(steps).all() else 0.0  # 0 for a static alignment
+    moving = steps[steps > 1e-9 * max(float(steps.max(initial=0.0)), 1e-30)]
+    step_len = float(np.median(moving)) if moving.size else 0.0  # 0 for a static alignment
+    essential = [poses.get((k, k + 1), {"kind": "failed"})["kind"] == "essential" for k in range(num - 1)]
+    lengths = np.where(essential, step_len, steps)  # per consecutive step
     rows: list[tuple[int, int, np.ndarray]] = []
     for (i, j), pose in poses.items():
         if pose["kind"] == "essential":
-            rows.append((i, j, step_len * (j - i) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
+            rows.append((i, j, float(lengths[i:j].sum()) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
     directions = len(rows)
     for i in range(num - 1):
-        if poses.get((i, i + 1), {"kind": "failed"})["kind"] != "essential":
+        if not essential[i]:
             centre = c2w_ga[i, :3, :3].T @ (c2w_ga[i + 1, :3, 3] - c2w_ga[i, :3, 3])  # in frame i's axes
             rows.append((i, i + 1, rotations[i] @ centre))
     A = np.zeros((3 * len(rows), 3 * (num - 1)))
@@ -312,6 +319,25 @@ def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tupl
         weights = np.minimum(1.0, cfg.huber_scale * sigma / np.maximum(res, 1e-12))
     centres = np.concatenate([np.zeros((1, 3)), x.reshape(-1, 3)]) + c2w_ga[0, :3, 3]
     return centres, {"translation_pairs": directions}
+
+
+def matching_frames(model_frames: torch.Tensor, source_frames: torch.Tensor | None) -> torch.Tensor:
+    """The frames :func:`refine_with_matches` should match on: ``source_frames`` centre-cropped to the model's aspect
+    ratio (:func:`jog3r.video_io.crop_to_aspect`) when that is larger than the model's frames, else the model's.
+
+    Args:
+        model_frames: ``[F, 3, H, W]`` the frames the model saw.
+        source_frames: ``[F, 3, H_s, W_s]`` the same frames at their source resolution, or ``None``.
+
+    Raises:
+        ValueError: ``source_frames`` has another frame count.
+    """
+    if source_frames is None:
+        return model_frames
+    if source_frames.shape[0] != model_frames.shape[0]:
+        raise ValueError(f"source_frames has {source_frames.shape[0]} frames, the video {model_frames.shape[0]}")
+    crop = crop_to_aspect(source_frames, tuple(model_frames.shape[-2:]))
+    return crop if crop.shape[-1] > model_frames.shape[-1] else model_frames
 
 
 def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: RefineConfig | None = None
@@ -349,6 +375,10 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
         raise ValueError("frames must be finite floating-point RGB in [0, 1] (got "
                          f"{frames.dtype}, or non-finite values); convert uint8 with / 255")
+    if not (bool(torch.isfinite(recon.cam2world).all()) and bool(torch.isfinite(recon.K).all())):
+        logger.warning("match refinement skipped: the alignment's cameras or intrinsics are not finite")
+        return recon, {"match_size": list(frames.shape[-2:]), "pairs": 0, "matches": 0, "fallback_steps": num - 1,
+                       "low_parallax_steps": 0, "translation_pairs": 0, "status": "skipped: non-finite alignment"}
     matches = match_frames(frames, cfg)
     info: dict = {"match_size": list(frames.shape[-2:]), "pairs": len(matches),
                   "matches": int(sum(len(m[2]) for m in matches))}
@@ -372,5 +402,5 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     return dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d), {**info, "status": "refined"}
 
 
-__all__ = ["RefineConfig", "chain_cameras", "gray_uint8", "match_frames", "pair_poses", "refine_with_matches",
-           "solve_centres"]
+__all__ = ["RefineConfig", "chain_cameras", "gray_uint8", "match_frames", "matching_frames", "pair_poses",
+           "refine_with_matches", "solve_centres"]

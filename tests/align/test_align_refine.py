@@ -9,7 +9,8 @@ import pytest
 import roma
 import torch
 
-from jog3r.align.refine import RefineConfig, match_frames, refine_with_matches
+from jog3r.align.refine import (RefineConfig, chain_cameras, match_frames, matching_frames, refine_with_matches,
+                                solve_centres)
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.geometry.camera import depth_to_world_points, project, transform_points, inverse_se3
 from jog3r.metrics.pose import pose_metrics
@@ -182,3 +183,47 @@ def test_bad_config_and_frames_are_refused(clip):
     nan[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="finite"):
         refine_with_matches(recon, nan)
+
+
+@pytest.mark.parametrize("still", [3, 5])
+def test_a_stop_adds_no_baseline(still):
+    """Exact two-view geometry of a camera that stands still for ``still`` frames and then moves one unit per frame
+    (the alignment's centres are the truth): pairs spanning the stop get the spanned steps' lengths, not
+    ``(j - i)`` median steps, and a mostly-still alignment (median step 0) still moves the moving frames."""
+    num = 8
+    x = np.maximum(np.arange(num) - still, 0).astype(np.float64)
+    centres = np.stack([x, np.zeros(num), np.zeros(num)], 1)
+    c2w = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
+    c2w[:, :3, 3] = torch.from_numpy(centres)
+    ones = torch.ones(num, 4, 6)
+    recon = Reconstruction(cam2world=c2w.float(), K=torch.eye(3).repeat(num, 1, 1), depth=ones, pts3d=torch.zeros(num, 4, 6, 3),
+                           conf=ones, colors=torch.zeros(num, 4, 6, 3))
+    poses = {}
+    for i in range(num):
+        for j in range(i + 1, min(num, i + 4)):
+            d = centres[j] - centres[i]  # identity rotations: c_j in frame i's axes
+            if np.linalg.norm(d) == 0:
+                poses[(i, j)] = {"kind": "rotation", "R": np.eye(3), "parallax_px": 0.0}
+            else:
+                poses[(i, j)] = {"kind": "essential", "R": np.eye(3), "t": -d / np.linalg.norm(d), "parallax_px": 5.0}
+    rotations, info = chain_cameras(recon, poses)
+    assert info["low_parallax_steps"] == still and info["fallback_steps"] == 0
+    solved, _ = solve_centres(recon, rotations[:, :3, :3], poses)
+    np.testing.assert_allclose(solved, centres, atol=1e-5)
+
+
+def test_non_finite_alignment_is_returned_unchanged(clip):
+    c2w = clip.cam2world.clone()
+    c2w[5, 0, 3] = float("nan")
+    recon = _recon(clip, c2w, clip.K, clip.depth.clamp_min(0.1))
+    out, info = refine_with_matches(recon, clip.frames)
+    assert out is recon and info["status"] == "skipped: non-finite alignment"
+
+
+def test_matching_frames_prefers_a_larger_source_crop():
+    model = torch.rand(3, 3, 32, 48)
+    assert matching_frames(model, None) is model
+    assert matching_frames(model, torch.rand(3, 3, 24, 40)) is model  # smaller source: the model's frames
+    assert tuple(matching_frames(model, torch.rand(3, 3, 64, 120)).shape) == (3, 3, 64, 96)
+    with pytest.raises(ValueError, match="frames"):
+        matching_frames(model, torch.rand(2, 3, 64, 96))

@@ -92,6 +92,7 @@ def test_v2c_on_a_real_clip_with_ground_truth(studio, clip):
     # the same clip with the optional correspondence refinement: reported in the summary and the result
     summary, *_, result = client.predict(**_estimate_args([video], gt, refine=True), api_name="/estimate_cameras")
     assert result["refine"]["status"] == "refined" and result["refine"]["matches"] > 0
+    assert result["refine"]["match_size"][0] > result["image_size"][0]  # matched on the source-resolution frames
     assert "Cameras from correspondences: refined" in summary
     assert 0.0 <= result["metrics"]["mAA@30"] <= 100.0
 
