@@ -65,8 +65,8 @@ class EstimateTab:
                         fx, fy = gr.Number(None, label="fx"), gr.Number(None, label="fy")
                         cx, cy = gr.Number(None, label="cx"), gr.Number(None, label="cy")
                 refine = gr.Checkbox(False, elem_id="estimate-refine",
-                                     label="Refine cameras with image correspondences (SIFT two-view chain with the "
-                                           "model's intrinsics; not part of JOG3R's V2C)")
+                                     label="Refine cameras with image correspondences (SIFT matches at the source "
+                                           "resolution with the model's intrinsics; not part of JOG3R's V2C)")
                 gt_file = gr.File(label="Ground-truth cameras (optional: RealEstate10K .txt or transforms.json)",
                                   file_types=[".txt", ".json"], elem_id="estimate-gt")
                 conf = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="Confidence threshold (points shown)")
