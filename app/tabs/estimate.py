@@ -221,7 +221,8 @@ class EstimateTab:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
                 [(k, f"{v:.2f}" + (" %" if "@" in k else " °")) for k, v in table.items()], ("metric", "value")
             )
-        trajectory = trajectory_figure([recon.cam2world], ["JOG3R"], gt=gt.cam2world if gt is not None else None)
+        name = "JOG3R + SIFT matches" if out.refine_info is not None and out.refine_info["status"] == "refined" else "JOG3R"
+        trajectory = trajectory_figure([recon.cam2world], [name], gt=gt.cam2world if gt is not None else None)
         rot_plot = trans_plot = None
         if gt is not None:  # errors of the pairs (frame 1, frame f), f = 2..F
             per_frame = pose_metrics(recon.cam2world, gt.cam2world, pairs="first")
