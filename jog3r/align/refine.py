@@ -25,8 +25,9 @@ from classical two-view geometry on SIFT matches.
    baseline vector ``c_j - c_i``: its direction from step 2, rotated into the world by the chained rotation of
    frame ``i``; its length the sum of the spanned steps (the alignment's median moving step for a step with
    parallax, the alignment's own step for one without). Consecutive pairs without parallax or without a pose
-   contribute the alignment's displacement instead, so a pan, a stop or a static video gets no invented baseline. Using every pair within ``window`` rather than a chain of consecutive pairs averages out the noise
-   of short baselines.
+   contribute the alignment's displacement instead, so a pan, a stop or a static video gets no invented baseline.
+   Using every pair within ``window`` rather than a chain of consecutive pairs averages out the noise of short
+   baselines.
 5. **Output**: the reconstruction with the new ``cam2world`` (frame 0 keeps its pose); ``K`` and ``depth`` are
    the alignment's and the point cloud is re-unprojected with the new cameras. When no consecutive pair has enough
    correspondences (texture-less video) the input is returned unchanged with a warning.
