@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -79,8 +80,7 @@ class V2C(Common):
     """Known focal length in pixels of the input video (optional; estimated otherwise)."""
     refine_matches: bool = False
     """After the global alignment, take the cameras from SIFT correspondences between nearby frames at the source
-    resolution (with the model's intrinsics, depth and scale; :func:`jog3r.align.refine.refine_with_matches`). Not
-    part of the paper's V2C."""
+    resolution, with the model's intrinsics, depth and scale (jog3r/align/refine.py). Not the paper's V2C."""
 
 
 @dataclass
@@ -185,6 +185,11 @@ def run_v2c(opts: V2C) -> dict:
     if opts.focal is not None and info.get("source_size") is None:
         raise ValueError("--focal needs frames of one size; this image folder mixes sizes")
     source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
+    if opts.focal is not None:
+        hfov = math.degrees(2 * math.atan(source_size[1] / (2 * opts.focal)))
+        if not 1.0 <= hfov <= 175.0:
+            raise ValueError(f"--focal {opts.focal:g} px gives a {hfov:.3g} deg horizontal field of view for "
+                             f"{source_size[1]}-pixel-wide frames; give the focal length in pixels of the input video")
     source_frames = None
     if opts.refine_matches:  # the matching is sharper on the source frames; the model's input stays the same
         source_frames = pipe.load_source_frames(opts.video, video, info, num_frames=opts.num_frames, stride=opts.stride)

@@ -70,8 +70,8 @@ class EvalConfig:
     and pixel aspect; the paper's Table 2 estimates them. Adds " (known K)" to the row names."""
     refine_matches: bool = False
     """Also report every V2C row with the optional camera refinement from SIFT correspondences after the global
-    alignment, on the source-resolution frames (:func:`jog3r.align.refine.refine_with_matches`; not part of the
-    paper's V2C). Adds rows named "+ SIFT matches"."""
+    alignment, on the source-resolution frames (jog3r/align/refine.py; not the paper's V2C). Adds rows named
+    "+ SIFT matches"."""
     synth_test: int = 8
     """Clips in the held-out synthetic test split (0 skips it)."""
     t2v_prompts: int = 4

@@ -48,6 +48,7 @@ def test_v2c_refuses_a_used_folder_and_overwrite_leaves_no_stale_files(weights, 
     (["--gt", "README.md"], "ground truth must be"),
     (["--gt", "nope.txt"], "does not exist"),
     (["--focal", "-5"], "positive focal"),
+    (["--focal", "1e6"], "field of view"),
 ])
 def test_v2c_bad_options_are_one_line_errors(weights, tmp_path, args, match):
     with pytest.raises(SystemExit, match=match):

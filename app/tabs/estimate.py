@@ -216,6 +216,9 @@ class EstimateTab:
             summary += (f"\n\nCameras from correspondences: {r['status']} ({r['matches']} matches over {r['pairs']} "
                         f"frame pairs at {r['match_size'][1]}x{r['match_size'][0]}; {r['fallback_steps']} of "
                         f"{video.num_frames - 1} steps kept the alignment's pose)")
+            if r.get("weak_steps"):
+                summary += (f". {r['weak_steps']} steps rest on fewer than 50 correspondences (frames far apart?): "
+                            "their cameras may be worse than the alignment's")
         metrics_md = ""
         if table:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(

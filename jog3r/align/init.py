@@ -284,15 +284,14 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
         guess = float(torch.tensor(known).median())
         guessed = {f for f in range(F) if focals[f] is None}
         focals = [guess if f is None else f for f in focals]
-    pnp_frames, fallback = [], []
+    pnp_frames, fallback, low_conf = [], [], []
     for f in range(F):
         if poses[f] is not None:
             continue
         mask = aligner.im_conf[f] > cfg.min_conf_thr
         if int(mask.sum()) < 4:
             thr = float(aligner.im_conf[f].median())
-            logger.warning("frame %d: < 4 pixels above min_conf_thr=%g; PnP uses conf >= median %g", f,
-                           cfg.min_conf_thr, thr)
+            low_conf.append(f)
             mask = aligner.im_conf[f] >= thr
         pp_f = (float(pp[f, 0]), float(pp[f, 1]))
         res = pnp_ransac(pts3d[f], mask, focals[f], pp_f, niter=cfg.niter_pnp, max_points=cfg.pnp_max_points,
@@ -306,6 +305,10 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
         else:
             focals[f], poses[f] = res[0], res[1].to(dev)
             pnp_frames.append(f)
+    if low_conf:  # one line for the video, not one per frame
+        logger.warning("%d of %d frames have < 4 pixels above min_conf_thr=%g (frames %s); their PnP uses the "
+                       "pixels at or above the frame's median confidence", len(low_conf), F, cfg.min_conf_thr,
+                       ", ".join(map(str, low_conf)))
     init_from_pts3d(aligner, torch.stack(pts3d), torch.tensor(focals, device=dev), torch.stack(poses))
     tree = [(int(aligner.edge_i[p]), int(aligner.edge_j[p])) for p in order]
     return {"tree_edges": tree, "pnp_frames": pnp_frames, "fallback_frames": fallback}

@@ -82,6 +82,9 @@ class RefineConfig:
     min_parallax_px: float = 0.3
     """A pair whose rotation-compensated median image motion is below this is treated as a pure rotation: its
     rotation comes from the matches, its translation (undefined without parallax) from the alignment."""
+    weak_matches: int = 50
+    """A consecutive pair with an essential-matrix pose but fewer inliers than this is counted in
+    ``info["weak_steps"]`` and warned about (e.g. frames sampled far apart in a long video); its pose is used."""
     huber_scale: float = 1.5
     """Huber threshold of the centre solve, in robust standard deviations (1.4826 MAD) of the residual norms."""
 
@@ -95,8 +98,8 @@ class RefineConfig:
         if self.min_matches < 8 or self.max_matches < self.min_matches:
             raise ValueError(f"need min_matches >= 8 (the fundamental-matrix fit) and max_matches >= min_matches; "
                              f"got {self.min_matches}, {self.max_matches}")
-        if not self.huber_scale > 0:
-            raise ValueError(f"need huber_scale > 0, got {self.huber_scale}")
+        if not self.huber_scale > 0 or self.weak_matches < 0:
+            raise ValueError(f"need huber_scale > 0 and weak_matches >= 0, got {self.huber_scale}, {self.weak_matches}")
 
     def upsample_for(self, size: tuple[int, int]) -> int:
         """The SIFT upscaling factor for frames of ``(H, W)`` pixels (see ``upsample``)."""
@@ -357,9 +360,9 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
         ``(refined, info)``: the reconstruction with new ``cam2world`` and ``pts3d`` (``K``, ``depth``, ``conf``,
         ``colors`` kept) and a dict with ``match_size`` (``[H', W']`` before the SIFT ``upsample``), ``pairs``
         (matched frame pairs within ``window``), ``matches`` (their inliers in all), ``fallback_steps`` and
-        ``low_parallax_steps`` (:func:`chain_cameras`), ``translation_pairs`` (:func:`solve_centres`) and
-        ``status`` (``"refined"``, or ``"skipped: ..."`` when the input was
-        returned unchanged).
+        ``low_parallax_steps`` (:func:`chain_cameras`), ``translation_pairs`` (:func:`solve_centres`),
+        ``weak_steps`` (see :attr:`RefineConfig.weak_matches`) and ``status`` (``"refined"``, or
+        ``"skipped: ..."`` when the input was returned unchanged).
 
     Raises:
         ValueError: ``frames`` does not match the reconstruction's frame count or aspect ratio (more than 2 %
@@ -379,19 +382,27 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     if not (bool(torch.isfinite(recon.cam2world).all()) and bool(torch.isfinite(recon.K).all())):
         logger.warning("match refinement skipped: the alignment's cameras or intrinsics are not finite")
         return recon, {"match_size": list(frames.shape[-2:]), "pairs": 0, "matches": 0, "fallback_steps": num - 1,
-                       "low_parallax_steps": 0, "translation_pairs": 0, "status": "skipped: non-finite alignment"}
+                       "low_parallax_steps": 0, "translation_pairs": 0, "weak_steps": 0,
+                       "status": "skipped: non-finite alignment"}
     matches = match_frames(frames, cfg)
     info: dict = {"match_size": list(frames.shape[-2:]), "pairs": len(matches),
                   "matches": int(sum(len(m[2]) for m in matches))}
     if not any(j == i + 1 for i, j, *_ in matches):
         logger.warning("match refinement skipped: no consecutive frames have enough correspondences")
         return recon, {**info, "fallback_steps": num - 1, "low_parallax_steps": 0, "translation_pairs": 0,
-                       "status": "skipped: no correspondences"}
+                       "weak_steps": 0, "status": "skipped: no correspondences"}
     poses = pair_poses(recon, matches, cfg, match_scale=scale)
     c2w, chain_info = chain_cameras(recon, poses)
     c2w[:, :3, 3], centre_info = solve_centres(recon, c2w[:, :3, :3], poses, cfg)
     info.update(chain_info)
     info.update(centre_info)
+    counts = {(i, j): len(a) for i, j, a, _ in matches}
+    info["weak_steps"] = sum(1 for k in range(num - 1) if poses.get((k, k + 1), {}).get("kind") == "essential"
+                             and counts[(k, k + 1)] < cfg.weak_matches)
+    if info["weak_steps"]:
+        logger.warning("match refinement: %d of %d steps rest on fewer than %d correspondences (frames far apart or "
+                       "little texture?); their cameras may be worse than the alignment's", info["weak_steps"],
+                       num - 1, cfg.weak_matches)
     if not np.isfinite(c2w).all():
         logger.warning("match refinement skipped: non-finite cameras")
         return recon, {**info, "status": "skipped: non-finite cameras"}

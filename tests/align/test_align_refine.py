@@ -99,6 +99,16 @@ def test_exact_intrinsics_give_accurate_cameras(clip):
     assert refined.K is noisy.K  # the model-size K is kept; only the matching used it scaled
 
 
+def test_steps_on_few_correspondences_are_counted_and_warned(clip, caplog):
+    noisy = _perturbed(clip, focal_scale=1.0, seed=1)
+    _, info = refine_with_matches(noisy, clip.frames)
+    assert info["weak_steps"] == 0
+    with caplog.at_level("WARNING"):
+        _, info = refine_with_matches(noisy, clip.frames, RefineConfig(weak_matches=10_000))
+    assert info["weak_steps"] == clip.num_frames - 1 - info["low_parallax_steps"] - info["fallback_steps"] > 0
+    assert "fewer than 10000 correspondences" in caplog.text
+
+
 def test_frames_of_another_field_of_view_are_refused(clip):
     recon = _recon(clip, clip.cam2world, clip.K, clip.depth.clamp_min(0.1))
     with pytest.raises(ValueError, match="same crop"):
@@ -173,7 +183,7 @@ def test_pan_in_place_keeps_the_alignment_translation(clip):
 
 def test_bad_config_and_frames_are_refused(clip):
     for bad in (dict(min_matches=3), dict(max_matches=4), dict(ratio=0.0), dict(window=0), dict(ransac_px=0),
-                dict(upsample=0), dict(min_side=0), dict(huber_scale=0)):
+                dict(upsample=0), dict(min_side=0), dict(huber_scale=0), dict(weak_matches=-1)):
         with pytest.raises(ValueError):
             RefineConfig(**bad)
     recon = _recon(clip, clip.cam2world, clip.K, clip.depth.clamp_min(0.1))
