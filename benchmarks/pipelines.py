@@ -53,15 +53,15 @@ def main() -> None:
     stages = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total")
     print(f"V2C, {video.num_frames} frames at {video.size[1]}x{video.size[0]}: {best:.2f} s end to end "
           f"(best of {args.repeats}; read {read_s:.2f} s not included) - {stages}; peak RSS {peak_rss_mb():.0f} MiB")
-    source, _ = pipe.load_video(CLIP, full_size=True)
+    source = pipe.load_source_frames(CLIP, video, info)  # as the CLI and the app do
     runs = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        out = pipe.video_to_cameras(source, refine=True)
+        out = pipe.video_to_cameras(video, refine=True, source_frames=source)
         runs.append((time.perf_counter() - start, out.timings))
     best, timings = min(runs, key=lambda r: r[0])
-    print(f"V2C + correspondence stage (refine=True, matching at {source.size[1]}x{source.size[0]}): {best:.2f} s end "
-          f"to end, of which refine {timings['refine']:.2f} s (best of {args.repeats}); "
+    print(f"V2C + correspondence stage (refine=True, matching at {source.shape[-1]}x{source.shape[-2]}): "
+          f"{best:.2f} s end to end, of which refine {timings['refine']:.2f} s (best of {args.repeats}); "
           f"peak RSS {peak_rss_mb():.0f} MiB")
     start = time.perf_counter()
     t2v = pipe.text_to_video("a living room with a couch and a television", sampler="ddim", steps=args.t2v_steps)

@@ -133,11 +133,11 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
     return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
 
 
-def _refined_metrics(out, gt_cam2world: torch.Tensor, frames: torch.Tensor | None = None) -> dict:
+def _refined_metrics(out, gt_cam2world: torch.Tensor, frames: torch.Tensor) -> dict:
     """Metrics of ``out`` after :func:`refine_with_matches` (with the intrinsics the alignment used), matching on
-    ``frames`` (default: the model's frames)."""
+    ``frames``."""
     start = time.perf_counter()
-    recon, info = refine_with_matches(out.reconstruction, out.video.frames if frames is None else frames)
+    recon, info = refine_with_matches(out.reconstruction, frames)
     m = pose_metrics(recon.cam2world, gt_cam2world, pairs="all")
     return {**{k: float(m[k]) for k in METRIC_KEYS}, "refine_status": info["status"],
             "refine_seconds": time.perf_counter() - start}

@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+from jog3r.align.refine import RefineConfig
 from jog3r.io.export_bundle import export_all, zip_bundle
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
@@ -217,14 +218,15 @@ class EstimateTab:
                         f"frame pairs at {r['match_size'][1]}x{r['match_size'][0]}; {r['fallback_steps']} of "
                         f"{video.num_frames - 1} steps kept the alignment's pose)")
             if r.get("weak_steps"):
-                summary += (f". {r['weak_steps']} steps rest on fewer than 50 correspondences (frames far apart?): "
-                            "their cameras may be worse than the alignment's")
+                summary += (f". {r['weak_steps']} steps rest on fewer than {RefineConfig().weak_matches} "
+                            "correspondences (frames far apart?): their cameras may be worse than the alignment's")
         metrics_md = ""
         if table:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
                 [(k, f"{v:.2f}" + (" %" if "@" in k else " °")) for k, v in table.items()], ("metric", "value")
             )
-        name = "JOG3R + SIFT matches" if out.refine_info is not None and out.refine_info["status"] == "refined" else "JOG3R"
+        refined = out.refine_info is not None and out.refine_info["status"] == "refined"
+        name = "JOG3R + SIFT matches" if refined else "JOG3R"
         trajectory = trajectory_figure([recon.cam2world], [name], gt=gt.cam2world if gt is not None else None)
         rot_plot = trans_plot = None
         if gt is not None:  # errors of the pairs (frame 1, frame f), f = 2..F

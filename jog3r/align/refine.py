@@ -180,21 +180,21 @@ def _rotation_only(na: np.ndarray, nb: np.ndarray, focal: float) -> tuple[np.nda
 
 
 def _essential_pose(na: np.ndarray, nb: np.ndarray, focal: float, ransac_px: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(R, t_unit, inlier mask)`` of frame b relative to frame a (``x_b ~ R x_a + t``) from the essential
-    matrix, or None on failure."""
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(R, t_unit)`` of frame b relative to frame a (``x_b ~ R x_a + t``) from the essential matrix, or None on
+    failure."""
     try:
         E, inl = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999,
                                       threshold=ransac_px / focal)
         if E is None or E.shape != (3, 3):
             return None
-        good, R, t, mask = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
+        good, R, t, _ = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
     except cv2.error as err:  # degenerate configurations
         logger.debug("essential matrix failed: %s", err)
         return None
     if good < 8:  # too few essential-matrix inliers in front of both cameras to trust the pose
         return None
-    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12), mask[:, 0] > 0
+    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12)
 
 
 def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None = None, match_scale: float = 1.0
@@ -227,8 +227,7 @@ def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None
         if pose is None:
             out[(i, j)] = {"kind": "failed", "parallax_px": parallax}
             continue
-        R, t, _ = pose
-        out[(i, j)] = {"kind": "essential", "R": R, "t": t, "parallax_px": parallax}
+        out[(i, j)] = {"kind": "essential", "R": pose[0], "t": pose[1], "parallax_px": parallax}
     return out
 
 
