@@ -1,10 +1,12 @@
 """The page in a real browser (Debian's chromium through Playwright): upload a real clip, run V2C, see the viewer.
 
-Screenshots land in ``docs/images/app_*.png`` (they are the pictures in docs/notes/app.md).
+Screenshots land in a temporary folder; ``make screenshots`` (``JOG3R_UPDATE_DOCS_IMAGES=1``) writes them to
+``docs/images/app_*.png`` instead (the pictures in the README and docs/notes/app.md). Tests never write tracked files.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,11 +16,19 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 ARGS = [
     "--no-sandbox", "--disable-gpu", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the screenshots go: docs/images with ``JOG3R_UPDATE_DOCS_IMAGES=1`` (``make screenshots``), else a temp dir."""
+    if os.environ.get("JOG3R_UPDATE_DOCS_IMAGES"):
+        return DOCS_IMAGES
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +63,9 @@ def _close_software_gl_toast(viewer) -> None:
         toast.first.click()
 
 
-def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
+def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser, shots):
     video, gt = clip
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1100})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -93,9 +103,9 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     conf.press("Enter")
     viewer.get_by_text("Estimated cameras").first.click()
     time.sleep(4)  # let WebGL render a few frames (software GL)
-    shot = IMAGES / "app_estimate.png"
+    shot = shots / "app_estimate.png"
     page.screenshot(path=str(shot), full_page=True)
-    viewer_shot = IMAGES / "app_viewer.png"
+    viewer_shot = shots / "app_viewer.png"
     page.locator("#jog3r-viewer").screenshot(path=str(viewer_shot))
     assert _colourful_fraction(viewer_shot) > 0.002, "the viewer looks empty"
     assert not errors, errors
@@ -115,7 +125,7 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
         time.sleep(0.5)
     assert "L_total" in log.input_value(), page.locator("#train-status").inner_text()
     time.sleep(2)
-    page.screenshot(path=str(IMAGES / "app_training.png"), full_page=True)
+    page.screenshot(path=str(shots / "app_training.png"), full_page=True)
     page.locator("#train-stop").click()
     page.locator("#train-status").get_by_text("Stopped").wait_for(timeout=60_000)
     assert not studio.runtime.jobs.current.running
@@ -128,8 +138,8 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser):
     assert drawn[0] not in studio.runtime.viewer.tokens(), "the session was not closed on unload"
 
 
-def test_generate_then_score_its_consistency(studio, browser):
-    IMAGES.mkdir(parents=True, exist_ok=True)
+def test_generate_then_score_its_consistency(studio, browser, shots):
+    shots.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1100})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -141,7 +151,7 @@ def test_generate_then_score_its_consistency(studio, browser):
     page.locator("#generate-video video").wait_for(timeout=180_000)  # (progress text would match a text wait)
     _close_software_gl_toast(page.frame_locator("#jog3r-viewer"))
     time.sleep(2)
-    page.screenshot(path=str(IMAGES / "app_generate.png"), full_page=True)
+    page.screenshot(path=str(shots / "app_generate.png"), full_page=True)
 
     page.get_by_role("button", name="Score its 3D consistency →").click()
     page.get_by_role("tab", name="3D consistency", selected=True).wait_for(timeout=30_000)
@@ -150,6 +160,6 @@ def test_generate_then_score_its_consistency(studio, browser):
     page.get_by_role("button", name="Score 3D consistency").click()
     page.locator("#consistency-summary").get_by_text("lower is more consistent").wait_for(timeout=180_000)
     time.sleep(2)
-    page.screenshot(path=str(IMAGES / "app_consistency.png"), full_page=True)
+    page.screenshot(path=str(shots / "app_consistency.png"), full_page=True)
     assert not errors, errors
     page.close()
