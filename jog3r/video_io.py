@@ -3,8 +3,8 @@
 Reading (:func:`read_video`) handles mp4/mov/webm/mkv/avi/gif through PyAV (FFmpeg) and folders of images
 (natural sort: ``frame_2 < frame_10``). Only the selected frames are converted and kept; each is resized (and
 centre-cropped) on its own as it is decoded, so a 4K or 10-minute file never sits in memory. Far-apart frames
-are reached by seeking to the preceding keyframe instead of decoding everything in between (frame indices
-are then computed from timestamps, which assumes a constant frame rate).
+are reached by seeking to the keyframe before them instead of decoding everything in between; the seek uses each
+frame's own timestamp, read from the container's packets, so variable-frame-rate videos give the frames asked for.
 
 Temporal sampling (reported in ``info["message"]``, e.g. ``"sampled 16 of 9000 frames (uniform, mean stride
 562.5)"``), after skipping the first ``start`` frames:
@@ -280,18 +280,42 @@ def _count_frames(path: Path) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size > 0)
 
 
+def _timeline(path: Path, stream_index: int) -> np.ndarray | None:
+    """Presentation timestamps of a video stream's frames in display order, from the packets (nothing decoded).
+
+    Returns:
+        ``[N]`` int64 pts in units of the stream's ``time_base``, sorted, so that entry ``i`` is frame ``i`` whatever
+        the frame rate does (variable-frame-rate phone and screen recordings); ``None`` when a packet has no pts.
+        Packets the demuxer marks as discarded (edit lists) are left out, as the decoder leaves them out.
+    """
+    pts = []
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.video[stream_index]):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            if packet.pts is None:
+                return None
+            pts.append(packet.pts)
+    return np.sort(np.asarray(pts, dtype=np.int64))
+
+
 def _decode(path: Path, container, stream, indices: np.ndarray):
-    """Yield ``(index, [H, W, 3] uint8 RGB)`` at increasing ``indices``, seeking over gaps > :data:`SEEK_GAP`."""
-    rate = stream.average_rate or stream.guessed_rate
-    can_seek = bool(rate) and stream.time_base is not None and stream.frames > 0
-    start_pts = stream.start_time or 0
+    """Yield ``(index, [H, W, 3] uint8 RGB)`` at increasing ``indices``, seeking over gaps > :data:`SEEK_GAP`.
+
+    A seek goes to the real timestamp of the wanted frame (:func:`_timeline`), and the frame it lands on is
+    identified by its timestamp there, so variable frame rates give the frames asked for; frames are then counted
+    one by one, as without seeking. A stream without timestamps is decoded through from the start.
+    """
+    timeline: np.ndarray | None | bool = False  # False = not read yet (only a seek needs it)
     decoder, idx = container.decode(stream), -1
     for target in indices.tolist():
-        if can_seek and target - idx > SEEK_GAP:
-            pts = start_pts + int(Fraction(target) / Fraction(rate) / stream.time_base)
-            logger.debug("%s: seeking to frame %d", path, target)
-            container.seek(pts, stream=stream, backward=True, any_frame=False)
-            decoder, idx = container.decode(stream), None
+        if target - idx > SEEK_GAP:
+            if timeline is False:
+                timeline = _timeline(path, stream.index)
+            if timeline is not None and target < len(timeline):
+                logger.debug("%s: seeking to frame %d", path, target)
+                container.seek(int(timeline[target]), stream=stream, backward=True, any_frame=False)
+                decoder, idx = container.decode(stream), None
         while idx is None or idx < target:
             try:
                 frame = next(decoder, None)
@@ -300,10 +324,11 @@ def _decode(path: Path, container, stream, indices: np.ndarray):
             if frame is None:
                 return
             if idx is None:
-                seconds = None if frame.pts is None else (frame.pts - start_pts) * stream.time_base
-                idx = None if seconds is None else round(float(seconds * rate))
-                if idx is None or idx > target:  # no timestamp, or the seek overshot: restart and count
-                    container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+                found = -1 if frame.pts is None else int(np.searchsorted(timeline, frame.pts))
+                exact = 0 <= found < len(timeline) and timeline[found] == frame.pts
+                idx = found if exact and found <= target else None
+                if idx is None:  # no or unknown timestamp, or the seek overshot: restart and count
+                    container.seek(int(timeline[0]), stream=stream, backward=True, any_frame=False)
                     decoder, idx, frame = container.decode(stream), -1, None
             else:
                 idx += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 import subprocess
 
 import av
@@ -354,3 +355,35 @@ def test_phone_video_rotation_is_applied(tmp_path):
     assert video.frames.shape == (3, 3, 32, 16) and info["source_size"] == (32, 16)
     # Rotated 90 degrees counterclockwise: the left band is now at the bottom (ffmpeg's autorotate agrees).
     assert video.frames[0, :, 24:].mean() > 0.9 and video.frames[0, :, :22].mean() < 0.1
+
+
+@pytest.fixture(scope="module")
+def vfr_video(tmp_path_factory):
+    """A 240-frame variable-frame-rate mp4 (frame ``i`` shows ``i``): bursts at 100 fps between 5 fps stretches,
+    a keyframe every 8 frames, so a seek lands on frames whose timestamps the average rate maps to other indices."""
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    gaps_ms = [10 if (i // 40) % 2 == 0 else 200 for i in range(240)]
+    pts_ms = np.concatenate([[0], np.cumsum(gaps_ms[:-1])])
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = BITS * BLOCK, 48, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"preset": "ultrafast", "g": "8", "keyint_min": "8", "bf": "2"}
+        for i, t in enumerate(pts_ms):
+            frame = av.VideoFrame.from_ndarray((_barcode(i).transpose(1, 2, 0) * 255).astype(np.uint8), format="rgb24")
+            frame.pts, frame.time_base = int(t), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("seek_gap", [10_000, 10])
+@pytest.mark.parametrize("how", [{"stride": 60}, {"num_frames": 7, "start": 5}])
+def test_variable_frame_rate_video_gives_the_frames_it_claims(vfr_video, monkeypatch, seek_gap, how):
+    """B1: seeking converted timestamps to indices with the average rate, so far-apart frames of a VFR video came
+    back as other frames than ``frame_indices`` said."""
+    monkeypatch.setattr(video_io, "SEEK_GAP", seek_gap)
+    video, info = read_video(vfr_video, **how)
+    assert info["num_source_frames"] == 240
+    assert [_read_barcode(f) for f in video.frames] == video.frame_indices.tolist()
