@@ -12,18 +12,31 @@ export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export GRADIO_ANALYTICS_ENABLED=False
 
-.PHONY: install app test test-all chromium bench train-tiny ablations
+.PHONY: install lock app test test-all screenshots chromium bench train-tiny ablations
+
+LOCK    ?= requirements.lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$$(grep '^pip==' $(LOCK))"
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# Every version comes from requirements.lock (pip constraints); torch from TORCH.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -c $(LOCK) -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
+
+# Refresh requirements.lock: resolve the newest versions in a throw-away venv, then freeze them (review the diff,
+# run `make test`, commit). Nothing else ever changes the versions.
+lock:
+	rm -rf .venv-lock && $(PY) -m venv .venv-lock
+	.venv-lock/bin/pip install -q --upgrade pip && .venv-lock/bin/pip install -q "$(TORCH)" && .venv-lock/bin/pip install -q -e ".[test]"
+	{ echo "# Every package 'make install' puts into .venv besides torch (pinned by the Makefile's TORCH) and this project."; \
+	  echo "# Refresh: 'make lock' (a fresh venv, the unconstrained install, pip freeze). tests/test_environment.py checks .venv against it."; \
+	  .venv-lock/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(torch|jog3r-studio|setuptools|wheel)=='; } > $(LOCK)
+	rm -rf .venv-lock
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || ( [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ) || echo "chromium not installed: browser tests will be skipped"
@@ -36,6 +49,10 @@ test: install chromium
 
 test-all: install chromium
 	$(BIN)/python -m pytest -q -n 2 -m "" $(ARGS)
+
+# Refresh the screenshots in docs/images (the tests themselves never write tracked files).
+screenshots: install chromium
+	JOG3R_UPDATE_DOCS_IMAGES=1 $(BIN)/python -m pytest -q -m browser tests/app/test_app_browser.py tests/viz/test_viewer.py
 
 bench: install
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done
