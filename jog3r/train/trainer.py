@@ -265,7 +265,7 @@ class Trainer:
         sums: dict[str, float] = {}
         for micro in range(cfg.grad_accum):
             gen = _step_generator(cfg.seed + 7919 * self.rank, self.step, micro, self.device)
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # caption dropout inside STDiT
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device)))  # caption dropout
             batch = batches[micro] if batches is not None else self.batches(self.step, micro)
             losses = self._losses(batch, gen)
             total = losses["loss_total"]
