@@ -29,6 +29,7 @@ import viser
 from jog3r.types import Reconstruction
 from jog3r.viz import viewer as viz
 from jog3r.viz.controls import ViewerControls, set_initial_view
+from jog3r.viz.export import DEFAULT_KEEP_PERCENT
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +58,14 @@ class SceneState:
     Attributes:
         recon: the reconstruction, or ``None`` for an empty scene.
         ground_truth: optional ground-truth cameras.
-        conf_threshold: draw pixels with ``conf >= conf_threshold``.
+        keep_percent: draw the ``keep_percent`` % most confident points (default: the exports' cut).
         color_by: ``"rgb"``, ``"time"`` or ``"confidence"``.
         label: a short caption shown in the viewer's control panel.
     """
 
     recon: Reconstruction | None = None
     ground_truth: GroundTruth | None = None
-    conf_threshold: float = 1.0
+    keep_percent: float = DEFAULT_KEEP_PERCENT
     color_by: str = "rgb"
     label: str = ""
 
@@ -202,17 +203,20 @@ class ViewerHub:
         recon: Reconstruction | None,
         *,
         ground_truth: GroundTruth | None = None,
-        conf_threshold: float = 1.0,
+        keep_percent: float = DEFAULT_KEEP_PERCENT,
         color_by: str = "rgb",
         label: str = "",
     ) -> int:
         """Replace session ``token``'s scene and redraw it on every client of the session.
 
+        ``keep_percent`` (in ``(0, 100]``) is the share of the most confident points drawn; the default is the
+        exports' cut, so the viewer shows the points of the bundle's ``pointcloud.ply``.
+
         Returns:
             The number of clients drawn to (``0`` if the page's viewer has not connected yet, as it draws on
             connect, or if the session has ended meanwhile).
         """
-        state = SceneState(recon, ground_truth, float(conf_threshold), color_by, label)
+        state = SceneState(recon, ground_truth, float(keep_percent), color_by, label)
         with self._lock:
             session = self._sessions.get(token)
             if session is None:
@@ -224,21 +228,29 @@ class ViewerHub:
             self._draw(session, client)
         return len(clients)
 
-    def set_conf_threshold(self, token: str, conf_threshold: float) -> int:
-        """Re-select session ``token``'s points at a new confidence threshold, in place; returns clients updated.
+    def set_keep_percent(self, token: str, keep_percent: float) -> int:
+        """Re-select session ``token``'s points, keeping the ``keep_percent`` % most confident, in place.
 
-        The viewer's own "Min confidence" slider follows, so the page and the viewer panel agree.
+        The viewer's own "Points kept (%)" slider follows, so the page and the viewer panel agree.
+
+        Returns:
+            The number of clients updated.
+
+        Raises:
+            ValueError: if ``keep_percent`` is not in ``(0, 100]`` (NaN included).
         """
+        keep_percent = float(keep_percent)
+        if not 0.0 < keep_percent <= 100.0:
+            raise ValueError(f"The share of points to show must be between 1 and 100 %, got {keep_percent}.")
         with self._lock:
             session = self._sessions.get(token)
             if session is None:
                 return 0
-            session.scene.conf_threshold = float(conf_threshold)
+            session.scene.keep_percent = keep_percent
             views = list(session.views.values())
         for view in views:
-            view.handles.update_points(conf_threshold=conf_threshold)
-            slider = view.controls.conf_threshold
-            slider.value = min(max(float(conf_threshold), slider.min), slider.max)
+            view.handles.update_points(keep_percent=keep_percent)
+            view.controls.keep_percent.value = keep_percent
         return len(views)
 
     def handles(self, token: str) -> list[viz.ReconstructionHandles]:
@@ -258,7 +270,7 @@ class ViewerHub:
         if state.recon is None:
             return
         handles = viz.add_reconstruction(
-            client.scene, state.recon, conf_threshold=state.conf_threshold, color_by=state.color_by
+            client.scene, state.recon, keep_percent=state.keep_percent, color_by=state.color_by
         )
         gt_handles = None
         if state.ground_truth is not None:

@@ -24,6 +24,7 @@ from jog3r.metrics.pose import pose_metrics
 from jog3r.types import Reconstruction
 from jog3r.video_io import adjust_intrinsics
 from jog3r.viz.colors import colormap, to_uint8
+from jog3r.viz.export import DEFAULT_KEEP_PERCENT
 from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
 
 from app.tabs import file_paths, markdown_table, progress_callback, timings_text
@@ -39,6 +40,17 @@ SAMPLING = {
 """Radio label -> how ``load_video`` picks frames."""
 
 METRIC_KEYS = ("RRA@5", "RTA@5", "mAA@30", "Rot. err.", "Trans. err.")
+
+
+def _check_keep_percent(value) -> float:
+    """The "Points kept" value as a float in ``(0, 100]``, or a ``gr.Error`` saying what is wrong (NaN too)."""
+    try:
+        keep = float(value)
+    except (TypeError, ValueError):
+        keep = float("nan")
+    if not 0.0 < keep <= 100.0:
+        raise gr.Error(f"Points kept must be a percentage between 1 and 100, got {value!r}.")
+    return keep
 
 
 def _natural_key(path: Path) -> list:
@@ -70,7 +82,8 @@ class EstimateTab:
                                            "resolution with the model's intrinsics; not part of JOG3R's V2C)")
                 gt_file = gr.File(label="Ground-truth cameras (optional: RealEstate10K .txt or transforms.json)",
                                   file_types=[".txt", ".json"], elem_id="estimate-gt")
-                conf = gr.Slider(1.0, 10.0, value=1.5, step=0.1, label="Confidence threshold (points shown)")
+                conf = gr.Slider(1, 100, value=DEFAULT_KEEP_PERCENT, step=1, elem_id="estimate-keep",
+                                 label="Points kept (% most confident, in the viewer and the exports)")
                 run = gr.Button("Estimate cameras", variant="primary", elem_id="estimate-run")
             with gr.Column():
                 summary = gr.Markdown(elem_id="estimate-summary")
@@ -93,7 +106,7 @@ class EstimateTab:
                 [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf, refine],
                 [summary, metrics, trajectory, rot_per_frame, trans_per_frame, bundle, gallery, loss, result],
                 api_name="estimate_cameras", model=True)
-        wire.on(conf.change, self.set_conf_threshold, [conf], None, api_name=None, show_progress="hidden",
+        wire.on(conf.change, self.set_keep_percent, [conf], None, api_name=None, show_progress="hidden",
                 trigger_mode="always_last")
 
     # ---- helpers ---------------------------------------------------------------------------------------------
@@ -175,9 +188,11 @@ class EstimateTab:
             text += f"\n\n{info['message']}"
         return text
 
-    def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf_threshold,
-                 refine_matches=False, request: gr.Request = None, progress: gr.Progress = gr.Progress()):
+    def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file,
+                 keep_percent=DEFAULT_KEEP_PERCENT, refine_matches=False, request: gr.Request = None,
+                 progress: gr.Progress = gr.Progress()):
         """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result."""
+        keep_percent = _check_keep_percent(keep_percent)
         session = self.runtime.session(request.session_hash)
         pipe = self.runtime.pipeline
         if use_K and (any(v is None or v <= 0 for v in (fx, fy)) or any(v is None or v < 0 for v in (cx, cy))):
@@ -198,10 +213,11 @@ class EstimateTab:
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
         table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
         folder = session.new_folder("v2c")
-        export_all(recon, folder / "export", metrics=table, video_frames=video.frames, fps=video.fps)
+        export_all(recon, folder / "export", metrics=table, video_frames=video.frames, fps=video.fps,
+                   frame_indices=video.frame_indices, source_fps=info.get("source_fps"), keep_percent=keep_percent)
         bundle = zip_bundle(folder / "export")
         if self.runtime.viewer is not None:
-            self.runtime.viewer.show(session.token, recon, ground_truth=gt, conf_threshold=conf_threshold,
+            self.runtime.viewer.show(session.token, recon, ground_truth=gt, keep_percent=keep_percent,
                                      label="Estimated cameras")
         return self._outputs(video, out, gt, table, bundle)
 
@@ -259,8 +275,8 @@ class EstimateTab:
             items.append((to_uint8(colormap(maps["conf"][f], "viridis")), f"confidence {f + 1}"))
         return items
 
-    def set_conf_threshold(self, conf_threshold: float, request: gr.Request) -> None:
-        """Redraw the session's points at a new confidence threshold (no model run)."""
+    def set_keep_percent(self, keep_percent: float, request: gr.Request) -> None:
+        """Redraw the session's points with another share of the most confident ones (no model run)."""
         if self.runtime.viewer is not None:
             token = self.runtime.session(request.session_hash).token
-            self.runtime.viewer.set_conf_threshold(token, conf_threshold)
+            self.runtime.viewer.set_keep_percent(token, _check_keep_percent(keep_percent))

@@ -189,6 +189,7 @@ def write_transforms_json(
     distortion: dict[str, float] | None = None,
     camera_model: str = "OPENCV",
     meta: dict[str, Any] | None = None,
+    frame_meta: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write a nerfstudio ``transforms.json`` (convention in the module docstring).
 
@@ -205,13 +206,16 @@ def write_transforms_json(
         distortion: top-level coefficients among ``k1 k2 k3 k4 p1 p2``; default none (zeros are written).
         camera_model: nerfstudio ``camera_model`` value.
         meta: extra top-level keys to write (e.g. ``{"aabb_scale": 4}``); may not override the camera keys.
+        frame_meta: one dict of extra keys per frame (e.g. ``{"source_frame_index": 40}``), written into that
+            frame's entry; may not override the camera keys (nerfstudio ignores unknown frame keys).
 
     Returns:
         ``path``.
 
     Raises:
         ValueError: for wrong shapes, non-rigid ``cam2world``, non-pinhole ``K``, unknown distortion keys, a
-            wrong number of ``file_paths`` or ``meta`` keys that clash with camera keys.
+            wrong number of ``file_paths`` or ``frame_meta``, or ``meta`` / ``frame_meta`` keys that clash
+            with camera keys.
     """
     c2w, K_arr, (H, W) = check_cameras(cam2world, K, image_size)
     check_pinhole(K_arr, "write_transforms_json")
@@ -220,6 +224,11 @@ def write_transforms_json(
         file_paths = [f"images/frame_{i + 1:05d}.png" for i in range(num)]
     if len(file_paths) != num:
         raise ValueError(f"got {len(file_paths)} file_paths for {num} cameras")
+    if frame_meta is not None and len(frame_meta) != num:
+        raise ValueError(f"got {len(frame_meta)} frame_meta entries for {num} cameras")
+    frame_keys = {"file_path", "transform_matrix", "fl_x", "fl_y", "cx", "cy", "w", "h"}
+    if frame_meta is not None and any(set(extra) & frame_keys for extra in frame_meta):
+        raise ValueError(f"frame_meta keys may not be any of {sorted(frame_keys)}")
     distortion = dict(distortion or {})
     unknown = set(distortion) - set(DISTORTION_KEYS)
     if unknown:
@@ -246,6 +255,8 @@ def write_transforms_json(
                 fl_x=float(K_arr[i, 0, 0]), fl_y=float(K_arr[i, 1, 1]),
                 cx=float(K_arr[i, 0, 2]), cy=float(K_arr[i, 1, 2]),
             )
+        if frame_meta is not None:
+            frame.update(frame_meta[i])
         frames.append(frame)
     out["frames"] = frames
     return write_text_atomic(path, json.dumps(out, indent=2) + "\n")

@@ -40,6 +40,7 @@ def write_tum(
     timestamps: torch.Tensor | np.ndarray | list[int] | None = None,
     *,
     fps: float = 8.0,
+    comment: str | None = None,
 ) -> Path:
     """Write a TUM trajectory (convention in the module docstring).
 
@@ -48,14 +49,17 @@ def write_tum(
         cam2world: ``[F, 4, 4]`` camera-to-world, OpenCV axes.
         timestamps: ``[F]`` integer microseconds; default ``i / fps`` seconds for frame ``i``.
         fps: frame rate used only for the default timestamps.
+        comment: one more ``#`` line after the header (e.g. the source frame indices); TUM readers skip it.
 
     Returns:
         ``path``.
 
     Raises:
-        ValueError: for a wrong shape, a non-rigid ``cam2world``, non-positive ``fps`` or timestamps of the
-            wrong length.
+        ValueError: for a wrong shape, a non-rigid ``cam2world``, non-positive ``fps``, timestamps of the
+            wrong length or a multi-line ``comment``.
     """
+    if comment is not None and ("\n" in comment or "\r" in comment):
+        raise ValueError("comment must be a single line")
     c2w = as_array(cam2world, (4, 4), "cam2world")
     check_rotation(c2w[:, :3, :3], "cam2world")
     num = len(c2w)
@@ -70,6 +74,8 @@ def write_tum(
         ts_us = np.round(ts_us).astype(np.int64)
     q = rotmat_to_quat_xyzw(c2w[:, :3, :3])
     lines = ["# timestamp tx ty tz qx qy qz qw  (camera-to-world, OpenCV camera axes, seconds)"]
+    if comment is not None:
+        lines.append(f"# {comment}")
     for i in range(num):
         seconds = f"{ts_us[i] // 1_000_000}.{ts_us[i] % 1_000_000:06d}"
         values = np.concatenate([c2w[i, :3, 3], q[i]])

@@ -78,14 +78,19 @@ def set_initial_view(target: viser.ViserServer | viser.ClientHandle, recon: Reco
     move()
 
 
-class ViewerControls:
-    """GUI panel: confidence threshold, point size, colour mode, frame slider + play, GT toggle, legend.
+POINTS_OF = ("all frames", "the current frame")
+"""Choices of the "Points of" dropdown: every frame's points, or only the frame on the slider."""
 
-    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum; "Play" advances it at
-    ``fps`` in a daemon thread until unticked or :meth:`close` is called.
+
+class ViewerControls:
+    """GUI panel: share of points kept, point size, colour mode, frame slider + play, GT toggle, legend.
+
+    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum; with *Points of* = "the current
+    frame" (and always while *Play* runs) only that frame's points are drawn, so the cloud follows the frame.
+    "Play" advances the slider at ``fps`` in a daemon thread until unticked or :meth:`close` is called.
 
     Attributes:
-        conf_threshold, point_size, color_by, frame, play, show_gt, legend: the viser GUI handles.
+        keep_percent, point_size, color_by, points_of, frame, play, show_gt, legend: the viser GUI handles.
     """
 
     def __init__(
@@ -115,15 +120,13 @@ class ViewerControls:
         self._stop = threading.Event()
         self._player: threading.Thread | None = None
         gui, num_frames = target.gui, handles.recon.num_frames
-        conf = handles.recon.conf.detach().cpu().float()
-        lo, hi = float(conf.min()), float(conf.quantile(0.99)) if conf.numel() <= 2**24 else float(conf.max())
-        hi = max(hi, lo + 1.0)
         size = float(handles.points.point_size)
         self._folder = gui.add_folder(folder)
         with self._folder:
-            start = min(max(handles.conf_threshold, lo), hi)
-            self.conf_threshold = gui.add_slider(
-                "Min confidence", min=lo, max=hi, step=(hi - lo) / 100, initial_value=start
+            start = handles.keep_percent if handles.keep_percent is not None else 100.0
+            self.keep_percent = gui.add_slider(
+                "Points kept (%)", min=1, max=100, step=1, initial_value=float(min(max(start, 1.0), 100.0)),
+                hint="Share of the points drawn: the most confident ones (the exports use the same cut).",
             )
             self.point_size = gui.add_slider(
                 "Point size", min=size / 10, max=size * 5, step=size / 10, initial_value=size
@@ -131,21 +134,37 @@ class ViewerControls:
             self.color_by = gui.add_dropdown(
                 "Colour by", ("rgb", "time", "confidence"), initial_value=handles.color_by
             )
+            self.points_of = gui.add_dropdown("Points of", POINTS_OF, initial_value=POINTS_OF[0],
+                                              disabled=num_frames < 2)
             self.frame = gui.add_slider(
                 "Frame", min=1, max=max(num_frames, 2), step=1, initial_value=1, disabled=num_frames < 2
             )
-            self.play = gui.add_checkbox("Play", False, disabled=num_frames < 2)
+            self.play = gui.add_checkbox("Play", False, disabled=num_frames < 2,
+                                         hint="Step through the frames, drawing each frame's points.")
             self.show_gt = gui.add_checkbox("Show ground truth", True, visible=ground_truth is not None)
             self.legend = gui.add_html(legend_html(num_frames, ground_truth=ground_truth is not None))
-        self.conf_threshold.on_update(
-            lambda _: self.handles.update_points(conf_threshold=self.conf_threshold.value)
-        )
+        self.keep_percent.on_update(lambda _: self.handles.update_points(keep_percent=self.keep_percent.value))
         self.color_by.on_update(lambda _: self.handles.update_points(color_by=self.color_by.value))
         self.point_size.on_update(lambda _: setattr(self.handles.points, "point_size", self.point_size.value))
-        self.frame.on_update(lambda _: self.handles.highlight_frame(min(self.frame.value, num_frames) - 1))
-        self.play.on_update(lambda _: self._start_playing() if self.play.value else None)
+        self.points_of.on_update(lambda _: self._show_frame())
+        self.frame.on_update(lambda _: self._show_frame())
+        self.play.on_update(lambda _: self._start_playing() if self.play.value else self._show_frame())
         if ground_truth is not None:
             self.show_gt.on_update(lambda _: ground_truth.set_visible(self.show_gt.value))
+
+    @property
+    def current_frame(self) -> int:
+        """The 0-based frame on the slider."""
+        return min(int(self.frame.value), self.handles.recon.num_frames) - 1
+
+    def _show_frame(self) -> None:
+        """Highlight the slider's frustum; draw only its points while playing or with "the current frame"."""
+        frame = self.current_frame
+        self.handles.highlight_frame(frame)
+        one = self.play.value or self.points_of.value == POINTS_OF[1]
+        wanted = frame if one and self.handles.recon.num_frames > 1 else None
+        if wanted != self.handles.frame:
+            self.handles.update_points(frame=wanted)
 
     def step(self) -> int:
         """Advance the frame slider by one (wrapping to 1 after ``F``) and return the new 1-based frame."""
@@ -154,6 +173,7 @@ class ViewerControls:
         return self.frame.value
 
     def _start_playing(self) -> None:
+        self._show_frame()
         if self._player is not None and self._player.is_alive():
             return
 

@@ -30,6 +30,41 @@ logger = logging.getLogger(__name__)
 #: World -> glTF axes (rotation by 180 degrees about x): OpenCV's y-down, z-forward world becomes y-up.
 WORLD_TO_GLTF = np.diag([1.0, -1.0, -1.0])
 
+DEFAULT_KEEP_PERCENT = 60.0
+"""The one default confidence cut of the viewer and of every export: keep the 60 % most confident finite points.
+
+A percentile of the reconstruction's own confidences, not an absolute value: DUSt3R-style confidences
+(``1 + exp(x)``, >= 1) have a model-dependent range (the embedded default's top out near 1.5 on real video, so an
+absolute cut such as DUSt3R's demo default 3 shows nothing), while a share of the points always keeps some."""
+
+MAX_POINTS = 300_000
+"""Default cap of the drawn (viewer) and written (PLY / GLB) point clouds; a seeded uniform subsample beyond it."""
+
+
+def confidence_cut(conf, keep_percent: float = DEFAULT_KEEP_PERCENT) -> float:
+    """The confidence threshold that keeps the ``keep_percent`` % most confident values.
+
+    ``conf >= confidence_cut(conf, p)`` holds for at least ``p`` % of the finite values (ties at the threshold
+    are all kept), and always for the largest one, so the cut never empties a cloud that has a finite point.
+
+    Args:
+        conf: confidences of any shape (array or tensor); non-finite values are ignored.
+        keep_percent: share of the values to keep, in ``(0, 100]``.
+
+    Returns:
+        The threshold (a value of ``conf``).
+
+    Raises:
+        ValueError: if ``keep_percent`` is not a number in ``(0, 100]`` or ``conf`` has no finite value.
+    """
+    if not isinstance(keep_percent, (int, float)) or not 0.0 < float(keep_percent) <= 100.0:
+        raise ValueError(f"the share of points to keep must be a percentage in (0, 100], got {keep_percent}")
+    values = conf.detach().cpu().float().numpy() if isinstance(conf, torch.Tensor) else np.asarray(conf, np.float32)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        raise ValueError("no finite confidence: there is no point to keep")
+    return float(np.quantile(values, 1.0 - float(keep_percent) / 100.0, method="lower"))
+
 
 def _numpy(x, what: str, shape_tail: tuple[int, ...]) -> np.ndarray:
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -93,16 +128,24 @@ def select_points(
     recon: Reconstruction,
     *,
     conf_threshold: float | None = None,
+    keep_percent: float | None = None,
     max_points: int | None = None,
     seed: int = 0,
+    frame: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Pick the finite (and confident) points of a reconstruction, subsampled reproducibly.
+
+    The viewer (:func:`jog3r.viz.viewer.select_points`) and every export call this, so the same arguments give
+    the same point set everywhere.
 
     Args:
         recon: the reconstruction (``pts3d [F, H, W, 3]``, ``colors``, ``conf``).
         conf_threshold: keep pixels with ``conf >= conf_threshold``; ``None`` keeps every finite point.
+        keep_percent: instead of ``conf_threshold``: keep the ``keep_percent`` % most confident finite points
+            (:func:`confidence_cut` over all frames); used only when ``conf_threshold`` is ``None``.
         max_points: at most this many points, drawn uniformly without replacement (seeded); ``None``: all.
         seed: seed of the subsampling.
+        frame: keep only this 0-based frame's pixels (after the cut, before the subsampling); ``None``: all.
 
     Returns:
         ``{"xyz": [N, 3] float32, "rgb": [N, 3] float32 in [0, 1], "conf": [N] float32,
@@ -117,8 +160,16 @@ def select_points(
     keep = np.isfinite(pts).all(axis=1) & np.isfinite(conf)
     if not keep.all():
         logger.info("skipping %d of %d points with non-finite xyz or conf", int((~keep).sum()), len(keep))
+    if conf_threshold is None and keep_percent is not None and keep.any():
+        conf_threshold = confidence_cut(conf[keep], keep_percent)
     if conf_threshold is not None:
         keep &= conf >= conf_threshold
+    if frame is not None:
+        per_frame = keep.size // max(recon.num_frames, 1)
+        if not 0 <= frame < recon.num_frames:
+            raise ValueError(f"frame {frame} is outside 0..{recon.num_frames - 1}")
+        keep[: frame * per_frame] = False
+        keep[(frame + 1) * per_frame :] = False
     index = np.flatnonzero(keep)
     if max_points is not None:
         if max_points < 1:
@@ -185,7 +236,7 @@ def reconstruction_to_glb(
     conf_threshold: float | None = None,
     with_cameras: bool = True,
     frustum_scale: float | None = None,
-    max_points: int | None = 200_000,
+    max_points: int | None = MAX_POINTS,
     seed: int = 0,
 ) -> Path:
     """Write a reconstruction as a GLB scene: coloured points and, optionally, one frustum per frame.
@@ -237,5 +288,5 @@ def reconstruction_to_glb(
     return path
 
 
-__all__ = ["WORLD_TO_GLTF", "auto_frustum_scale", "frustum_mesh", "reconstruction_to_glb", "select_points",
+__all__ = ["DEFAULT_KEEP_PERCENT", "MAX_POINTS", "WORLD_TO_GLTF", "auto_frustum_scale", "confidence_cut", "frustum_mesh", "reconstruction_to_glb", "select_points",
            "write_ply"]

@@ -30,7 +30,9 @@ import viser
 
 from jog3r.geometry.registration import register_points
 from jog3r.types import Reconstruction
+from jog3r.viz import export
 from jog3r.viz.colors import GT_COLOR, colormap, time_colors, to_uint8
+from jog3r.viz.export import DEFAULT_KEEP_PERCENT, MAX_POINTS
 
 logger = logging.getLogger(__name__)
 
@@ -116,22 +118,26 @@ def scene_extent(recon: Reconstruction) -> float:
     return extent if extent > 1e-9 else 1.0
 
 
-def default_view(recon: Reconstruction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A viewpoint that shows the whole reconstruction: behind and above the cameras, looking at the scene.
+def default_view(
+    recon: Reconstruction, keep_percent: float | None = DEFAULT_KEEP_PERCENT
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A viewpoint that shows the whole reconstruction, orbiting about the centre of the drawn cloud.
 
     The eye sits at the mean camera centre, moved back along camera 0's viewing direction and up along its
-    ``-y`` axis by fractions of :func:`scene_extent`.
+    ``-y`` axis by fractions of :func:`scene_extent`; it looks at the median of the points the viewer draws by
+    default (the ``keep_percent`` cut), which viser's orbit controls then turn about.
 
     Args:
         recon: the reconstruction.
+        keep_percent: the cut of the drawn points (see :func:`select_points`).
 
     Returns:
-        ``position`` ``[3]``, ``look_at`` ``[3]`` (median world point) and ``up`` ``[3]`` (camera 0's ``-y``,
-        OpenCV y points down), float64 world coordinates, for ``server.initial_camera`` / ``client.camera``.
+        ``position`` ``[3]``, ``look_at`` ``[3]`` (median of the drawn points; one unit in front of camera 0
+        if there are none) and ``up`` ``[3]`` (camera 0's ``-y``, OpenCV y points down), float64 world
+        coordinates, for ``server.initial_camera`` / ``client.camera``.
     """
     c2w0 = recon.cam2world[0].detach().cpu().double().numpy()
-    pts = recon.pts3d.detach().cpu().reshape(-1, 3).double().numpy()
-    pts = pts[np.isfinite(pts).all(-1)]
+    pts = export.select_points(recon, keep_percent=keep_percent, max_points=50_000)["xyz"].astype(np.float64)
     look_at = np.median(pts, axis=0) if len(pts) else c2w0[:3, 3] + c2w0[:3, 2]
     extent = scene_extent(recon)
     up = -c2w0[:3, 1]
@@ -156,43 +162,50 @@ def frame_node_name(prefix: str, frame: int) -> str:
 def select_points(
     recon: Reconstruction,
     *,
-    conf_threshold: float = 0.0,
-    max_points: int = 200_000,
+    keep_percent: float | None = DEFAULT_KEEP_PERCENT,
+    conf_threshold: float | None = None,
+    max_points: int = MAX_POINTS,
     color_by: ColorBy = "rgb",
+    frame: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """World points and colours to draw: pixels with ``conf >= conf_threshold``, subsampled to ``max_points``.
+    """World points and colours to draw: the confident finite pixels, subsampled to ``max_points``.
 
-    Subsampling is a seeded uniform draw (seed 0), so the same call always draws the same points.
+    The selection is :func:`jog3r.viz.export.select_points` (seed 0), the exports' own, so with the defaults the
+    viewer draws exactly the points of the bundle's ``pointcloud.ply``.
 
     Args:
         recon: the reconstruction.
-        conf_threshold: keep pixels whose confidence is at least this (DUSt3R demo ``min_conf_thr``).
+        keep_percent: keep the ``keep_percent`` % most confident finite points (default
+            :data:`~jog3r.viz.export.DEFAULT_KEEP_PERCENT`, shared with the exports); ``None`` keeps them all.
+        conf_threshold: an absolute cut ``conf >= conf_threshold`` instead (DUSt3R demo's ``min_conf_thr``); it
+            overrides ``keep_percent``.
         max_points: at most this many points are returned.
         color_by: ``"rgb"`` (the pixel colour), ``"time"`` (frame colour on the red -> purple ramp) or
             ``"confidence"`` (viridis of ``log(conf)`` over the whole video).
+        frame: only this 0-based frame's points (the cut is still over all frames); ``None``: every frame.
 
     Returns:
         ``points`` ``[N, 3]`` float32 world coordinates and ``colors`` ``[N, 3]`` uint8.
 
     Raises:
-        ValueError: for an unknown ``color_by``.
+        ValueError: for an unknown ``color_by``, a ``keep_percent`` outside ``(0, 100]`` or a bad ``frame``.
     """
     if color_by not in ("rgb", "time", "confidence"):
         raise ValueError(f"color_by must be 'rgb', 'time' or 'confidence', got {color_by!r}")
     num_frames, height, width = recon.conf.shape
-    pts = recon.pts3d.detach().cpu().reshape(-1, 3).numpy()
-    conf = recon.conf.detach().cpu().reshape(-1).numpy()
-    keep = np.flatnonzero((conf >= conf_threshold) & np.isfinite(pts).all(-1))
-    if keep.size > max_points:
-        keep = np.sort(np.random.default_rng(0).choice(keep, size=max_points, replace=False))
+    sel = export.select_points(recon, conf_threshold=conf_threshold, keep_percent=keep_percent,
+                               max_points=max_points, seed=0, frame=frame)
+    keep = sel["index"]
     if color_by == "rgb":
-        rgb = recon.colors.detach().cpu().reshape(-1, 3).numpy()[keep]
+        rgb = sel["rgb"]
     elif color_by == "time":
         rgb = time_colors(num_frames)[keep // (height * width)]
     else:
-        log_conf = np.log(np.maximum(conf, 1e-6))
-        rgb = colormap(log_conf[keep], "viridis", vmin=float(log_conf.min()), vmax=float(log_conf.max()))
-    return pts[keep].astype(np.float32), to_uint8(rgb)
+        conf = recon.conf.detach().cpu().reshape(-1).float().numpy()
+        log_conf = np.log(np.maximum(conf[np.isfinite(conf)], 1e-6))
+        rgb = colormap(np.log(np.maximum(sel["conf"], 1e-6)), "viridis", vmin=float(log_conf.min()),
+                       vmax=float(log_conf.max()))
+    return sel["xyz"].astype(np.float32), to_uint8(rgb)
 
 
 def _thumbnails(colors: torch.Tensor) -> list[np.ndarray]:
@@ -210,6 +223,9 @@ def _trajectory_segments(centres: np.ndarray, colors: np.ndarray) -> tuple[np.nd
     return segments, np.stack([colors[:-1], colors[1:]], axis=1)
 
 
+_UNSET = object()
+
+
 @dataclasses.dataclass
 class ReconstructionHandles:
     """viser handles of one reconstruction, plus what is needed to update it in place.
@@ -222,7 +238,9 @@ class ReconstructionHandles:
         trajectory: handle of ``{prefix}/trajectory`` (``None`` for a single frame).
         frustum_scale: frustum size in world units.
         images: the ``F`` uint8 thumbnails on the frustums (to restore after :func:`add_error_maps`).
-        conf_threshold, color_by, max_points: the current point selection.
+        keep_percent, conf_threshold, color_by, max_points, frame: the current point selection (see
+            :func:`select_points`; an absolute ``conf_threshold`` overrides ``keep_percent``; ``frame`` is the one
+            frame whose points are drawn, ``None`` for all).
     """
 
     recon: Reconstruction
@@ -232,24 +250,47 @@ class ReconstructionHandles:
     trajectory: viser.LineSegmentsHandle | None
     frustum_scale: float
     images: list[np.ndarray]
-    conf_threshold: float
+    keep_percent: float | None
+    conf_threshold: float | None
     color_by: ColorBy
     max_points: int
+    frame: int | None = None
 
-    def update_points(self, *, conf_threshold: float | None = None, color_by: ColorBy | None = None) -> int:
+    def update_points(
+        self,
+        *,
+        keep_percent: float | None = None,
+        conf_threshold: float | None = None,
+        color_by: ColorBy | None = None,
+        frame: int | None | object = _UNSET,
+    ) -> int:
         """Re-select the points in place (same ``{prefix}/points`` node; see :func:`select_points`).
 
         Args:
-            conf_threshold: new minimum confidence, or ``None`` to keep the current one.
+            keep_percent: keep this share (%) of the most confident points from now on, or ``None`` to keep
+                the current cut.
+            conf_threshold: an absolute minimum confidence from now on instead, or ``None`` to keep the current
+                cut.
             color_by: new colour mode, or ``None`` to keep the current one.
+            frame: draw only this 0-based frame's points, ``None`` for every frame; unchanged if not given.
 
         Returns:
             Number of points now drawn.
+
+        Raises:
+            ValueError: for a ``keep_percent`` outside ``(0, 100]`` (nothing is changed then).
         """
-        self.conf_threshold = self.conf_threshold if conf_threshold is None else float(conf_threshold)
+        if keep_percent is not None:
+            export.confidence_cut([1.0], keep_percent)  # validates before anything changes
+            self.keep_percent, self.conf_threshold = float(keep_percent), None
+        if conf_threshold is not None:
+            self.conf_threshold = float(conf_threshold)
         self.color_by = self.color_by if color_by is None else color_by
+        if frame is not _UNSET:
+            self.frame = frame  # type: ignore[assignment]
         pts, rgb = select_points(
-            self.recon, conf_threshold=self.conf_threshold, max_points=self.max_points, color_by=self.color_by
+            self.recon, keep_percent=self.keep_percent, conf_threshold=self.conf_threshold,
+            max_points=self.max_points, color_by=self.color_by, frame=self.frame,
         )
         self.points.points, self.points.colors = pts, rgb
         return len(pts)
@@ -277,9 +318,10 @@ def add_reconstruction(
     recon: Reconstruction,
     *,
     prefix: str = "/recon",
-    conf_threshold: float = 0.0,
+    keep_percent: float | None = DEFAULT_KEEP_PERCENT,
+    conf_threshold: float | None = None,
     point_size: float | None = None,
-    max_points: int = 200_000,
+    max_points: int = MAX_POINTS,
     color_by: ColorBy = "rgb",
     frustum_scale: float | None = None,
     show_images: bool = True,
@@ -291,7 +333,9 @@ def add_reconstruction(
         recon: the reconstruction; ``cam2world`` in OpenCV axes (:mod:`jog3r.geometry.camera`).
         prefix: scene-tree prefix; nodes of the same name are replaced (call ``handles.remove()`` on an older
             reconstruction with more frames first, or its extra frustums stay).
-        conf_threshold: draw pixels with ``conf >= conf_threshold``.
+        keep_percent: draw the ``keep_percent`` % most confident points (default: the exports' cut); ``None``:
+            all finite points.
+        conf_threshold: an absolute cut ``conf >= conf_threshold`` instead (overrides ``keep_percent``).
         point_size: point size in world units; default ``0.004 *`` :func:`scene_extent`.
         max_points: draw at most this many points (seeded subsample).
         color_by: ``"rgb"``, ``"time"`` or ``"confidence"`` (see :func:`select_points`).
@@ -304,7 +348,8 @@ def add_reconstruction(
     extent = scene_extent(recon)
     frustum_scale = _FRUSTUM_FRACTION * extent if frustum_scale is None else float(frustum_scale)
     point_size = _POINT_FRACTION * extent if point_size is None else float(point_size)
-    pts, rgb = select_points(recon, conf_threshold=conf_threshold, max_points=max_points, color_by=color_by)
+    pts, rgb = select_points(recon, keep_percent=keep_percent, conf_threshold=conf_threshold,
+                             max_points=max_points, color_by=color_by)
     points = scene.add_point_cloud(
         f"{prefix}/points", pts, rgb, point_size=point_size, point_shape="circle", precision="float32"
     )
@@ -339,8 +384,8 @@ def add_reconstruction(
         )
     logger.debug("added %d points and %d cameras under %s", len(pts), recon.num_frames, prefix)
     return ReconstructionHandles(
-        recon, prefix, points, frustums, trajectory, frustum_scale, images, conf_threshold, color_by,
-        max_points,
+        recon, prefix, points, frustums, trajectory, frustum_scale, images, keep_percent, conf_threshold,
+        color_by, max_points,
     )
 
 

@@ -19,14 +19,14 @@ ENDPOINTS = {
 DEFAULT_SAMPLING = "Model default (evenly spaced)"
 
 
-def _estimate_args(files, gt=None, conf=1.5, sampling=DEFAULT_SAMPLING, count=16, stride=1, known_K=None,
+def _estimate_args(files, gt=None, conf=60, sampling=DEFAULT_SAMPLING, count=16, stride=1, known_K=None,
                    refine=False):
     fx, fy, cx, cy = known_K or (None, None, None, None)
     return dict(
         files=[handle_file(str(f)) for f in files],
         sampling=sampling, count=count, stride=stride,
         use_K=known_K is not None, fx=fx, fy=fy, cx=cx, cy=cy,
-        gt_file=handle_file(str(gt)) if gt else None, conf_threshold=conf, refine_matches=refine,
+        gt_file=handle_file(str(gt)) if gt else None, keep_percent=conf, refine_matches=refine,
     )
 
 
@@ -243,3 +243,27 @@ def test_known_intrinsics_are_carried_to_the_model_size_and_kept(studio, clip):
     K_typed = torch.tensor([[typed[0], 0, typed[2]], [0, typed[1], typed[3]], [0, 0, 1]], dtype=torch.float64)
     expected = adjust_intrinsics(K_typed, (256, 384), tuple(result["image_size"]))
     np.testing.assert_allclose(np.asarray(result["K"]), np.broadcast_to(expected.numpy(), (4, 3, 3)), rtol=1e-4)
+
+
+def test_default_v2c_of_a_real_clip_shows_the_exported_cloud(studio, clip, viewer_client):
+    """#15 item 4: a real clip's default V2C run (no cut given) draws a non-empty cloud in the session's viewer,
+    and exactly the points of the PLY in the zip (one cut for both)."""
+    import io
+
+    import trimesh
+
+    _open_client, _wait_for = viewer_client
+    video, _ = clip
+    client = studio.client()
+    args = _estimate_args([video])
+    del args["keep_percent"]  # the page's default
+    bundle = client.predict(**args, api_name="/estimate_cameras")[5]
+    token = studio.runtime.session(client.session_hash).token
+    with _open_client(studio.runtime.viewer, token):
+        assert _wait_for(lambda: len(studio.runtime.viewer.handles(token)) == 1)
+        shown = np.asarray(studio.runtime.viewer.handles(token)[0].points.points)
+    with zipfile.ZipFile(_path(bundle)) as zf:
+        ply = next(n for n in zf.namelist() if n.endswith("pointcloud.ply"))
+        cloud = trimesh.load(io.BytesIO(zf.read(ply)), file_type="ply")
+    assert len(shown) > 0.5 * 16 * 128 * 192
+    np.testing.assert_array_equal(shown, np.asarray(cloud.vertices, dtype=np.float32))

@@ -47,15 +47,18 @@ def test_clients_are_grouped_by_session_and_scenes_are_separate(hub, viewer_clie
     with _open_client(hub, a), _open_client(hub, b), _open_client(hub, "not-a-session"):
         assert _wait_for(lambda: len(hub.clients(a)) == 1 and len(hub.clients(b)) == 1)
         recon = _recon()
-        assert hub.show(a, recon, conf_threshold=0.0, label="clip") == 1
+        assert hub.show(a, recon, keep_percent=100, label="clip") == 1
         assert len(hub.handles(a)) == 1 and not hub.handles(b)
         (handles,) = hub.handles(a)
         assert len(handles.frustums) == recon.num_frames
         assert len(handles.points.points) == 3 * 8 * 12
 
-        # The confidence slider re-selects points in place.
-        assert hub.set_conf_threshold(a, 2.0) == 1
-        assert 0 < len(handles.points.points) < 3 * 8 * 12
+        # The "points kept" slider re-selects points in place; NaN and 0 are refused with a message.
+        assert hub.set_keep_percent(a, 50) == 1
+        assert 3 * 8 * 12 // 2 <= len(handles.points.points) <= 3 * 8 * 12 // 2 + 3  # ties (3 frames) kept
+        for bad in (float("nan"), 0, 101):
+            with pytest.raises(ValueError, match="between 1 and 100"):
+                hub.set_keep_percent(a, bad)
 
     # Disconnected clients are dropped from their sessions.
     assert _wait_for(lambda: not hub.clients(a) and not hub.clients(b))
@@ -82,3 +85,27 @@ def test_closing_a_session_forgets_it(hub, viewer_client):
         hub.close_session(token)
         assert hub.scene_state(token) is None and hub.clients(token) == []
         assert hub.show(token, _recon()) == 0  # a job finishing after its page closed draws nothing
+
+
+def test_default_cut_shows_the_exported_point_set_on_real_range_confidences(hub, viewer_client, tmp_path):
+    """#15 item 4: with confidences in the model's real range (1.0 .. 1.45, all below the old absolute 1.5 cut),
+    the viewer's default draws points, and exactly the point set of the PLY export's default."""
+    import numpy as np
+    import trimesh
+
+    from jog3r.io.export_bundle import export_all
+
+    _open_client, _wait_for = viewer_client
+    base = _recon(4, 16, 24)
+    conf = 1.0 + 0.45 * torch.rand(base.conf.shape, generator=torch.Generator().manual_seed(0))
+    recon = Reconstruction(base.cam2world, base.K, base.depth, base.pts3d, conf, base.colors)
+    token = hub.open_session()
+    with _open_client(hub, token):
+        assert _wait_for(lambda: len(hub.clients(token)) == 1)
+        hub.show(token, recon)  # the app's default cut
+        (handles,) = hub.handles(token)
+        shown = np.asarray(handles.points.points)
+    total = recon.conf.numel()
+    assert 0.3 * total < len(shown) < total
+    ply = trimesh.load(export_all(recon, tmp_path / "export")["ply"])
+    np.testing.assert_array_equal(shown, np.asarray(ply.vertices, dtype=np.float32))

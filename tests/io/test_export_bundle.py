@@ -48,7 +48,7 @@ def test_export_all_files_read_back(tmp_path, recon):
         assert (out / name).is_file(), name
     assert set(paths) == {"images", "video", "re10k", "transforms", "colmap", "tum", "ply", "glb",
                           "glb_no_cameras", "depth", "depth_npz", "metrics", "conventions"}
-    threshold = float(np.median(recon.conf.numpy()))
+    threshold = float(np.quantile(recon.conf.numpy(), 0.4, method="lower"))  # default: the 60 % most confident
 
     re10k = read_re10k(paths["re10k"], (H, W))
     torch.testing.assert_close(re10k.cam2world, recon.cam2world, atol=1e-6, rtol=0)
@@ -126,3 +126,34 @@ def test_export_all_rejects_bad_input(tmp_path, recon):
         export_all(recon, tmp_path / "c", conf_threshold=100.0)
     with pytest.raises(ValueError, match="fps"):
         export_all(recon, tmp_path / "d", fps=0)
+
+
+def test_every_export_records_the_source_frames(tmp_path, recon):
+    """B8: frames 0, 20, 40, 60 of a 30 fps source keep their numbers in every file of the bundle."""
+    indices = [0, 20, 40, 60]
+    paths = export_all(recon, tmp_path / "b", frame_indices=torch.tensor(indices), fps=1.5, max_points=50,
+                       metrics={"RRA@5": 50.0})
+    names = [f"frame_{i + 1:05d}.png" for i in indices]  # 1-based source frame numbers
+    assert sorted(p.name for p in (tmp_path / "b" / "images").iterdir()) == names
+    assert sorted(p.name for p in (tmp_path / "b" / "depth").glob("*.png")) == names
+    assert read_colmap_text(paths["colmap"])[0].names == tuple(names)
+    ns = json.loads(paths["transforms"].read_text())
+    assert [f["source_frame_index"] for f in ns["frames"]] == indices
+    assert [f["file_path"] for f in ns["frames"]] == [f"images/{n}" for n in names]
+    micro = [round(i * 1e6 / 30) for i in indices]  # source fps = 1.5 fps x 20 frames apart
+    re10k = read_re10k(paths["re10k"], (H, W))
+    assert re10k.timestamps.tolist() == micro
+    assert re10k.extra["url"] == "# source frames (0-based): 0 20 40 60"
+    assert read_tum(paths["tum"]).timestamps.tolist() == micro
+    assert "# source frames (0-based): 0 20 40 60" in paths["tum"].read_text()
+    assert json.loads(paths["metrics"].read_text()) == {"source_frame_indices": indices, "source_fps": 30.0,
+                                                         "RRA@5": 50.0}
+    assert np.load(paths["depth_npz"])["frame_indices"].tolist() == indices
+    assert "Frames: source frames (0-based): 0 20 40 60 (source at 30 fps)" in paths["conventions"].read_text()
+    # without metrics the indices still get a metrics.json; explicit source fps wins over the inferred one
+    paths = export_all(recon, tmp_path / "c", frame_indices=indices, source_fps=25.0, max_points=50)
+    assert json.loads(paths["metrics"].read_text())["source_fps"] == 25.0
+    assert read_tum(paths["tum"]).timestamps.tolist() == [round(i * 1e6 / 25) for i in indices]
+    for bad in ([0, 0, 1, 2], [0, 1, 2], [-1, 0, 1, 2], [0.5, 1, 2, 3]):
+        with pytest.raises(ValueError, match="frame_indices"):
+            export_all(recon, tmp_path / "d", frame_indices=bad)

@@ -109,6 +109,12 @@ def room_reconstruction(num_frames: int = 8, height: int = 48, width: int = 64) 
     )
 
 
+def _num_kept(recon: Reconstruction, percent: float) -> int:
+    """How many points a cut keeping ``percent`` % keeps: every one at or above the lower quantile (ties kept)."""
+    conf = recon.conf.numpy().ravel()
+    return int((conf >= np.quantile(conf, 1 - percent / 100, method="lower")).sum())
+
+
 @pytest.fixture
 def server():
     srv = viser.ViserServer(host="127.0.0.1", port=_free_port(), verbose=False)
@@ -139,12 +145,14 @@ def test_fov_and_aspect():
 
 def test_select_points_threshold_subsample_and_colours():
     recon = room_reconstruction(num_frames=3, height=12, width=16)
-    pts, rgb = select_points(recon, conf_threshold=0.0)
+    pts, rgb = select_points(recon, keep_percent=None)
     assert pts.shape == (3 * 12 * 16, 3) and rgb.dtype == np.uint8
     np.testing.assert_allclose(pts, recon.pts3d.reshape(-1, 3).numpy())
     high = float(recon.conf.median())
     kept, _ = select_points(recon, conf_threshold=high)
     assert len(kept) == int((recon.conf >= high).sum())
+    default, _ = select_points(recon)  # the exports' cut: the 60 % most confident
+    assert len(default) == _num_kept(recon, 60) and len(default) >= 0.6 * recon.conf.numel()
     sub, _ = select_points(recon, max_points=50)
     again, _ = select_points(recon, max_points=50)
     assert len(sub) == 50 and np.array_equal(sub, again)  # seeded
@@ -178,6 +186,11 @@ def test_add_reconstruction_nodes_poses_and_updates(server):
     total = handles.update_points(conf_threshold=0.0)
     fewer = handles.update_points(conf_threshold=float(recon.conf.quantile(0.5)))
     assert total == 8 * 24 * 32 and 0 < fewer < total and len(handles.points.points) == fewer
+    assert handles.update_points(keep_percent=25) == _num_kept(recon, 25)  # a share, no absolute cut any more
+    one = handles.update_points(frame=2)  # only frame 2's points
+    assert 0 < one < _num_kept(recon, 25)
+    np.testing.assert_allclose(handles.points.points,
+                               select_points(recon, keep_percent=25, frame=2)[0])
     handles.highlight_frame(3)
     assert handles.frustums[3].scale > handles.frustums[2].scale
     handles.remove()
@@ -257,8 +270,9 @@ def test_viewer_controls_drive_the_scene(server):
     handles = add_reconstruction(server.scene, recon)
     gt = add_ground_truth(server.scene, recon.cam2world, recon.K, recon.image_size, recon.cam2world)
     controls = ViewerControls(server, handles, ground_truth=gt, fps=50.0)
-    controls.conf_threshold.value = float(recon.conf.quantile(0.9))
-    assert len(handles.points.points) == int((recon.conf >= controls.conf_threshold.value).sum())
+    assert controls.keep_percent.value == 60
+    controls.keep_percent.value = 10
+    assert len(handles.points.points) == _num_kept(recon, 10)
     controls.point_size.value = controls.point_size.value * 2
     assert handles.points.point_size == pytest.approx(controls.point_size.value)
     controls.frame.value = 4
@@ -277,12 +291,32 @@ def test_viewer_controls_drive_the_scene(server):
     assert legend_html(100).count("border-radius") <= 33
 
 
+def test_play_and_the_frame_slider_draw_that_frames_points(server):
+    """Play (and "Points of: the current frame") draw the slider's frame's points, not the whole video's."""
+    recon = room_reconstruction(num_frames=4, height=12, width=16)
+    handles = add_reconstruction(server.scene, recon, keep_percent=None)
+    controls = ViewerControls(server, handles, fps=0.5)  # the first step comes 2 s after Play
+    assert len(handles.points.points) == 4 * 12 * 16
+    controls.frame.value = 3
+    assert len(handles.points.points) == 4 * 12 * 16  # stepping alone keeps every frame's points
+    controls.play.value = True
+    np.testing.assert_allclose(handles.points.points, recon.pts3d[2].reshape(-1, 3).numpy())
+    controls.play.value = False
+    assert len(handles.points.points) == 4 * 12 * 16
+    controls.points_of.value = "the current frame"
+    controls.frame.value = 1
+    np.testing.assert_allclose(handles.points.points, recon.pts3d[0].reshape(-1, 3).numpy())
+    controls.close()
+
+
 def test_default_view_looks_at_the_scene():
     recon = room_reconstruction(num_frames=4, height=12, width=16)
     position, look_at, up = default_view(recon)
     np.testing.assert_allclose(up, -recon.cam2world[0, :3, 1].numpy(), atol=1e-6)
     forward = recon.cam2world[0, :3, 2].numpy()
     assert np.dot(look_at - position, forward) > 0  # looking roughly the way camera 0 looks
+    drawn, _ = select_points(recon)  # the orbit turns about the centre of the drawn cloud
+    np.testing.assert_allclose(look_at, np.median(drawn.astype(np.float64), axis=0), atol=1e-6)
 
 
 @pytest.mark.browser
