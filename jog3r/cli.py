@@ -164,8 +164,10 @@ def read_gt_cameras(path: Path, image_size: tuple[int, int], frame_indices: torc
     return c2w[idx]
 
 
-def _write_cameras(recon: Reconstruction, out: Path, frames, metrics: dict | None, fps: float) -> None:
-    files = export_all(recon, out, metrics=metrics, video_frames=frames, fps=fps)
+def _write_cameras(recon: Reconstruction, out: Path, frames, metrics: dict | None, fps: float,
+                   frame_indices=None, source_fps: float | None = None) -> None:
+    files = export_all(recon, out, metrics=metrics, video_frames=frames, fps=fps, frame_indices=frame_indices,
+                       source_fps=source_fps)
     logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
 
 
@@ -216,7 +218,8 @@ def run_v2c(opts: V2C) -> dict:
         print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["all"].items()))
     metrics["timings_s"] = result.timings
     write_video(staging / "video.mp4", result.video.frames, fps=video.fps)
-    _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps)
+    _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps,
+                   frame_indices=video.frame_indices, source_fps=info.get("source_fps"))
     commit_dir(staging, opts.out)
     print(f"wrote {opts.out}")
     _profile(opts, result.timings)
