@@ -33,6 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from jog3r.checks import check_finite_weights
 from jog3r.dit.stdit import STDiT, load_opensora_state_dict
 
 logger = logging.getLogger(__name__)
@@ -201,8 +202,10 @@ def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """:func:`read_checkpoint` followed by :func:`unwrap_state_dict`."""
-    return unwrap_state_dict(read_checkpoint(path))
+    """:func:`read_checkpoint` followed by :func:`unwrap_state_dict`; NaN / inf tensors are refused, by name."""
+    state = unwrap_state_dict(read_checkpoint(path))
+    check_finite_weights(state, str(path))
+    return state
 
 
 def check_shapes(model_state: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], what: str) -> None:

@@ -77,9 +77,36 @@ def write_components(folder: Path, *, vae: str, text_encoder: str) -> None:
 
 
 def read_components(folder: Path) -> dict[str, str]:
-    """Read ``components.json`` of a model folder; defaults to the embedded companions when absent."""
+    """Read ``components.json`` of a model folder; defaults to the embedded companions when absent.
+
+    Returns:
+        ``{"vae": spec, "text_encoder": spec}`` (a missing key takes the embedded default).
+
+    Raises:
+        ValueError: the file is not valid JSON, not a JSON object, or a spec is not a string.
+    """
     path = Path(folder, "components.json")
     if not path.exists():
         return {"vae": EMBEDDED_VAE, "text_encoder": EMBEDDED_TEXT_ENCODER}
-    data = json.loads(path.read_text())
-    return {"vae": str(data.get("vae", EMBEDDED_VAE)), "text_encoder": str(data.get("text_encoder", EMBEDDED_TEXT_ENCODER))}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); write {EXAMPLE} or delete it for the embedded "
+                         "encoders") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: components.json must be a JSON object like {EXAMPLE}, got a "
+                         f"{_json_type(data)}")
+    out = {"vae": data.get("vae", EMBEDDED_VAE), "text_encoder": data.get("text_encoder", EMBEDDED_TEXT_ENCODER)}
+    for key, value in out.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{path}: components.json: {key!r} must be a string (a name such as "
+                             f"{EMBEDDED_VAE if key == 'vae' else EMBEDDED_TEXT_ENCODER!r} or a local folder), "
+                             f"got {value!r}")
+    return out
+
+
+EXAMPLE = f'{{"vae": "{EMBEDDED_VAE}", "text_encoder": "{EMBEDDED_TEXT_ENCODER}"}}'
+
+
+def _json_type(value) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
 from jog3r.align.refine import RefineConfig, matching_frames, refine_with_matches
+from jog3r.checks import check_seed, parse_device
 from jog3r.components import build_text_encoder, build_vae, read_components
 from jog3r.diffusion import SAMPLERS, GaussianDiffusion, classifier_free_guidance
 from jog3r.encode.vae import default_asset_dir
@@ -149,9 +151,14 @@ class JOG3RPipeline:
 
         Raises:
             FileNotFoundError: if the folder or its weights are missing.
-            ValueError: if the folder is not a JOG3R model folder or its encoders do not fit the model.
+            ValueError: if the folder is not a JOG3R model folder (or is a file), its encoders do not fit the model,
+                a weight is NaN or inf, or ``device`` is not a usable device (:func:`jog3r.checks.parse_device`).
         """
+        device = str(parse_device(device))
         folder = default_model_dir() if path is None else Path(path).expanduser()
+        if folder.is_file():
+            raise ValueError(f"{folder} is a file; pass the model folder that holds it (config.json + "
+                             f"model.safetensors), e.g. {folder.parent}")
         if not folder.is_dir():
             raise FileNotFoundError(f"model folder {folder} does not exist; pass a folder written by `jog3r train` "
                                     "(its final/ or checkpoints/step_*/), or omit it for the embedded default")
@@ -181,6 +188,19 @@ class JOG3RPipeline:
         return h * self.vae.downsample, w * self.vae.downsample
 
     @property
+    def max_frames(self) -> int:
+        """Most frames one V2C / MEt3R pass takes: ``4 F`` (pairs ``(1 -> f)`` in one batch)."""
+        return 4 * self.num_frames
+
+    def check_frame_count(self, num_frames: int) -> None:
+        """Raise ``ValueError`` unless ``2 <= num_frames <=`` :attr:`max_frames` (the rule of every V2C run)."""
+        if num_frames < 2:
+            raise ValueError(f"camera estimation needs at least 2 frames, the video has {num_frames}")
+        if num_frames > self.max_frames:
+            raise ValueError(f"{num_frames} frames is too many for one pass (max {self.max_frames}); "
+                             "sample fewer frames (num_frames / stride)")
+
+    @property
     def info(self) -> dict:
         """A summary for users: name, resolution, frames, encoders, parameter count."""
         return {"name": self.name, "resolution": self.resolution, "num_frames": self.num_frames,
@@ -195,6 +215,7 @@ class JOG3RPipeline:
         linearly in pixels. Calibrated on one measurement, ``benchmarks/pipelines.py`` with the embedded default on
         2 cores (16 frames at 128x192: 2.71 s, peak RSS 1147 MiB); other models and machines are extrapolations.
         """
+        self.check_frame_count(num_frames)
         h, w = self.resolution
         megapix = num_frames * h * w / 1e6
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
@@ -248,11 +269,13 @@ class JOG3RPipeline:
         return source.frames
 
     def _prepare_video(self, video: Video, known_K: torch.Tensor | None) -> tuple[Video, torch.Tensor | None]:
-        if video.num_frames < 2:
-            raise ValueError(f"camera estimation needs at least 2 frames, the video has {video.num_frames}")
-        if video.num_frames > 4 * self.num_frames:
-            raise ValueError(f"{video.num_frames} frames is too many for one pass (max {4 * self.num_frames}); "
-                             "sample fewer frames (num_frames / stride)")
+        self.check_frame_count(video.num_frames)
+        if not bool(torch.isfinite(video.frames).all()):
+            raise ValueError("the video frames contain NaN or inf")
+        lo, hi = float(video.frames.min()), float(video.frames.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(f"video frames must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]; map [-1, 1] frames with "
+                             "(x + 1) / 2 and uint8 frames with x / 255")
         size = self.resolution
         if known_K is not None:
             known_K = torch.as_tensor(known_K, dtype=torch.float32)
@@ -340,11 +363,13 @@ class JOG3RPipeline:
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
-            ValueError: fewer than 2 frames, too many frames, ``t`` outside ``[0, 5]``, a ``known_K`` of the
-                wrong shape or whose principal point lies outside the frame (e.g. given at another image size).
+            ValueError: fewer than 2 or more than :attr:`max_frames` frames, frames outside ``[0, 1]`` or not
+                finite, ``t`` outside ``[0, 5]``, a seed outside ``[0, 2**64 - 1]``, a ``known_K`` of the wrong shape
+                or whose principal point lies outside the frame (e.g. given at another image size).
         """
         progress = progress or (lambda f, d: None)
         timer = _Timer()
+        seed = check_seed(seed)
         if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
             raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
         with timer("prepare"):
@@ -412,6 +437,7 @@ class JOG3RPipeline:
         Raises:
             ValueError: fewer than 2 frames, bad backbone, mismatched reconstruction size.
         """
+        seed = check_seed(seed)
         video, _ = self._prepare_video(video, None)
         extractor = self.feature_extractor(backbone, dinov2_path)
         if reconstruction is not None:
@@ -458,7 +484,8 @@ class JOG3RPipeline:
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
-            ValueError: bad prompt, unknown sampler, steps outside [2, 1000], negative guidance.
+            ValueError: bad prompt, unknown sampler, steps not a whole number in [2, 1000], negative or non-finite
+                guidance, a seed outside ``[0, 2**64 - 1]``.
         """
         progress = progress or (lambda f, d: None)
         timer = _Timer()
@@ -466,10 +493,12 @@ class JOG3RPipeline:
         prompt = self.check_prompt(prompt)
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-        if steps is not None and not 2 <= steps <= 1000:
-            raise ValueError(f"steps must be in [2, 1000], got {steps}")
-        if not guidance_scale >= 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        seed = check_seed(seed)
+        if steps is not None and not (float(steps).is_integer() and 2 <= steps <= 1000):
+            raise ValueError(f"steps must be a whole number in [2, 1000], got {steps}")
+        steps = None if steps is None else int(steps)
+        if not (math.isfinite(guidance_scale) and guidance_scale >= 0):
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
         # 2. encode the prompt (and the null caption for CFG)
         with timer("text_encode"):
             y2, mask = self.encode_prompt(prompt)
