@@ -5,7 +5,8 @@ it as ``error: ...``, the app as a message box), never a traceback from deep ins
 
 * :func:`parse_device` - a torch device string that exists on this machine (``cpu``, ``cuda``, ``cuda:1``, ``mps``);
 * :func:`check_seed` - an integer seed that ``torch.Generator.manual_seed`` takes (``0 .. 2**64 - 1``);
-* :func:`check_finite_weights` - no NaN / inf in a loaded state dict, naming the first damaged tensor.
+* :func:`check_finite_weights` - no NaN / inf in a loaded state dict, naming the first damaged tensor;
+* :func:`check_intrinsics` - known pinhole intrinsics in pixels that give a plausible field of view.
 """
 
 from __future__ import annotations
@@ -95,4 +96,51 @@ def check_finite_weights(state: Mapping[str, torch.Tensor], what: str) -> None:
                          "damaged (a diverged training run or a broken file): load an earlier checkpoint")
 
 
-__all__ = ["MAX_SEED", "check_finite_weights", "check_seed", "parse_device"]
+FOV_RANGE_DEG = (1.0, 175.0)
+"""Fields of view (degrees, each axis) that known intrinsics may give; outside, the focal was surely typed in other
+units (1e-6 px gives 180 deg, 1e6 px on a 400-px frame gives 0.02 deg)."""
+
+
+def check_intrinsics(fx, fy, cx, cy, image_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Known pinhole intrinsics in pixels of an ``H x W`` image, as floats, or one actionable ``ValueError``.
+
+    Shared by ``jog3r v2c --focal`` and the app's known-intrinsics fields.
+
+    Args:
+        fx, fy: focal lengths in pixels.
+        cx, cy: principal point in pixels (OpenCV: pixel ``(u, v)`` covers ``[u, u + 1)``).
+        image_size: ``(H, W)`` of the frames the intrinsics belong to.
+
+    Returns:
+        ``(fx, fy, cx, cy)``.
+
+    Raises:
+        ValueError: a value that is missing or not a finite number, a field of view outside
+            :data:`FOV_RANGE_DEG` on either axis (non-positive focals included), or a principal point outside the
+            image.
+    """
+    height, width = image_size
+    values = []
+    for name, value in (("fx", fx), ("fy", fy), ("cx", cx), ("cy", cy)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"known intrinsics: {name} must be a number of pixels, got {value!r}")
+        values.append(number)
+    fx, fy, cx, cy = values
+    lo, hi = FOV_RANGE_DEG
+    for name, focal, size in (("fx", fx, width), ("fy", fy, height)):
+        fov = math.degrees(2 * math.atan2(size / 2, focal)) if focal > 0 else 180.0
+        if not lo <= fov <= hi:
+            raise ValueError(f"known intrinsics: {name} = {focal:g} px gives a {fov:.3g} deg field of view on "
+                             f"{size}-pixel frames (plausible: {lo:g}-{hi:g} deg); give the focal length in pixels "
+                             f"of the uploaded frames")
+    if not (0 <= cx < width and 0 <= cy < height):
+        raise ValueError(f"known intrinsics: the principal point ({cx:g}, {cy:g}) lies outside the {width}x{height} "
+                         "frame; give it in pixels of the uploaded frames")
+    return fx, fy, cx, cy
+
+
+__all__ = ["FOV_RANGE_DEG", "MAX_SEED", "check_finite_weights", "check_intrinsics", "check_seed", "parse_device"]
