@@ -78,9 +78,10 @@ class V2C(Common):
     """Take every ``stride``-th frame instead."""
     focal: float | None = None
     """Known focal length in pixels of the input video (optional; estimated otherwise)."""
-    refine_matches: bool = False
-    """After the global alignment, take the cameras from SIFT correspondences between nearby frames at the source
-    resolution, with the model's intrinsics, depth and scale (jog3r/align/refine.py). Not the paper's V2C."""
+    matches: Literal["sift", "none"] = "sift"
+    """``sift`` (default): the model's point maps and SIFT correspondences between nearby frames at the source
+    resolution in one alignment (jog3r/align/joint.py; not the paper's V2C). ``none``: the paper's V2C (the point
+    maps' global alignment alone)."""
 
 
 @dataclass
@@ -193,10 +194,10 @@ def run_v2c(opts: V2C) -> dict:
             raise ValueError(f"--focal {opts.focal:g} px gives a {hfov:.3g} deg horizontal field of view for "
                              f"{source_size[1]}-pixel-wide frames; give the focal length in pixels of the input video")
     source_frames = None
-    if opts.refine_matches:  # the matching is sharper on the source frames; the model's input stays the same
+    if opts.matches != "none":  # the matching is sharper on the source frames; the model's input stays the same
         source_frames = pipe.load_source_frames(opts.video, video, info, num_frames=opts.num_frames, stride=opts.stride)
         if source_frames is None:
-            print("images of mixed sizes: the correspondence stage matches on the model-size frames")
+            print("images of mixed sizes: the correspondences are matched on the model-size frames")
     gt = None
     if opts.gt is not None:  # read (and check) the ground truth before the long run
         gt = read_gt_cameras(opts.gt, source_size, video.frame_indices)
@@ -205,12 +206,16 @@ def run_v2c(opts: V2C) -> dict:
         h, w = source_size
         known_K = torch.tensor([[opts.focal, 0, w / 2], [0, opts.focal, h / 2], [0, 0, 1.0]])
         known_K = adjust_intrinsics(known_K, source_size, video.size)
-    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed, refine=opts.refine_matches,
+    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed, matches=opts.matches,
                                    source_frames=source_frames)
     metrics: dict = {}
-    if result.refine_info is not None:
-        print("camera refinement from correspondences: " + ", ".join(f"{k} {v}" for k, v in result.refine_info.items()))
-        metrics["refine"] = result.refine_info
+    metrics["method"] = result.method
+    print(f"cameras: {result.method}")
+    if result.match_info is not None:
+        info_m = result.match_info
+        print(f"correspondences: {info_m['matches']} in {info_m['pairs']} frame pairs, {info_m['status']}; point cloud "
+              f"reprojection error (median, px): {info_m.get('cloud_reprojection_px')}")
+        metrics["matches"] = info_m
     if gt is not None:
         for pairs in ("all", "first"):
             m = pose_metrics(result.reconstruction.cam2world, gt, pairs=pairs)

@@ -27,12 +27,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import tyro
 
-from jog3r.align.refine import matching_frames, refine_with_matches
+from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
@@ -68,10 +69,10 @@ class EvalConfig:
     known_intrinsics: bool = False
     """Give the model the ground-truth intrinsics (the camera file's / the synthetic K) instead of estimating focal
     and pixel aspect; the paper's Table 2 estimates them. Adds " (known K)" to the row names."""
-    refine_matches: bool = False
-    """Also report every V2C row with the optional camera refinement from SIFT correspondences after the global
-    alignment, on the source-resolution frames (jog3r/align/refine.py; not the paper's V2C). Adds rows named
-    "+ SIFT matches"."""
+    matches: Literal["sift", "none"] = "sift"
+    """How V2C makes the cameras: ``sift`` (default) the model's point maps and SIFT correspondences at the source
+    resolution in one alignment (jog3r/align/joint.py; not the paper's), ``none`` the paper's V2C. Every row names
+    the method."""
     synth_test: int = 8
     """Clips in the held-out synthetic test split (0 skips it)."""
     t2v_prompts: int = 4
@@ -102,11 +103,11 @@ def _mean_metrics(rows: list[dict]) -> dict:
 
 
 def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_intrinsics: bool = False,
-                      refine: bool = False) -> dict:
+                      matches: str = "sift") -> dict:
     """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs); with ``known_intrinsics``
-    the camera file's K (adjusted to the model's resize + crop) is given to the alignment; with ``refine`` the
-    result also holds ``"refined"``: the same clips after the correspondence stage (``refine_with_matches``)."""
-    clips, refined = {}, {}
+    the camera file's K (adjusted to the model's resize + crop) is given to the alignment; ``matches`` as
+    :meth:`JOG3RPipeline.video_to_cameras` (matched on the source frames), the method named per clip."""
+    clips = {}
     for video_path in sorted(folder.glob("*.mp4")):
         txt = video_path.with_suffix(".txt")
         if not txt.exists():
@@ -122,31 +123,13 @@ def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_
             K = torch.as_tensor(cams.K, dtype=torch.float32)[video.frame_indices.long()]
             known_K = adjust_intrinsics(K, tuple(info["source_size"]), video.size)
         start = time.perf_counter()
-        out = pipe.video_to_cameras(video, known_K=known_K)
+        source = pipe.load_source_frames(video_path, video, info, num_frames=num_frames) if matches != "none" else None
+        out = pipe.video_to_cameras(video, known_K=known_K, matches=matches, source_frames=source)
         m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
         clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
-                                  "seconds": time.perf_counter() - start}
-        if refine:  # the correspondences on the same frames at the source resolution, cropped like the model's
-            source = pipe.load_source_frames(video_path, video, info, num_frames=num_frames)
-            detail = matching_frames(out.video.frames, source)
-            refined[video_path.stem] = _refined_metrics(out, gt[video.frame_indices.long()], detail)
-    return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
-
-
-def _refined_metrics(out, gt_cam2world: torch.Tensor, frames: torch.Tensor) -> dict:
-    """Metrics of ``out`` after :func:`refine_with_matches` (with the intrinsics the alignment used), matching on
-    ``frames``."""
-    start = time.perf_counter()
-    recon, info = refine_with_matches(out.reconstruction, frames)
-    m = pose_metrics(recon.cam2world, gt_cam2world, pairs="all")
-    return {**{k: float(m[k]) for k in METRIC_KEYS}, "refine_status": info["status"],
-            "refine_seconds": time.perf_counter() - start}
-
-
-def _with_refined(result: dict, refined: dict | None) -> dict:
-    if refined is not None:
-        result["refined"] = {"clips": refined, "mean": _mean_metrics(list(refined.values()))}
-    return result
+                                  "seconds": time.perf_counter() - start, "method": out.method,
+                                  "cloud reprojection px": (out.match_info or {}).get("cloud_reprojection_px")}
+    return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
 
 
 def eval_baselines(folder: Path, num_frames: int) -> dict:
@@ -178,22 +161,22 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
 
 
 def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsics: bool = False,
-                   refine: bool = False) -> dict:
-    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K
-    and with the correspondence stage (``"refined"``, as in :func:`eval_re10k_window`; it matches the same views
-    rendered at twice the model's size, as the real clips' source frames)."""
+                   matches: str = "sift") -> dict:
+    """V2C metrics on ``n`` held-out synthetic clips (seeds from :data:`SYNTH_TEST_SEED`), optionally with their K;
+    with correspondences (``matches``) they are matched on the same views rendered at twice the model's size, as
+    the real clips' source frames."""
     h, w = pipe.resolution
-    clips, refined = {}, {}
+    clips = {}
     for i in range(n):
         clip = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=h, width=w, num_frames=num_frames))
+        big = None
+        if matches != "none":  # like the real clips' source frames: the same views rendered at twice the model's size
+            big = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=2 * h, width=2 * w, num_frames=num_frames)).frames
         out = pipe.video_to_cameras(Video(frames=clip.frames, frame_indices=torch.arange(clip.num_frames)),
-                                    known_K=clip.K if known_intrinsics else None)
+                                    known_K=clip.K if known_intrinsics else None, matches=matches, source_frames=big)
         m = pose_metrics(out.reconstruction.cam2world, clip.cam2world, pairs="all")
-        clips[f"synth_{SYNTH_TEST_SEED + i}"] = {k: float(m[k]) for k in METRIC_KEYS}
-        if refine:  # like the real clips' source frames: the same views rendered at twice the model's size
-            big = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=2 * h, width=2 * w, num_frames=num_frames))
-            refined[f"synth_{SYNTH_TEST_SEED + i}"] = _refined_metrics(out, clip.cam2world, big.frames)
-    return _with_refined({"clips": clips, "mean": _mean_metrics(list(clips.values()))}, refined if refine else None)
+        clips[f"synth_{SYNTH_TEST_SEED + i}"] = {**{k: float(m[k]) for k in METRIC_KEYS}, "method": out.method}
+    return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
 
 
 def load_prompts(n: int) -> list[str]:
@@ -295,25 +278,25 @@ def evaluate(cfg: EvalConfig) -> dict:
     pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
     results: dict = {"model": pipe.name, "info": pipe.info, "config": json.loads(json.dumps(
         dataclasses.asdict(cfg), default=str)), "v2c": {}}
-    suffix = " (known K)" if cfg.known_intrinsics else ""
+    suffix = (" (known K)" if cfg.known_intrinsics else "") + " - " + (METHOD_PAPER if cfg.matches == "none"
+                                                                       else METHOD_JOINT)
     for window in cfg.windows:
         folder = cfg.re10k / window
         results["v2c"][f"RealEstate10K {window}{suffix}"] = eval_re10k_window(pipe, folder, cfg.num_frames,
-                                                                            cfg.known_intrinsics, cfg.refine_matches)
+                                                                            cfg.known_intrinsics, cfg.matches)
         if cfg.baselines:
             results.setdefault("baselines", {})[f"RealEstate10K {window}"] = eval_baselines(folder, cfg.num_frames)
     if cfg.synth_test:
         results["v2c"][f"synthetic test ({cfg.synth_test}){suffix}"] = eval_synthetic(
-            pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics, cfg.refine_matches)
-    for name in [k for k, v in results["v2c"].items() if "refined" in v]:  # after all the alignment-only rows
-        results["v2c"][f"{name} + SIFT matches"] = results["v2c"][name].pop("refined")
+            pipe, cfg.synth_test, cfg.num_frames, cfg.known_intrinsics, cfg.matches)
     if cfg.t2v_prompts:
         results["t2v"] = eval_t2v(pipe, cfg)
     if cfg.models:  # cfg.windows is non-empty: checked above
         results["table3"] = []
         for folder in cfg.models:
             other = JOG3RPipeline.from_pretrained(folder, device=cfg.device)
-            res = eval_re10k_window(other, cfg.re10k / cfg.windows[0], cfg.num_frames, cfg.known_intrinsics)
+            res = eval_re10k_window(other, cfg.re10k / cfg.windows[0], cfg.num_frames, cfg.known_intrinsics,
+                                    cfg.matches)
             results["table3"].append({"model": str(folder) + suffix, "block": other.model.config.tap_block,
                                       "mean": res["mean"]})
     cfg.out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ underneath) and the frozen encoders are separate objects; each job reads top to 
   7 global alignment with ``L_fl`` and ``L_transl``, 8 VAE-decode the frames, 9 return a :class:`T2VOutput`.
 * **V2C** (:meth:`JOG3RPipeline.video_to_cameras`, paper Sec. 4 (ii)): 1 check / resize the video, 2 VAE latents,
   3 noise them at a small ``t``, 4 one STDiT pass with the empty (null) prompt up to the tapped block,
-  5 decoder + head on ``(1 -> f)``, 6 global alignment, 7 return a :class:`V2COutput`.
+  5 decoder + head on ``(1 -> f)``, 6 global alignment of the point maps (the paper's V2C), 7 by default
+  (``matches="sift"``, not the paper's) the correspondence-aware alignment of :mod:`jog3r.align.joint`: SIFT
+  correspondences at the source resolution and the point maps in one objective, 8 return a :class:`V2COutput`.
 
 Conventions of the returned cameras: :mod:`jog3r.geometry.camera`.
 """
@@ -28,7 +30,8 @@ import torch
 
 from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
-from jog3r.align.refine import RefineConfig, matching_frames, refine_with_matches
+from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER, JointConfig, joint_align
+from jog3r.align.refine import matching_frames
 from jog3r.checks import check_seed, parse_device
 from jog3r.components import build_text_encoder, build_vae, read_components
 from jog3r.diffusion import SAMPLERS, GaussianDiffusion, classifier_free_guidance
@@ -89,8 +92,13 @@ class V2COutput:
         pointmaps: the pairwise point maps ``(1 -> f)`` before alignment (batch of 1).
         align_history: per-iteration alignment loss terms (see :func:`jog3r.align.fit.fit`).
         timings: seconds per stage.
-        refine_info: what the optional camera refinement from correspondences did
-            (:func:`jog3r.align.refine.refine_with_matches`), or ``None`` when it was not asked for.
+        method: which method made the cameras: :data:`jog3r.align.joint.METHOD_JOINT` (the default,
+            ``matches="sift"``) or :data:`jog3r.align.joint.METHOD_PAPER` (``matches="none"``, or a fallback of the
+            default when no frames could be matched).
+        match_info: what the correspondence-aware alignment did (:func:`jog3r.align.joint.joint_align`: ``status``,
+            ``pairs``, ``matches``, ``reprojection_px``, ``cloud_reprojection_px`` = median reprojection error of
+            each frame's points into the other frames in pixels of the model's frames, ...), or ``None`` with
+            ``matches="none"``.
     """
 
     video: Video
@@ -98,7 +106,8 @@ class V2COutput:
     pointmaps: PairwisePointmaps
     align_history: dict
     timings: dict = dataclasses.field(default_factory=dict)
-    refine_info: dict | None = None
+    method: str = METHOD_PAPER
+    match_info: dict | None = None
 
 
 class _Timer:
@@ -233,7 +242,7 @@ class JOG3RPipeline:
             num_frames: frames to sample uniformly (default: the model's ``F`` when neither option is given).
             stride: take every ``stride``-th frame instead.
             full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing, e.g. for
-                ``video_to_cameras(..., refine=True, source_frames=...)``; image folders of mixed sizes are then
+                ``video_to_cameras(..., source_frames=...)``; image folders of mixed sizes are then
                 resized to the first image's size.
 
         Returns:
@@ -338,9 +347,9 @@ class JOG3RPipeline:
 
     # ------------------------------------------------------------------ V2C
     def video_to_cameras(self, video: Video, *, known_K: torch.Tensor | None = None, align: AlignConfig | None = None,
-                         t: int = 2, seed: int = 0, refine: bool | RefineConfig = False,
+                         t: int = 2, seed: int = 0, matches: str | JointConfig = "sift",
                          source_frames: torch.Tensor | None = None, progress: Progress | None = None) -> V2COutput:
-        """Estimate cameras, focals, depth and a point cloud from a video (paper Sec. 4 (ii)).
+        """Estimate cameras, focals, depth and a point cloud from a video (paper Sec. 4 (ii), plus correspondences).
 
         Args:
             video: frames ``[F, 3, H, W]`` in ``[0, 1]``, ``F >= 2`` (any size: resized + centre-cropped to
@@ -348,34 +357,38 @@ class JOG3RPipeline:
             known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` intrinsics in pixels of ``video``'s size, kept fixed.
                 Note that :meth:`load_video` already resizes to :attr:`resolution`: adjust a source-size ``K`` with
                 :func:`jog3r.video_io.adjust_intrinsics` first.
-            align: global-alignment settings (default :attr:`align_config`).
+            align: settings of the point-map global alignment (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.
-            refine: after the global alignment, replace the cameras by cameras from SIFT correspondences, using the
-                alignment's intrinsics, depth and scale (:func:`jog3r.align.refine.refine_with_matches`; ``True`` =
-                default :class:`~jog3r.align.refine.RefineConfig`). Not part of the paper's V2C. The matching is
-                much more accurate at the source resolution than on the model's small frames (see the model card):
-                it uses ``source_frames`` when given, else ``video`` itself when it is larger than the model's size,
-                centre-cropped to the model's aspect ratio (:func:`jog3r.align.refine.matching_frames`).
-            source_frames: ``[F, 3, H_s, W_s]`` the same frames at their source resolution, for ``refine`` only
-                (e.g. ``load_video(path, full_size=True)[0].frames`` next to the model-size ``load_video(path)``,
-                so that the model's input does not depend on ``refine``).
+            matches: ``"sift"`` (default; not the paper's V2C): after the point-map alignment, one alignment over
+                the point maps and SIFT correspondences between nearby frames (:func:`jog3r.align.joint.joint_align`),
+                whose cameras, focals and depth maps agree; a :class:`~jog3r.align.joint.JointConfig` for other
+                settings. ``"none"``: the paper's V2C, the point maps' global alignment alone.
+            source_frames: ``[F, 3, H_s, W_s]`` the same frames at their source resolution, matched instead of
+                ``video`` (e.g. :meth:`load_source_frames`): the correspondences are much more accurate there, and
+                the model's input stays the same. Without it ``video`` itself is matched, centre-cropped to the
+                model's aspect ratio when larger than the model's size (:func:`jog3r.align.refine.matching_frames`).
             progress: optional ``(fraction, description)`` callback.
 
         Raises:
             ValueError: fewer than 2 or more than :attr:`max_frames` frames, frames outside ``[0, 1]`` or not
                 finite, ``t`` outside ``[0, 5]``, a seed outside ``[0, 2**64 - 1]``, a ``known_K`` of the wrong shape
-                or whose principal point lies outside the frame (e.g. given at another image size).
+                or whose principal point lies outside the frame (e.g. given at another image size), or ``matches``
+                not ``"sift"``, ``"none"`` or a ``JointConfig``.
         """
         progress = progress or (lambda f, d: None)
         timer = _Timer()
         seed = check_seed(seed)
         if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
             raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
+        if not (isinstance(matches, JointConfig) or matches in ("sift", "none")):
+            raise ValueError(f"matches must be 'sift' (default: point maps + correspondences) or 'none' (the paper's "
+                             f"V2C), got {matches!r}")
+        joint = matches != "none"
         with timer("prepare"):
             given = video.frames
             video, known_K = self._prepare_video(video, known_K)
-            detail = matching_frames(video.frames, given if source_frames is None else source_frames) if refine else None
+            detail = matching_frames(video.frames, given if source_frames is None else source_frames) if joint else None
         progress(0.05, "encoding frames")
         with timer("vae_encode"):
             z0 = self.encode_frames(video.frames)
@@ -389,17 +402,20 @@ class JOG3RPipeline:
         progress(0.5, "global alignment")
         with timer("align"):
             recon, history = self.align(pointmaps, video.frames, known_K=known_K, config=align)
-        refine_info = None
-        if refine:
-            progress(0.8, "cameras from correspondences")
-            cfg = refine if isinstance(refine, RefineConfig) else RefineConfig()
-            with timer("refine"):
-                recon, refine_info = refine_with_matches(recon, detail, cfg)
+        method, match_info = METHOD_PAPER, None
+        if joint:
+            progress(0.7, "correspondences and joint alignment")
+            cfg = matches if isinstance(matches, JointConfig) else JointConfig()
+            with timer("matches"):
+                recon, match_info = joint_align(recon, detail, pointmaps.to("cpu"), cfg, known_K=known_K is not None)
+            if match_info["status"] == "aligned":
+                method = METHOD_JOINT
+            else:
+                logger.warning("correspondence alignment %s; the cameras are the paper's V2C", match_info["status"])
         progress(1.0, "done")
         timer.timings["total"] = sum(timer.timings.values())
         return V2COutput(video=video, reconstruction=recon, pointmaps=pointmaps, align_history=history,
-                         timings=timer.timings, refine_info=refine_info)
-
+                         timings=timer.timings, method=method, match_info=match_info)
 
     # ------------------------------------------------------------------ MEt3R
     def feature_extractor(self, backbone: str = "taef2", dinov2_path: str | Path | None = None) -> FeatureExtractor:
@@ -479,7 +495,8 @@ class JOG3RPipeline:
             guidance_scale: classifier-free guidance scale (7.0 = OpenSora; 1.0 disables guidance).
             guide_channels: guide only the first ``g`` eps channels (``3`` = OpenSora v1.0's quirk; ``None`` all).
             estimate_cameras: T2V+C: decode the features tapped at the visited step with ``t`` in ``[0, 5]``.
-            cascade: also run V2C on the generated video (T2V -> V2C) and report the self-consistency.
+            cascade: also run the paper's V2C on the generated video (T2V -> V2C, ``matches="none"``) and report
+                the self-consistency.
             align: global-alignment settings.
             progress: optional ``(fraction, description)`` callback.
 
@@ -554,7 +571,7 @@ class JOG3RPipeline:
         if cascade:
             progress(0.92, "T2V -> V2C")
             with timer("cascade_v2c"):
-                cascade_recon = self.video_to_cameras(video, align=align, seed=seed).reconstruction
+                cascade_recon = self.video_to_cameras(video, align=align, seed=seed, matches="none").reconstruction
             if recon is not None:
                 m = pose_metrics(recon.cam2world, cascade_recon.cam2world, pairs="first")
                 consistency = {"rot_deg": float(m["Rot. err."]), "transl_deg": float(m["Trans. err."])}

@@ -55,12 +55,19 @@ def test_v2c_bad_options_are_one_line_errors(weights, tmp_path, args, match):
         main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "o"), *args])
 
 
-def test_v2c_refine_matches_uses_the_source_frames(weights, tmp_path):
-    """The correspondence stage matches on the 384x256 source frames, not the micro model's 48x32 ones."""
+def test_v2c_matches_on_the_source_frames_and_names_the_method(weights, tmp_path):
+    """The default matches on the 384x256 source frames, not the micro model's 48x32 ones, and metrics.json names
+    the method and the point cloud's reprojection error; ``--matches none`` is the paper's V2C."""
     out = tmp_path / "v2c"
-    main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(out), "--num-frames", "6", "--refine-matches"])
-    refine = json.loads((out / "metrics.json").read_text())["refine"]
-    assert refine["match_size"] == [256, 384] and refine["status"] == "refined"
+    main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(out), "--num-frames", "6"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["matches"]["match_size"] == [256, 384] and metrics["matches"]["status"] == "aligned"
+    assert metrics["method"] == "JOG3R point maps + correspondences (not the paper's)"
+    assert metrics["matches"]["cloud_reprojection_px"] < metrics["matches"]["cloud_reprojection_px_before"]
+    main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "p"), "--num-frames", "6",
+          "--matches", "none"])
+    metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert metrics["method"] == "JOG3R V2C (paper)" and "matches" not in metrics
 
 
 def test_v2c_focal_with_images_of_mixed_sizes_is_refused(weights, tmp_path):
@@ -95,14 +102,13 @@ def test_t2vc_and_met3r(weights, tmp_path):
 
 def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e"), "--windows", "clips16_384x256",
-          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2", "--refine-matches"])
+          "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "1", "--steps", "2"])
     results = json.loads((tmp_path / "e" / "results.json").read_text())
-    # the correspondence refinement adds one row per V2C row, after them, on the same clips
+    # every row names the method that made the cameras (the default: point maps + correspondences)
     names = list(results["v2c"])
-    assert names[2:] == [f"{n} + SIFT matches" for n in names[:2]]
-    refined = results["v2c"]["RealEstate10K clips16_384x256 + SIFT matches"]["clips"]
-    assert set(refined) == set(results["v2c"]["RealEstate10K clips16_384x256"]["clips"])
-    assert all(0 <= c["mAA@30"] <= 100 and c["refine_status"] for c in refined.values())
+    assert names == [f"{n} - JOG3R point maps + correspondences (not the paper's)"
+                     for n in ("RealEstate10K clips16_384x256", "synthetic test (1)")]
+    assert all(0 <= c["mAA@30"] <= 100 and c["method"] for c in results["v2c"][names[0]]["clips"].values())
     t2v = results["t2v"]
     assert t2v["MEt3R points"] == str(weights) and 0 <= t2v["MEt3R"] < 10
     assert results["config"]["num_frames"] == 4 and results["config"]["known_intrinsics"] is False

@@ -36,30 +36,34 @@ def test_v2c_on_a_real_clip(pipe):
     assert set(out.timings) >= {"vae_encode", "stdit", "decoder", "align", "total"}
 
 
-def test_v2c_refine_matches(pipe):
-    """The optional correspondence stage runs after the alignment and reports what it did; on random frames (no
-    geometry to match) it leaves the alignment's cameras unchanged."""
+def test_v2c_matches_default_and_none(pipe):
+    """The default adds the correspondence alignment after the point maps' and names the method; on random frames
+    (no geometry to match) it falls back to the paper's cameras, unchanged, and says so; ``matches="none"`` is the
+    paper's V2C."""
     frames = torch.rand(4, 3, 32, 48, generator=torch.Generator().manual_seed(0))
-    plain = pipe.video_to_cameras(Video(frames=frames))
-    out = pipe.video_to_cameras(Video(frames=frames), refine=True)
-    assert plain.refine_info is None and "refine" not in plain.timings
-    assert out.refine_info["status"].startswith("skipped") and "refine" in out.timings
+    plain = pipe.video_to_cameras(Video(frames=frames), matches="none")
+    out = pipe.video_to_cameras(Video(frames=frames))
+    assert plain.match_info is None and "matches" not in plain.timings and plain.method == "JOG3R V2C (paper)"
+    assert out.match_info["status"].startswith("fallback") and "matches" in out.timings
+    assert out.method == "JOG3R V2C (paper)"
     torch.testing.assert_close(out.reconstruction.cam2world, plain.reconstruction.cam2world)
-    assert out.refine_info["match_size"] == [32, 48]
+    assert out.match_info["match_size"] == [32, 48]
+    with pytest.raises(ValueError, match="matches must be 'sift'"):
+        pipe.video_to_cameras(Video(frames=frames), matches="orb")
 
 
-def test_v2c_refine_matches_on_the_source_resolution(pipe):
+def test_v2c_matches_on_the_source_resolution(pipe):
     """A video larger than the model's size: the model sees it resized, the matching its centre crop with the
     model's aspect ratio at full resolution (64x120 -> 64x96 for a 32x48 model)."""
     frames = torch.rand(3, 3, 64, 120, generator=torch.Generator().manual_seed(1))
-    out = pipe.video_to_cameras(Video(frames=frames), refine=True)
-    assert out.video.size == (32, 48) and out.refine_info["match_size"] == [64, 96]
-    # or a model-size video with its source frames beside it: the model's input does not depend on ``refine``
+    out = pipe.video_to_cameras(Video(frames=frames))
+    assert out.video.size == (32, 48) and out.match_info["match_size"] == [64, 96]
+    # or a model-size video with its source frames beside it: the model's input does not depend on ``matches``
     small = Video(frames=out.video.frames)
-    plain = pipe.video_to_cameras(small)
-    refined = pipe.video_to_cameras(small, refine=True, source_frames=frames)
-    assert refined.refine_info["match_size"] == [64, 96]
-    torch.testing.assert_close(refined.pointmaps.pts3d, plain.pointmaps.pts3d)
+    plain = pipe.video_to_cameras(small, matches="none")
+    matched = pipe.video_to_cameras(small, source_frames=frames)
+    assert matched.match_info["match_size"] == [64, 96]
+    torch.testing.assert_close(matched.pointmaps.pts3d, plain.pointmaps.pts3d)
 
 
 def test_v2c_resizes_any_input_and_keeps_known_intrinsics(pipe):

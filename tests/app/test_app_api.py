@@ -20,13 +20,13 @@ DEFAULT_SAMPLING = "Model default (evenly spaced)"
 
 
 def _estimate_args(files, gt=None, conf=60, sampling=DEFAULT_SAMPLING, count=16, stride=1, known_K=None,
-                   refine=False):
+                   matches="sift"):
     fx, fy, cx, cy = known_K or (None, None, None, None)
     return dict(
         files=[handle_file(str(f)) for f in files],
         sampling=sampling, count=count, stride=stride,
         use_K=known_K is not None, fx=fx, fy=fy, cx=cx, cy=cy,
-        gt_file=handle_file(str(gt)) if gt else None, keep_percent=conf, refine_matches=refine,
+        gt_file=handle_file(str(gt)) if gt else None, keep_percent=conf, matches=matches,
     )
 
 
@@ -68,7 +68,7 @@ def test_v2c_on_a_real_clip_with_ground_truth(studio, clip):
     assert "frames** will be used" in plan and " s** and " in plan and "MB" in plan
 
     summary, metrics, trajectory, rot_plot, trans_plot, bundle, gallery, loss, result = client.predict(
-        **_estimate_args([video], gt), api_name="/estimate_cameras"
+        **_estimate_args([video], gt, matches="none"), api_name="/estimate_cameras"
     )
     num = result["num_frames"]
     assert num >= 2
@@ -87,13 +87,13 @@ def test_v2c_on_a_real_clip_with_ground_truth(studio, clip):
     assert any(n.endswith(".ply") for n in names), names
     assert any(n.endswith(".glb") for n in names), names
     assert gallery, "no depth/confidence images"
-    assert result["refine"] is None
+    assert result["method"] == "JOG3R V2C (paper)" and result["matches"] is None
 
-    # the same clip with the optional correspondence refinement: reported in the summary and the result
-    summary, *_, result = client.predict(**_estimate_args([video], gt, refine=True), api_name="/estimate_cameras")
-    assert result["refine"]["status"] == "refined" and result["refine"]["matches"] > 0
-    assert result["refine"]["match_size"][0] > result["image_size"][0]  # matched on the source-resolution frames
-    assert "Cameras from correspondences: refined" in summary
+    # the same clip with the default, correspondences: reported in the summary and the result
+    summary, *_, result = client.predict(**_estimate_args([video], gt), api_name="/estimate_cameras")
+    assert result["matches"]["status"] == "aligned" and result["matches"]["matches"] > 0
+    assert result["matches"]["match_size"][0] > result["image_size"][0]  # matched on the source-resolution frames
+    assert "point maps + correspondences" in summary and result["matches"]["cloud_reprojection_px"] < 5
     assert 0.0 <= result["metrics"]["mAA@30"] <= 100.0
 
 
