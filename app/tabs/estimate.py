@@ -17,6 +17,7 @@ import gradio as gr
 import torch
 
 from jog3r.align.refine import RefineConfig
+from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.io.export_bundle import export_all, zip_bundle
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
@@ -77,9 +78,9 @@ class EstimateTab:
                     with gr.Row():
                         fx, fy = gr.Number(None, label="fx"), gr.Number(None, label="fy")
                         cx, cy = gr.Number(None, label="cx"), gr.Number(None, label="cy")
-                refine = gr.Checkbox(False, elem_id="estimate-refine",
-                                     label="Refine cameras with image correspondences (SIFT matches at the source "
-                                           "resolution with the model's intrinsics; not part of JOG3R's V2C)")
+                refine = gr.Radio([(f"{METHOD_JOINT}: SIFT matches at the source resolution and the point maps in "
+                                    "one alignment", "sift"), (f"{METHOD_PAPER}: the point maps alone", "none")],
+                                  value="sift", label="Cameras from", elem_id="estimate-matches")
                 gt_file = gr.File(label="Ground-truth cameras (optional: RealEstate10K .txt or transforms.json)",
                                   file_types=[".txt", ".json"], elem_id="estimate-gt")
                 conf = gr.Slider(1, 100, value=DEFAULT_KEEP_PERCENT, step=1, elem_id="estimate-keep",
@@ -189,7 +190,7 @@ class EstimateTab:
         return text
 
     def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file,
-                 keep_percent=DEFAULT_KEEP_PERCENT, refine_matches=False, request: gr.Request = None,
+                 keep_percent=DEFAULT_KEEP_PERCENT, matches="sift", request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()):
         """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result."""
         keep_percent = _check_keep_percent(keep_percent)
@@ -205,9 +206,11 @@ class EstimateTab:
             gr.Info(info["message"])
         known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
         gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
-        # the correspondence stage matches on the source-resolution frames (the model's input stays the same)
-        source_frames = pipe.load_source_frames(path, video, info, **how) if refine_matches else None
-        out = pipe.video_to_cameras(video, known_K=known_K, refine=bool(refine_matches), source_frames=source_frames,
+        if matches not in ("sift", "none"):
+            raise gr.Error(f"'Cameras from' must be 'sift' or 'none', got {matches!r}.")
+        # the correspondences are matched on the source-resolution frames (the model's input stays the same)
+        source_frames = pipe.load_source_frames(path, video, info, **how) if matches != "none" else None
+        out = pipe.video_to_cameras(video, known_K=known_K, matches=matches, source_frames=source_frames,
                                     progress=progress_callback(progress))
         recon = out.reconstruction
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
@@ -228,11 +231,13 @@ class EstimateTab:
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
             f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}"
         )
-        if out.refine_info is not None:
-            r = out.refine_info
-            summary += (f"\n\nCameras from correspondences: {r['status']} ({r['matches']} matches over {r['pairs']} "
-                        f"frame pairs at {r['match_size'][1]}x{r['match_size'][0]}; {r['fallback_steps']} of "
-                        f"{video.num_frames - 1} steps kept the alignment's pose)")
+        summary += f"\n\nCameras: **{out.method}**"
+        if out.match_info is not None:
+            r = out.match_info
+            cloud = r.get("cloud_reprojection_px")
+            summary += (f" ({r['status']}: {r['matches']} correspondences over {r['pairs']} frame pairs at "
+                        f"{r['match_size'][1]}x{r['match_size'][0]}; point cloud reprojection error "
+                        + (f"{cloud:.2f} px" if cloud is not None else "not measured") + ")")
             if r.get("weak_steps"):
                 summary += (f". {r['weak_steps']} steps rest on fewer than {RefineConfig().weak_matches} "
                             "correspondences (frames far apart?): their cameras may be worse than the alignment's")
@@ -241,8 +246,7 @@ class EstimateTab:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
                 [(k, f"{v:.2f}" + (" %" if "@" in k else " °")) for k, v in table.items()], ("metric", "value")
             )
-        refined = out.refine_info is not None and out.refine_info["status"] == "refined"
-        name = "JOG3R + SIFT matches" if refined else "JOG3R"
+        name = out.method
         trajectory = trajectory_figure([recon.cam2world], [name], gt=gt.cam2world if gt is not None else None)
         rot_plot = trans_plot = None
         if gt is not None:  # errors of the pairs (frame 1, frame f), f = 2..F
@@ -260,7 +264,8 @@ class EstimateTab:
             "K": recon.K.tolist(),
             "metrics": table,
             "timings": out.timings,
-            "refine": out.refine_info,
+            "method": out.method,
+            "matches": out.match_info,
         }
         return (summary, metrics_md, trajectory, rot_plot, trans_plot, str(bundle), self._gallery(recon),
                 loss_figure(out.align_history), result)
