@@ -158,9 +158,11 @@ def validate_request(
     out = Path(_clean_path_text(out_dir, "Output folder")).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"Output folder {str(out)!r} is a file; choose a folder.")
-    if out.is_dir() and any(out.iterdir()) and not (out / LOG_NAME).exists():
+    # an earlier run, even one stopped before its first step (only the console file or the config written)
+    earlier = any((out / name).exists() for name in (LOG_NAME, CONSOLE_NAME, "train_config.json"))
+    if out.is_dir() and any(out.iterdir()) and not earlier:
         raise ValueError(f"Output folder {str(out)!r} is not empty and is not an earlier run; choose a new folder.")
-    if resume and not (out / LOG_NAME).exists():
+    if resume and not earlier:
         raise ValueError(f"Nothing to resume in {str(out)!r}: it holds no {LOG_NAME}.")
     return TrainRequest(
         mode=mode,

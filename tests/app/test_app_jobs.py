@@ -212,3 +212,12 @@ def test_clip_size_options(tmp_path):
     with pytest.raises(ValueError, match="Frames per clip"):
         jobs.validate_request(mode="gen", data="synth", steps=2, batch_size=1, lr=1e-3, out_dir=str(tmp_path / "r"),
                               num_frames=1)
+
+
+def test_a_run_stopped_before_its_first_step_can_be_reused_and_resumed(tmp_path):
+    """B13 (issue 17): Stop before the first step leaves only console.txt (and maybe train_config.json)."""
+    (tmp_path / "console.txt").write_text("loading ...\n")
+    for resume in (False, True):
+        req = jobs.validate_request(mode="joint", data="synth", steps=1, batch_size=1, lr=1e-3,
+                                    out_dir=str(tmp_path), resume=resume)
+        assert req.out_dir == tmp_path.resolve() and req.resume is resume
