@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+_STEP_NAME = re.compile(r"step_(\d+)")
 
 
 def step_dir_name(step: int) -> str:
@@ -60,8 +63,25 @@ def new_tmp_dir(parent: Path, name: str) -> Path:
     return tmp
 
 
+def step_of(folder: Path) -> int | None:
+    """Step number of a ``step_XXXXXX`` folder name (any number of digits), or ``None`` for other names."""
+    match = _STEP_NAME.fullmatch(Path(folder).name)
+    return int(match.group(1)) if match else None
+
+
+def step_folders(run_dir: Path) -> list[Path]:
+    """Published step folders of a run, oldest first, ordered by step NUMBER (``step_1000001`` comes after
+    ``step_999998``, which a sort by name gets wrong)."""
+    ckpt_root = Path(run_dir) / "checkpoints"
+    found = [p for p in ckpt_root.glob("step_*") if p.is_dir() and step_of(p) is not None]
+    return sorted(found, key=step_of)
+
+
 def publish_checkpoint(run_dir: Path, tmp_dir: Path, step: int, keep: int) -> Path:
     """Publish a staged checkpoint as ``checkpoints/step_XXXXXX``, point ``latest`` at it, prune old ones.
+
+    Pruning keeps the published folder and the ``keep - 1`` newest step folders before it (by step number);
+    folders of later steps (left by a run that was resumed from an earlier checkpoint) are not touched.
 
     Args:
         run_dir: the run folder.
@@ -76,10 +96,30 @@ def publish_checkpoint(run_dir: Path, tmp_dir: Path, step: int, keep: int) -> Pa
     final = ckpt_root / step_dir_name(step)
     commit_dir(tmp_dir, final)
     write_text_atomic(ckpt_root / "latest", final.name)
-    steps = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())
-    for old in steps[: max(0, len(steps) - max(1, keep))]:
+    older = [p for p in step_folders(run_dir) if step_of(p) < step]
+    for old in older[: max(0, len(older) - (max(1, keep) - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def resume_candidates(run_dir: Path) -> list[Path]:
+    """Complete checkpoints to resume from, best first: the one ``latest`` names, then the earlier complete step
+    folders, newest first (a caller falls back along this list when a checkpoint cannot be read).
+
+    A ``latest`` naming a missing or incomplete folder is reported with a warning and the complete folders are
+    used instead; without a ``latest`` pointer the list is empty (the run never published a checkpoint).
+    """
+    ckpt_root = Path(run_dir) / "checkpoints"
+    pointer = ckpt_root / "latest"
+    if not pointer.exists():
+        return []
+    complete = [p for p in reversed(step_folders(run_dir)) if (p / "trainer_state.json").exists()]
+    named = ckpt_root / pointer.read_text().strip()
+    if named in complete:
+        return [named] + [p for p in complete if step_of(p) < step_of(named)]
+    logger.warning("%s names %s, which is missing or incomplete; using the newest complete checkpoint instead",
+                   pointer, named.name)
+    return complete
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -23,11 +23,13 @@ import json
 import logging
 import math
 import os
+import pickle
 import resource
 import time
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -38,10 +40,10 @@ from jog3r.diffusion import GaussianDiffusion
 from jog3r.losses import reconstruction_loss, total_loss
 from jog3r.model import JOG3R
 from jog3r.train.checkpoints import (
-    latest_checkpoint,
     new_tmp_dir,
     publish_checkpoint,
     read_state,
+    resume_candidates,
     write_text_atomic,
     commit_dir,
 )
@@ -353,17 +355,20 @@ class Trainer:
         log_path = self.out / "log.jsonl"
         if self.world > 1:
             torch.distributed.barrier()  # every rank has built its model before rank 0 touches the run folder
+        started = (self.out / "checkpoints" / "latest").exists() or _logged_steps(log_path) > 0
         if cfg.resume:
-            self._check_resumable()
-            cfg = self.cfg  # may now carry the run's pinned cosine horizon (written back to train_config.json)
-            folder = latest_checkpoint(self.out)
+            candidates = resume_candidates(self.out)
+            if started:  # a run stopped before its first step has nothing to keep: it restarts with these options
+                self._check_resumable()
+                cfg = self.cfg  # may now carry the run's pinned cosine horizon (written back to train_config.json)
+            folder = self._restore(candidates)
             if folder is not None:
-                self.load_checkpoint(folder)
                 logger.info("resumed from %s at step %d", folder, self.step)
             else:
-                logger.info("--resume given but %s has no checkpoint yet: starting at step 0", self.out)
+                logger.warning("--resume: %s has no checkpoint yet (the run stopped before its first one): "
+                               "starting at step 0", self.out)
             self._truncate_log(log_path)
-        elif latest_checkpoint(self.out) is not None or log_path.exists():
+        elif started:
             raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if self.rank == 0:
             write_text_atomic(self.out / "train_config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
@@ -392,6 +397,34 @@ class Trainer:
         if self.world > 1:
             torch.distributed.destroy_process_group()
         return final
+
+    def _restore(self, candidates: list[Path]) -> Path | None:
+        """Load the first readable checkpoint of ``candidates`` (newest first); a damaged one (e.g. a
+        ``model.safetensors`` truncated by a full disk) is skipped with a warning.
+
+        Returns:
+            The folder loaded, or ``None`` if ``candidates`` is empty.
+
+        Raises:
+            ValueError: if no candidate can be read, naming each one and why.
+        """
+        failures = []
+        for folder in candidates:
+            try:
+                self.load_checkpoint(folder)
+            except _UNREADABLE as exc:
+                reason = f"{folder.name}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+                failures.append(reason)
+                logger.warning("cannot read checkpoint %s; falling back to the previous complete checkpoint", reason)
+                continue
+            if failures:
+                logger.warning("resuming from %s instead of the damaged %s", folder.name,
+                               ", ".join(f.split(":")[0] for f in failures))
+            return folder
+        if failures:
+            raise ValueError(f"--resume: no readable checkpoint in {self.out / 'checkpoints'} ({'; '.join(failures)}); "
+                             "delete the damaged folders to restart, or start a new run with another --out")
+        return None
 
     def _check_resumable(self) -> None:
         """``--resume`` needs a run folder, and the same options as that run (else the run would not continue
@@ -429,6 +462,23 @@ class Trainer:
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
         write_text_atomic(log_path, "".join(k + "\n" for k in keep))
+
+
+_UNREADABLE = (SafetensorError, OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, KeyError)
+"""What reading a damaged checkpoint raises (truncated safetensors or zip, bad JSON, missing tensors)."""
+
+
+def _logged_steps(log_path: Path) -> int:
+    """Number of step records in ``log.jsonl`` (0 if it is missing or empty: the run never finished a step)."""
+    if not log_path.exists():
+        return 0
+    count = 0
+    for line in log_path.read_text().splitlines():
+        try:
+            count += "step" in json.loads(line)
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return count
 
 
 def train(config: TrainConfig) -> Path:
