@@ -543,18 +543,35 @@ def cloud_reprojection_px(recon: Reconstruction, matches: list, match_scale: flo
     return float(torch.cat(errs).median())
 
 
-def joint_align(recon: Reconstruction, frames: torch.Tensor, pointmaps: PairwisePointmaps | None = None,
-                config: JointConfig | None = None, *, known_K: bool = False) -> tuple[Reconstruction, dict]:
+def _check_frames(frames: torch.Tensor | None, num: int, h: int, w: int) -> torch.Tensor:
+    if frames is None or frames.ndim != 4 or frames.shape[:2] != (num, 3):
+        raise ValueError(f"frames must be [F={num}, 3, H', W'], got {None if frames is None else tuple(frames.shape)}")
+    scale = frames.shape[-1] / w
+    if abs(frames.shape[-2] / h - scale) > 0.02 * scale or scale < 1:
+        raise ValueError(f"frames must be [F={num}, 3, H', W'] with H'/W' = {h}/{w} (the same crop as the "
+                         f"model's frames) and at least {h}x{w}, got {tuple(frames.shape)}")
+    if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
+        raise ValueError("frames must be finite floating-point RGB in [0, 1]; convert uint8 with / 255")
+    return frames
+
+
+def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: PairwisePointmaps | None = None,
+                config: JointConfig | None = None, *, known_K: bool = False, matches: list | None = None,
+                match_scale: float = 1.0) -> tuple[Reconstruction, dict]:
     """Correspondence-aware global alignment (module docstring), starting from the point-map alignment ``recon``.
 
     Args:
         recon: the point-map alignment's :class:`~jog3r.types.Reconstruction` (``F`` frames of ``H x W``): its
             intrinsics (focal, pixel aspect, principal point), depth (the prior) and scale.
         frames: ``[F, 3, H', W']`` float RGB in ``[0, 1]`` to match on, with the model's field of view and at least
-            its size (:func:`jog3r.align.refine.matching_frames`).
+            its size (:func:`jog3r.align.refine.matching_frames`); may be ``None`` when ``matches`` are given.
         pointmaps: the pairwise point maps behind ``recon`` for the point-map term (``None``: term off).
         config: :class:`JointConfig`.
         known_K: the intrinsics were given by the user: the focals are not optimised.
+        matches: correspondences to use instead of matching ``frames``: ``(i, j, uv_i, uv_j)`` with ``i < j`` and
+            ``uv`` ``[M, 2]`` pixels (centres at ``+0.5``) of frames ``match_scale`` times the model's size, as
+            :func:`jog3r.align.refine.match_frames` returns them.
+        match_scale: see ``matches``.
 
     Returns:
         ``(reconstruction, info)``: new ``cam2world``, ``K``, ``depth`` (the model's depth times the fitted
@@ -570,19 +587,18 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor, pointmaps: Pairwise
     """
     cfg = config or JointConfig()
     num, h, w = recon.depth.shape
-    if frames.ndim != 4 or frames.shape[:2] != (num, 3):
-        raise ValueError(f"frames must be [F={num}, 3, H', W'], got {tuple(frames.shape)}")
-    scale = frames.shape[-1] / w
-    if abs(frames.shape[-2] / h - scale) > 0.02 * scale or scale < 1:
-        raise ValueError(f"frames must be [F={num}, 3, H', W'] with H'/W' = {h}/{w} (the same crop as the "
-                         f"model's frames) and at least {h}x{w}, got {tuple(frames.shape)}")
-    if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
-        raise ValueError("frames must be finite floating-point RGB in [0, 1]; convert uint8 with / 255")
     times: dict[str, float] = {}
-    t0 = time.perf_counter()
-    matches = match_frames(frames, cfg.matching)
-    times["match"] = time.perf_counter() - t0
-    info: dict = {"method": METHOD_JOINT, "match_size": list(frames.shape[-2:]), "pairs": len(matches),
+    if matches is not None:
+        scale = float(match_scale)
+        size = [round(h * scale), round(w * scale)]
+    else:
+        frames = _check_frames(frames, num, h, w)
+        scale = frames.shape[-1] / w
+        size = list(frames.shape[-2:])
+        t0 = time.perf_counter()
+        matches = match_frames(frames, cfg.matching)
+        times["match"] = time.perf_counter() - t0
+    info: dict = {"method": METHOD_JOINT, "match_size": size, "pairs": len(matches),
                   "matches": int(sum(len(m[2]) for m in matches))}
     info["cloud_reprojection_px_before"] = cloud_reprojection_px(recon, matches, scale)
     if not (bool(torch.isfinite(recon.cam2world).all()) and bool(torch.isfinite(recon.K).all())):
