@@ -126,3 +126,15 @@ class TrainConfig:
     """torch CPU threads (default: torch's choice)."""
     synth_scenes: dict = field(default_factory=dict)
     """Extra keyword overrides for the synthetic generator's config (when ``data == 'synth'``)."""
+    model_overrides: dict[str, str] = field(default_factory=dict)
+    """Fields of the preset's ``JOG3RConfig`` to change, ``NAME VALUE`` pairs (JSON values; ``stdit.NAME`` for
+    the STDiT's), e.g. ``--model-overrides dec_embed_dim 256 stdit.in_channels 32``. A new model only (not with
+    ``--init``)."""
+    replay_pool: int = 0
+    """With ``--data synth``: clips kept in a replay pool on the device (rendered by ``--replay-workers``
+    processes, encoded once, drawn at random while the pool grows; :mod:`jog3r.train.replay`). 0: off. A run with
+    a pool resumes, but not with the exact data order."""
+    replay_workers: int = 4
+    """Renderer processes feeding the replay pool."""
+    replay_warmup: int = 16
+    """Clips the pool must hold before the first step."""

@@ -97,6 +97,9 @@ class Trainer:
                 raise ValueError(f"--min-lr {config.min_lr} must be in [0, --lr {config.lr}]")
         elif config.decay_steps or config.min_lr:
             raise ValueError("--decay-steps/--min-lr apply only with --lr-schedule cosine")
+        if config.replay_pool > 0 and config.data != "synth":
+            raise ValueError(f"--replay-pool works with --data synth only (got {config.data!r}); packed folders are "
+                             "already encoded")
         self.cfg = config
         self.out = Path(config.out)
         self.device = _resolve_device(config.device)
@@ -127,6 +130,8 @@ class Trainer:
         h = config.height or self.model.config.stdit.input_size[1] * self.vae.downsample
         w = config.width or self.model.config.stdit.input_size[2] * self.vae.downsample
         self.batches = build_batch_source(config, height=h, width=w, rank=self.rank, world=self.world)
+        self.size = (h, w)
+        self.pool = None  # the replay pool starts with run() (renderer processes)
         packed_vae = getattr(self.batches, "vae_name", None)
         if packed_vae is not None and packed_vae != self.vae.name:
             raise ValueError(f"{config.data} was packed with the VAE {packed_vae!r} but the run uses "
@@ -137,6 +142,8 @@ class Trainer:
     def _build_model(self) -> JOG3R:
         cfg = self.cfg
         if cfg.init is not None:
+            if cfg.model_overrides:
+                raise ValueError("--model-overrides apply to a new model from --preset, not to --init")
             model = JOG3R.from_pretrained(cfg.init)
         else:
             jcfg = get_preset(cfg.preset)
@@ -146,7 +153,7 @@ class Trainer:
                 jcfg = dataclasses.replace(
                     jcfg, stdit=dataclasses.replace(jcfg.stdit, class_dropout_prob=cfg.caption_dropout)
                 )
-            model = JOG3R(jcfg)
+            model = JOG3R(_override(jcfg, cfg.model_overrides))
         if cfg.opensora_ckpt is not None:
             load_opensora_checkpoint(model.stdit, cfg.opensora_ckpt)
         if cfg.dust3r_ckpt is not None:
@@ -376,15 +383,26 @@ class Trainer:
             torch.distributed.barrier()  # rank 0 has checked the run folder before anyone writes into it
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode.value}", disable=self.rank != 0,
                    dynamic_ncols=True)
-        loader = torch.utils.data.DataLoader(
-            StepBatches(self.batches, self.step, cfg.steps, cfg.grad_accum), batch_size=None, shuffle=False,
-            num_workers=cfg.num_workers, prefetch_factor=2 if cfg.num_workers else None,
-            persistent_workers=False,
-        )
-        micro_batches = iter(loader)
+        if cfg.replay_pool > 0:
+            from jog3r.train.replay import build_replay_pool
+
+            self.pool = build_replay_pool(cfg, self.vae, self.device, height=self.size[0], width=self.size[1],
+                                          rank=self.rank, world=self.world)
+            self.pool.wait_for(max(cfg.batch_size, cfg.replay_warmup))
+            micro_batches = (self.pool.sample(s, m, cfg.batch_size)
+                             for s in range(self.step, cfg.steps) for m in range(cfg.grad_accum))
+        else:
+            loader = torch.utils.data.DataLoader(
+                StepBatches(self.batches, self.step, cfg.steps, cfg.grad_accum), batch_size=None, shuffle=False,
+                num_workers=cfg.num_workers, prefetch_factor=2 if cfg.num_workers else None,
+                persistent_workers=False,
+            )
+            micro_batches = iter(loader)
         with open(log_path if self.rank == 0 else os.devnull, "a") as log:
             while self.step < cfg.steps:
                 record = self.train_step([next(micro_batches) for _ in range(cfg.grad_accum)])
+                if self.pool is not None:
+                    record.update(self.pool.stats())
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss_total']:.4f}")
                 if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
@@ -393,6 +411,8 @@ class Trainer:
                 if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
                     self.save_checkpoint()
         bar.close()
+        if self.pool is not None:
+            self.pool.close()
         final = self.save_final() if self.rank == 0 else self.out / "final"
         if self.world > 1:
             torch.distributed.destroy_process_group()
@@ -443,7 +463,8 @@ class Trainer:
         if self._auto_decay and saved.get("decay_steps"):  # the horizon the run was started with
             self.cfg = dataclasses.replace(self.cfg, decay_steps=int(saved["decay_steps"]))
         current = json.loads(json.dumps(config_to_dict(self.cfg), default=str))
-        free = {"resume", "steps", "threads", "num_workers", "device", "log_every", "ckpt_every", "keep_checkpoints", "out"}
+        free = {"resume", "steps", "threads", "num_workers", "device", "log_every", "ckpt_every", "keep_checkpoints", "out",
+                "replay_workers", "replay_warmup"}
         diffs = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {v!r})" for k, v in current.items()
                  if k not in free and saved.get(k) != v]
         if diffs:
@@ -462,6 +483,33 @@ class Trainer:
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
         write_text_atomic(log_path, "".join(k + "\n" for k in keep))
+
+
+def _override(config, overrides: dict[str, str]):
+    """``config`` (a :class:`~jog3r.model.JOG3RConfig`) with ``NAME -> VALUE`` overrides (``stdit.NAME`` for the
+    STDiT's fields; values parsed as JSON, else kept as text).
+
+    Raises:
+        ValueError: on an unknown field, naming the valid ones.
+    """
+    top, sub = {}, {}
+    for name, text in overrides.items():
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, TypeError):
+            value = text
+        if isinstance(value, list):
+            value = tuple(value)
+        owner, target, key = (config.stdit, sub, name[len("stdit."):]) if name.startswith("stdit.") else (
+            config, top, name)
+        fields = {f.name for f in dataclasses.fields(owner)}
+        if key not in fields or key == "stdit":
+            raise ValueError(f"--model-overrides: unknown field {name!r}; valid: "
+                             f"{', '.join(sorted(fields - {'stdit'}))} and stdit.<field>")
+        target[key] = value
+    if sub:
+        top["stdit"] = dataclasses.replace(config.stdit, **sub)
+    return dataclasses.replace(config, **top) if top else config
 
 
 _UNREADABLE = (SafetensorError, OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, KeyError)
