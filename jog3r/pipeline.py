@@ -31,6 +31,7 @@ import torch
 from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER, JointConfig, joint_align
+from jog3r.align.order import order_by_matches
 from jog3r.align.refine import matching_frames
 from jog3r.checks import check_seed, parse_device
 from jog3r.components import build_text_encoder, build_vae, read_components
@@ -49,8 +50,24 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 MAX_PROMPT_CHARS = 1000
 """Longest prompt accepted; the text encoders read 32 (MiniLM) or 120 (T5) tokens anyway."""
+CROP_NOTE_BELOW = 0.8
+"""``load_video`` notes a centre crop that keeps less than this fraction of the frame."""
 FEATURE_T_RANGE = (0, 5)
 """Timesteps whose STDiT features feed the decoder at inference (paper Sec. 4: ``t`` in ``[0, 5]``)."""
+
+
+def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pad ``[F, 3, H, W]`` frames with black, centred, to the aspect ratio of ``size = (h, w)`` (no resize)."""
+    H, W = frames.shape[-2:]
+    h, w = size
+    if W * h >= w * H:  # too wide: pad rows
+        new_h, new_w = round(W * h / w), W
+    else:
+        new_h, new_w = H, round(H * w / h)
+    top, left = (new_h - H) // 2, (new_w - W) // 2
+    out = frames.new_zeros(*frames.shape[:-2], new_h, new_w)
+    out[..., top:top + H, left:left + W] = frames
+    return out
 
 
 def default_model_dir() -> Path:
@@ -234,7 +251,7 @@ class JOG3RPipeline:
 
     # ------------------------------------------------------------------ inputs
     def load_video(self, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
-                   full_size: bool = False) -> tuple[Video, dict]:
+                   full_size: bool = False, fit: str = "crop") -> tuple[Video, dict]:
         """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
 
         Args:
@@ -244,6 +261,14 @@ class JOG3RPipeline:
             full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing, e.g. for
                 ``video_to_cameras(..., source_frames=...)``; image folders of mixed sizes are then
                 resized to the first image's size.
+            fit: ``"crop"`` (default) centre-crops to the model's aspect ratio; ``info["message"]`` carries a note
+                (and ``info["warnings"]`` the same line) when that keeps less than 80 % of the frame
+                (``info["crop_kept"]``, e.g. portrait video); ``"pad"`` pads with black to the model's aspect
+                instead (the whole frame is seen, smaller).
+
+        An image folder of more than 2 images is put in the order of its match graph when its file-name order is
+        clearly not a sequence (:func:`jog3r.align.order.order_by_matches`; ``info["order"]``, and the message says
+        so); a sequence stays in order. ``video.frame_indices`` then follow the new order.
 
         Returns:
             ``(video, info)``; ``info["message"]`` says what was sampled.
@@ -251,9 +276,41 @@ class JOG3RPipeline:
         Raises:
             ValueError / FileNotFoundError: from :func:`jog3r.video_io.read_video` (corrupt file, one frame, ...).
         """
+        if fit not in ("crop", "pad"):
+            raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
         if num_frames is None and stride is None:
             num_frames = self.num_frames
-        return read_video(path, num_frames=num_frames, stride=stride, size=None if full_size else self.resolution)
+        pad, folder = fit == "pad", Path(path).is_dir()
+        video, info = read_video(path, num_frames=num_frames, stride=stride,
+                                 size=None if (full_size or pad or folder) else self.resolution)
+        info = dict(info)
+        src = info.get("source_size") or video.size
+        h, w = self.resolution
+        kept = min((src[1] / src[0]) / (w / h), (w / h) / (src[1] / src[0]))  # area fraction a centre crop keeps
+        info["crop_kept"], info["fit"] = (1.0 if pad else kept), fit
+        if pad:
+            video = dataclasses.replace(video, frames=pad_to_aspect(video.frames, (h, w)))
+            info["message"] += f"; padded to the model's {w}x{h} aspect (fit='pad')"
+        elif kept < CROP_NOTE_BELOW:
+            note = (f"the centre crop to the model's {w}x{h} aspect keeps {100 * kept:.0f} % of each "
+                    f"{src[1]}x{src[0]} frame (portrait video?); fit='pad' keeps all of it")
+            info["message"] += f"; NOTE: {note}"
+            info["warnings"] = list(info.get("warnings", [])) + [note]
+        if not full_size and folder and video.num_frames > 2:  # on the source-size frames: sharper matches
+            order, how = order_by_matches(video.frames)
+            info["order"] = {**how, "order": order}
+            if how["reordered"]:
+                idx = torch.as_tensor(order)
+                video = dataclasses.replace(video, frames=video.frames[idx], frame_indices=video.frame_indices[idx])
+                if info.get("files"):
+                    info["files"] = [info["files"][k] for k in order]
+                info["frame_indices"] = video.frame_indices.tolist()
+                info["message"] += ("; the images are not a sequence: ordered by their match graph "
+                                    f"({', '.join(str(k) for k in order)} of the file-name order)")
+        if not full_size and video.size != (h, w):
+            video = dataclasses.replace(video, frames=resize_and_center_crop(video.frames, (h, w)))
+            info["size"] = (h, w)
+        return video, info
 
     def load_source_frames(self, path: str | Path, video: Video, info: dict, *, num_frames: int | None = None,
                            stride: int | None = None) -> torch.Tensor | None:
@@ -272,9 +329,13 @@ class JOG3RPipeline:
         """
         if info.get("source_size") is None:
             return None
-        source, _ = self.load_video(path, num_frames=num_frames, stride=stride, full_size=True)
-        if video.frame_indices is not None and not torch.equal(source.frame_indices, video.frame_indices):
-            raise RuntimeError(f"{path}: the source-size read sampled other frames than the model-size read")
+        source, _ = self.load_video(path, num_frames=num_frames, stride=stride, full_size=True,
+                                    fit=info.get("fit", "crop"))
+        if video.frame_indices is not None:
+            pos = {int(k): n for n, k in enumerate(source.frame_indices.tolist())}
+            if sorted(pos) != sorted(int(k) for k in video.frame_indices.tolist()):
+                raise RuntimeError(f"{path}: the source-size read sampled other frames than the model-size read")
+            return source.frames[[pos[int(k)] for k in video.frame_indices.tolist()]]  # in the video's order
         return source.frames
 
     def _prepare_video(self, video: Video, known_K: torch.Tensor | None) -> tuple[Video, torch.Tensor | None]:

@@ -1,0 +1,91 @@
+"""V2C on real video: mAA@30 of the default (point maps + correspondences) and of the paper's V2C (``--matches
+none``) on the six RealEstate10K clips of ``tests/data/realestate10k`` in their three windows, and seconds per stage
+of one 16-frame clip.
+
+    python benchmarks/v2c_real.py                   # 2 threads, the embedded default
+    python benchmarks/v2c_real.py --threads 1 --weights runs/tiny/final --windows clips16_384x256
+
+Protocol (as ``jog3r eval``): 16 frames sampled uniformly per clip, no intrinsics given, all frame pairs
+(PoseDiffusion protocol, :mod:`jog3r.metrics.pose`). Both methods share one model pass per clip: the paper's V2C is
+``video_to_cameras(matches="none")`` and the default adds :func:`jog3r.align.joint.joint_align` on its result with
+the same arguments the pipeline passes (source frames read as the CLI and the app read them). The point-cloud column
+is the median reprojection error of each frame's points into the other frames at the model's resolution
+(:func:`jog3r.align.joint.cloud_reprojection_px`, on the default's correspondences). The timing run is the
+pipeline's own default call, best of ``--repeats``. Goal of issue 15: mAA@30 >= 90 per window, <= 6 s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jog3r.align.joint import JointConfig, joint_align
+from jog3r.align.refine import matching_frames
+from jog3r.io.re10k import read_re10k
+from jog3r.metrics.pose import pose_metrics
+from jog3r.pipeline import JOG3RPipeline
+
+DATA = Path(__file__).resolve().parents[1] / "tests/data/realestate10k"
+WINDOWS = ["clips16_384x256", "clips25_576x320", "clips14_576x320"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--windows", nargs="*", default=WINDOWS)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--num-frames", type=int, default=16)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    pipe = JOG3RPipeline.from_pretrained(args.weights)
+    print(f"model {pipe.info['name']}, {args.threads} threads, {args.num_frames} frames per clip, all pairs, no K")
+    rows = {}
+    for window in args.windows:
+        print(f"\n== {window}")
+        print(f"{'clip':28s} {'paper mAA@30':>12s} {'default mAA@30':>14s} {'cloud px paper':>14s} "
+              f"{'cloud px default':>16s} {'matches':>8s} {'s joint':>8s}")
+        for path in sorted((DATA / window).glob("*.mp4")):
+            video, info = pipe.load_video(path, num_frames=args.num_frames)
+            gt = torch.as_tensor(read_re10k(path.with_suffix(".txt"), tuple(info["source_size"])).cam2world,
+                                 dtype=torch.float32)[video.frame_indices.long()]
+            source = pipe.load_source_frames(path, video, info, num_frames=args.num_frames)
+            paper = pipe.video_to_cameras(video, matches="none")
+            start = time.perf_counter()
+            recon, jinfo = joint_align(paper.reconstruction, matching_frames(paper.video.frames, source),
+                                       paper.pointmaps, JointConfig())
+            seconds = time.perf_counter() - start
+            m_paper = float(pose_metrics(paper.reconstruction.cam2world, gt, pairs="all")["mAA@30"])
+            m_joint = float(pose_metrics(recon.cam2world, gt, pairs="all")["mAA@30"])
+            rows.setdefault(window, []).append((m_paper, m_joint))
+            print(f"{path.stem:28s} {m_paper:12.2f} {m_joint:14.2f} {jinfo['cloud_reprojection_px_before']:14.2f} "
+                  f"{jinfo.get('cloud_reprojection_px') or float('nan'):16.2f} {jinfo['matches']:8d} {seconds:8.2f}"
+                  + ("" if jinfo["status"] == "aligned" else f"  ({jinfo['status']})"), flush=True)
+    print("\n== mAA@30, mean over the clips of each window")
+    print(f"{'window':18s} {'JOG3R V2C (paper)':>18s} {'point maps + correspondences (default)':>40s}")
+    for window, vals in rows.items():
+        a = np.array(vals)
+        print(f"{window:18s} {a[:, 0].mean():18.2f} {a[:, 1].mean():40.2f}")
+    path = DATA / WINDOWS[0] / "0bf152ef84195293.mp4"
+    video, info = pipe.load_video(path)
+    runs = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        video, info = pipe.load_video(path)
+        source = pipe.load_source_frames(path, video, info)
+        read = time.perf_counter() - start
+        out = pipe.video_to_cameras(video, source_frames=source)
+        runs.append((time.perf_counter() - start, read, out.timings, out.match_info["seconds"]))
+    total, read, timings, joint = min(runs, key=lambda r: r[0])
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total")
+    inner = ", ".join(f"{k} {v:.2f}" for k, v in joint.items())
+    print(f"\n== seconds, 16-frame clip {path.stem} (best of {args.repeats}): {total:.2f} s end to end = read + "
+          f"source frames {read:.2f}, {stages} (matches = {inner})")
+
+
+if __name__ == "__main__":
+    main()
