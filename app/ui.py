@@ -13,6 +13,7 @@ Every event goes through :class:`Wiring`, which
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.runtime import Runtime
+from app.runtime import DiskQuotaError, Runtime
 from app.tabs.consistency import ConsistencyTab
 from app.tabs.estimate import EstimateTab
 from app.tabs.generate import GenerateTab
@@ -44,8 +45,11 @@ CSS = """
 .jog3r-note { font-size: 0.9em; opacity: 0.8; }
 """
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
-"""Exceptions whose message is written for the user (the library's input checks)."""
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, DiskQuotaError)
+"""Exceptions whose message is written for the user (the library's input checks, the disk quota)."""
+
+CACHE_CLEAN_S, CACHE_MAX_AGE_S = 300, 1800
+"""Gradio's ``delete_cache``: every 5 minutes, uploads and served files older than 30 minutes are deleted."""
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -68,6 +72,9 @@ def user_errors(fn: Callable) -> Callable:
             logger.exception("%s failed", fn.__name__)
             if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
                 raise gr.Error("Out of memory: use fewer or smaller frames.") from exc
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise gr.Error("The server's disk is full, so the results could not be written (nothing was "
+                               "kept). Try again later, or tell whoever runs the app.") from exc
             raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). The app is still running.") from exc
 
     return wrapper
@@ -125,7 +132,8 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
         The Blocks app (not launched; see :func:`launch`).
     """
     wire = Wiring()
-    with gr.Blocks(title="JOG3R Studio", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="JOG3R Studio", analytics_enabled=False,
+                   delete_cache=(CACHE_CLEAN_S, CACHE_MAX_AGE_S)) as demo:
         with gr.Row(elem_id="jog3r-header"):
             gr.Markdown(
                 "# JOG3R Studio\n"
@@ -159,8 +167,9 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
         def open_session(request: gr.Request) -> tuple[str, str]:
             session = runtime.session(request.session_hash)
             if runtime.viewer is None or runtime.viewer.server is None:
-                return _viewer_placeholder(runtime), runtime.model_markdown()
-            return runtime.viewer.iframe_html(session.token, request.headers.get("host")), runtime.model_markdown()
+                return _viewer_placeholder(runtime), runtime.model_markdown(request.session_hash)
+            return (runtime.viewer.iframe_html(session.token, request.headers.get("host")),
+                    runtime.model_markdown(request.session_hash))
 
         def end_session(request: gr.Request) -> None:
             runtime.end_session_later(request.session_hash)
@@ -200,7 +209,10 @@ def launch(
         What :meth:`gr.Blocks.launch` returns.
     """
     demo.queue(default_concurrency_limit=1)
+    from app.tabs.estimate import EXAMPLES_DIR  # the example clips may live outside the working directory
+
     return demo.launch(
+        allowed_paths=[str(EXAMPLES_DIR)] if EXAMPLES_DIR.is_dir() else None,
         server_name=host,
         server_port=port,
         max_file_size=f"{int(max_upload_mb)}mb",

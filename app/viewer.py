@@ -174,7 +174,7 @@ class ViewerHub:
             session = self._sessions.get(token)
             return None if session is None else session.scene
 
-    def iframe_html(self, token: str, page_host: str | None = None, height: int = 560) -> str:
+    def iframe_html(self, token: str, page_host: str | None = None, height: int = 720) -> str:
         """HTML of the ``<iframe>`` that shows session ``token``'s scene.
 
         Args:
@@ -191,7 +191,7 @@ class ViewerHub:
         url = f"http://{host}:{self.port}/?websocket=ws://{host}:{self.port}{SESSION_PATH}{token}"
         return (
             f'<iframe id="jog3r-viewer" src="{html.escape(url, quote=True)}" title="3D viewer" '
-            f'style="width:100%;height:{int(height)}px;border:1px solid var(--border-color-primary);'
+            f'style="width:100%;height:min({int(height)}px, 85vh);border:1px solid var(--border-color-primary);'
             f'border-radius:8px" allow="fullscreen"></iframe>'
         )
 
@@ -302,6 +302,11 @@ class ViewerHub:
             client.gui.add_markdown("**This viewer's session has ended.** Reload the page to start a new one.")
             return
         logger.debug("viewer client %d joined session %s", client.client_id, token)
+        try:  # a narrow panel the user can fold away, so the scene gets most of the frame
+            client.gui.configure_theme(control_layout="collapsible", control_width="small", show_logo=False,
+                                       show_share_button=False)
+        except Exception:
+            logger.debug("could not set the viewer theme", exc_info=True)
         try:
             self._draw(session, client)
         except Exception:

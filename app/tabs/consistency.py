@@ -55,8 +55,8 @@ class ConsistencyTab:
         wire.on(run.click, self.score, [self.video_a, video_b, backbone, dinov2], [summary, plot_a, plot_b, maps_a, maps_b],
                 api_name="consistency", model=True)
 
-    def _score_one(self, path: Path, backbone: str, dinov2_path: str | None, folder: Path, progress, name: str):
-        pipe = self.runtime.pipeline
+    def _score_one(self, pipe, path: Path, backbone: str, dinov2_path: str | None, folder: Path, progress,
+                   name: str):
         progress(0.0, desc=f"reading video {name}")
         video, info = pipe.load_video(path)
         progress(0.3, desc=f"MEt3R of video {name}")
@@ -76,11 +76,12 @@ class ConsistencyTab:
         dinov2 = (dinov2_path or "").strip() if key == "dinov2" else ""
         if key == "dinov2" and not dinov2:
             raise gr.Error("DINOv2 needs a local weights folder (nothing is downloaded); type its path.")
-        folder = self.runtime.session(request.session_hash).new_folder("met3r")
-
-        scored = {"A": self._score_one(path_a, key, dinov2 or None, folder, progress, "A")}
-        if path_b is not None:
-            scored["B"] = self._score_one(path_b, key, dinov2 or None, folder, progress, "B")
+        with self.runtime.job(request.session_hash) as session:
+            pipe = self.runtime.pipeline_for(session.key)
+            folder = session.new_folder("met3r")
+            scored = {"A": self._score_one(pipe, path_a, key, dinov2 or None, folder, progress, "A")}
+            if path_b is not None:
+                scored["B"] = self._score_one(pipe, path_b, key, dinov2 or None, folder, progress, "B")
         names = {"A": path_a.name, "B": path_b.name if path_b is not None else ""}
         results = {name: r for name, (_, _, r, _) in scored.items()}
 

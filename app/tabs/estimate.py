@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import gradio as gr
@@ -18,16 +19,18 @@ import torch
 
 from jog3r.align.refine import RefineConfig
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
+from jog3r.checks import check_intrinsics
 from jog3r.io.export_bundle import export_all, zip_bundle
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.pose import pose_metrics
 from jog3r.types import Reconstruction
-from jog3r.video_io import adjust_intrinsics
+from jog3r.video_io import IMAGE_SUFFIXES, adjust_intrinsics
 from jog3r.viz.colors import colormap, to_uint8
 from jog3r.viz.export import DEFAULT_KEEP_PERCENT
 from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
 
+from app.runtime import PLAN_PREFIX
 from app.tabs import file_paths, markdown_table, progress_callback, timings_text
 from app.viewer import GroundTruth
 
@@ -52,6 +55,24 @@ def _check_keep_percent(value) -> float:
     if not 0.0 < keep <= 100.0:
         raise gr.Error(f"Points kept must be a percentage between 1 and 100, got {value!r}.")
     return keep
+
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "realestate10k" / "clips16_384x256"
+"""The repository's own clips (RealEstate10K, licence in tests/data/SOURCES.md) offered as clickable examples;
+absent from an installed package, then the tab has no examples."""
+
+
+def example_inputs() -> list[list]:
+    """``[[video], camera file]`` for every clip of :data:`EXAMPLES_DIR` that has its ``.txt``, sorted."""
+    if not EXAMPLES_DIR.is_dir():
+        return []
+    return [[[str(mp4)], str(mp4.with_suffix(".txt"))] for mp4 in sorted(EXAMPLES_DIR.glob("*.mp4"))
+            if mp4.with_suffix(".txt").is_file()]
+
+
+def _frame_range(pipe) -> str:
+    """``"2 to 64"``: the frame counts one V2C run accepts."""
+    return f"2 to {getattr(pipe, 'max_frames', 4 * pipe.num_frames)}"
 
 
 def _natural_key(path: Path) -> list:
@@ -86,6 +107,11 @@ class EstimateTab:
                 conf = gr.Slider(1, 100, value=DEFAULT_KEEP_PERCENT, step=1, elem_id="estimate-keep",
                                  label="Points kept (% most confident, in the viewer and the exports)")
                 run = gr.Button("Estimate cameras", variant="primary", elem_id="estimate-run")
+                examples = example_inputs()
+                if examples:
+                    gr.Examples(examples, [files, gt_file], label="Examples: RealEstate10K clips (16 frames, "
+                                "384x256) with their ground-truth cameras; click one, then Estimate cameras",
+                                examples_per_page=6, cache_examples=False)
             with gr.Column():
                 summary = gr.Markdown(elem_id="estimate-summary")
                 metrics = gr.Markdown(elem_id="estimate-metrics")
@@ -112,17 +138,40 @@ class EstimateTab:
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 
-    def _source(self, files, session) -> Path:
-        """One video file, one image, or a folder of the uploaded images (file-name order)."""
+    def _source(self, files, session, name: str = "images") -> Path:
+        """One video file, one image, or a folder ``<name>-NNN`` of links to the uploaded images (file-name order).
+
+        Raises:
+            gr.Error: nothing uploaded, several videos, or a video together with images.
+        """
         paths = file_paths(files)
         if not paths:
             raise gr.Error("Upload a video, or several images of one scene.")
         if len(paths) == 1:
             return paths[0]
-        folder = session.new_folder("images")
-        for i, path in enumerate(sorted(paths, key=_natural_key)):
+        images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+        others = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if others:
+            what = f"{len(images)} image(s) and " if images else ""
+            raise gr.Error(
+                f"Upload either one video or several images of one scene, not both: got {what}"
+                f"{len(others)} video(s) ({', '.join(p.name for p in others[:3])}). Remove the extra files."
+            )
+        folder = session.new_folder(name)
+        for i, path in enumerate(sorted(images, key=_natural_key)):
             (folder / f"{i:05d}{path.suffix.lower()}").symlink_to(path.resolve())
         return folder
+
+    @staticmethod
+    def _load(pipe, path: Path, **how):
+        """``pipe.load_video`` with messages about the app's internal image folder said as "the uploaded images"."""
+        try:
+            return pipe.load_video(path, **how)
+        except (ValueError, FileNotFoundError) as exc:
+            text = str(exc)
+            if path.is_dir():
+                text = text.replace(str(path), "the uploaded images")
+            raise gr.Error(text) from exc
 
     @staticmethod
     def _sampling(sampling: str, count, stride) -> dict:
@@ -163,28 +212,47 @@ class EstimateTab:
 
     @staticmethod
     def _known_K(fx, fy, cx, cy, info: dict, size: tuple[int, int]) -> torch.Tensor:
-        """The typed intrinsics (pixels of the upload) carried over to the model-size frames."""
+        """The typed intrinsics (pixels of the upload), checked as ``jog3r v2c --focal`` is
+        (:func:`jog3r.checks.check_intrinsics`), carried over to the model-size frames."""
         source_size = info.get("source_size")
         if source_size is None:
             raise gr.Error("The images have different sizes, so one set of intrinsics cannot fit them all.")
+        fx, fy, cx, cy = check_intrinsics(fx, fy, cx, cy, tuple(source_size))
         K = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
         return adjust_intrinsics(K, tuple(source_size), size)
 
     # ---- handlers --------------------------------------------------------------------------------------------
 
     def plan(self, files, sampling, count, stride, request: gr.Request) -> str:
-        """How many frames will be used and the expected time and memory, before running."""
+        """How many frames will be used and the expected time and memory, before running.
+
+        The frame count follows the run's own rule (``pipeline.check_frame_count``): a sampling the run would
+        refuse is said here, with what to change, instead of a cost.
+        """
         if not file_paths(files):
             return "Choose a video or images to see the frames and the expected cost."
         session = self.runtime.session(request.session_hash)
-        pipe = self.runtime.pipeline
-        video, info = pipe.load_video(self._source(files, session), **self._sampling(sampling, count, stride))
-        cost = pipe.estimate_cost(video.num_frames)
+        pipe = self.runtime.pipeline_for(request.session_hash)
+        how = self._sampling(sampling, count, stride)
+        source = self._source(files, session, PLAN_PREFIX + "images")
+        try:
+            video, info = self._load(pipe, source, **how)
+        finally:
+            if source.parent == session.folder and source.name.startswith(PLAN_PREFIX):
+                shutil.rmtree(source, ignore_errors=True)
         height, width = video.size
-        text = (
-            f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
-            f"Expected: about **{cost['seconds']:.0f} s** and **{cost['memory_mb']:.0f} MB** on `{self.runtime.device}`."
-        )
+        try:
+            cost = pipe.estimate_cost(video.num_frames)
+        except ValueError as exc:
+            text = (f"**{video.num_frames} frames** were asked for, but one run takes "
+                    f"{_frame_range(pipe)} frames, so this would be refused: {exc}. Choose *Number of frames* "
+                    f"(at most {getattr(pipe, 'max_frames', '?')}) or a larger *Every k-th frame*.")
+        else:
+            text = (
+                f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
+                f"Expected: about **{cost['seconds']:.0f} s** and **{cost['memory_mb']:.0f} MB** on "
+                f"`{self.runtime.device}`."
+            )
         if info.get("message"):
             text += f"\n\n{info['message']}"
         return text
@@ -192,16 +260,21 @@ class EstimateTab:
     def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file,
                  keep_percent=DEFAULT_KEEP_PERCENT, matches="sift", request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()):
-        """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result."""
-        keep_percent = _check_keep_percent(keep_percent)
-        session = self.runtime.session(request.session_hash)
-        pipe = self.runtime.pipeline
-        if use_K and (any(v is None or v <= 0 for v in (fx, fy)) or any(v is None or v < 0 for v in (cx, cy))):
-            raise gr.Error("Known intrinsics need positive fx, fy and non-negative cx, cy (pixels).")
+        """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result.
 
+        Earlier results of the session are deleted first, and a failed run leaves no folder behind.
+        """
+        keep_percent = _check_keep_percent(keep_percent)
+        with self.runtime.job(request.session_hash) as session:
+            return self._estimate(session, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file,
+                                  keep_percent, matches, progress)
+
+    def _estimate(self, session, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, keep_percent,
+                  matches, progress):
+        pipe = self.runtime.pipeline_for(session.key)
         # 1. frames (+ known K, ground truth), 2. cameras (the one heavy call), 3. metrics, 4. exports, 5. display.
         path, how = self._source(files, session), self._sampling(sampling, count, stride)
-        video, info = pipe.load_video(path, **how)
+        video, info = self._load(pipe, path, **how)
         if info.get("message"):
             gr.Info(info["message"])
         known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
@@ -222,14 +295,14 @@ class EstimateTab:
         if self.runtime.viewer is not None:
             self.runtime.viewer.show(session.token, recon, ground_truth=gt, keep_percent=keep_percent,
                                      label="Estimated cameras")
-        return self._outputs(video, out, gt, table, bundle)
+        return self._outputs(video, out, gt, table, bundle, self.runtime.model_markdown(session.key))
 
-    def _outputs(self, video, out, gt: GroundTruth | None, table: dict | None, bundle: Path) -> tuple:
+    def _outputs(self, video, out, gt: GroundTruth | None, table: dict | None, bundle: Path, model: str) -> tuple:
         """What the widgets show after a V2C run (same order as the ``estimate_cameras`` outputs)."""
         recon = out.reconstruction
         summary = (
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
-            f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}"
+            f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}\n\n{model}"
         )
         summary += f"\n\nCameras: **{out.method}**"
         if out.match_info is not None:

@@ -6,6 +6,8 @@ import logging
 
 import gradio as gr
 
+from jog3r.checks import check_seed
+
 from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS
 from jog3r.video_io import write_video
 from jog3r.viz.plots import trajectory_figure
@@ -85,10 +87,14 @@ class GenerateTab:
         """
         if sampler not in SAMPLERS:
             raise gr.Error(f"Unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
-        session = self.runtime.session(request.session_hash)
-        out = self.runtime.pipeline.text_to_video(
+        with self.runtime.job(request.session_hash) as session:
+            return self._generate(session, prompt, seed, sampler, steps, guidance_scale, estimate_cameras, cascade,
+                                  progress)
+
+    def _generate(self, session, prompt, seed, sampler, steps, guidance_scale, estimate_cameras, cascade, progress):
+        out = self.runtime.pipeline_for(session.key).text_to_video(
             prompt or "",
-            seed=int(seed or 0),
+            seed=check_seed(0 if seed is None else seed),
             sampler=SAMPLERS[sampler],
             steps=int(steps),
             guidance_scale=float(guidance_scale),

@@ -2,7 +2,8 @@
 
 The run is a subprocess managed by :mod:`app.jobs` (own process group, argument list, no shell). A ``gr.Timer``
 polls its ``log.jsonl`` while it runs; when it ends the timer stops and a crash is reported with the run's last
-console lines. Any checkpoint it wrote can be loaded into the app (the runtime swaps the pipeline).
+console lines. Any checkpoint it wrote can be loaded for the session that asks (other sessions keep the app's
+model), and the session can go back to the app's model.
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ class TrainingTab:
                     self.console = gr.Textbox(lines=8, max_lines=8, autoscroll=True, show_label=False)
                 with gr.Row():
                     self.checkpoint = gr.Dropdown([], label="Checkpoint", allow_custom_value=True, scale=3)
-                    load = gr.Button("Load into the app", scale=1)
+                    load = gr.Button("Load in this tab", scale=1, elem_id="train-load")
+                    default = gr.Button("Back to the app's model", scale=1, elem_id="train-default")
+                gr.Markdown("A loaded checkpoint serves this browser tab only (all four of its tabs); other users "
+                            "keep the app's model. The header says which model is in use.", elem_classes="jog3r-note")
         self.timer = gr.Timer(POLL_SECONDS, active=False)
 
         form = [mode, data, steps, batch_size, lr, out_dir, resume, num_frames, height, width, lr_schedule]
@@ -104,6 +108,7 @@ class TrainingTab:
         wire.on(self.timer.tick, self.poll, None, polled, api_name="train_status", show_progress="hidden")
         wire.on(stop.click, self.stop, None, polled, api_name="train_stop")
         wire.on(load.click, self.load_checkpoint, [self.checkpoint], [model_info], api_name="load_weights", model=True)
+        wire.on(default.click, self.load_default, None, [model_info], api_name="load_default_weights", model=True)
         self._form = form
         self._command = command
 
@@ -176,10 +181,15 @@ class TrainingTab:
         self.runtime.jobs.stop()
         return self.poll()
 
-    def load_checkpoint(self, checkpoint: str | None) -> str:
-        """Load a checkpoint folder into the app (all tabs); the current model stays if it fails."""
+    def load_checkpoint(self, checkpoint: str | None, request: gr.Request) -> str:
+        """Load a checkpoint folder for this session only (its four tabs); the current model stays if it fails."""
         if not checkpoint or not str(checkpoint).strip():
             raise gr.Error("Choose a checkpoint folder first (a run's final/ or checkpoints/step_*).")
-        self.runtime.swap_weights(checkpoint)
-        gr.Info(f"Loaded {checkpoint}")
-        return self.runtime.model_markdown()
+        self.runtime.load_for_session(request.session_hash, checkpoint)
+        gr.Info(f"Loaded {checkpoint} for this tab")
+        return self.runtime.model_markdown(request.session_hash)
+
+    def load_default(self, request: gr.Request) -> str:
+        """Go back to the app's model in this session."""
+        self.runtime.load_for_session(request.session_hash, None)
+        return self.runtime.model_markdown(request.session_hash)

@@ -57,8 +57,9 @@ _CONVENTIONS = (
     "OpenCV camera axes; timestamp = source frame index / source fps; a '#' line lists the source frames.",
     "pointcloud.ply: binary PLY in world coordinates (OpenCV world): x y z float32, red green blue uint8, "
     "confidence float32; {ply_points} points with conf >= {threshold:.6g} ({cut}; the viewer's default cut).",
-    "scene.glb: glTF 2.0 (y up): world points as diag(1,-1,-1) @ X_world, one frustum per camera "
-    "coloured red (first frame) -> purple (last).",
+    "scene.glb: glTF 2.0 (y up): world points as diag(1,-1,-1) @ X_world; per frame a frustum mesh "
+    "frustum_NNN coloured red (first frame) -> purple (last) and a glTF perspective camera camera_NNN (yfov, "
+    "aspectRatio of the frame; Blender imports it as a camera object; NNN = 0-based frame of this bundle).",
     "scene_no_cameras.glb: the same points without frustums.",
     "images/frame_NNNNN.png: the RGB frames the cameras belong to ({W}x{H}), NNNNN = source frame number "
     "(1-based).",

@@ -8,9 +8,16 @@ Conventions of the files written here:
   per-vertex scalar for point clouds; trimesh (and MeshLab, CloudCompare, Open3D) read it back.
 * **GLB** (:func:`reconstruction_to_glb`): glTF 2.0 is y-up with cameras looking down -z, so world points are
   written as ``diag(1, -1, -1) @ X_world`` (the OpenCV -> OpenGL flip applied to the world). Nodes: ``points``
-  (a POINTS primitive with vertex colours) and, with cameras, ``camera_000 ...``: one frustum mesh per frame
-  (apex at the camera centre, base at the image corners at depth ``frustum_scale``, plus a small triangle on
-  the image's top edge), coloured by :func:`jog3r.viz.colors.time_colors` (frame 0 red -> last frame purple).
+  (a POINTS primitive with vertex colours) and, with cameras, per frame ``f``:
+
+  - ``frustum_fff``: a frustum mesh (apex at the camera centre, base at the image corners at depth
+    ``frustum_scale``, plus a small triangle on the image's top edge), coloured by
+    :func:`jog3r.viz.colors.time_colors` (frame 0 red -> last frame purple);
+  - ``camera_fff``: a glTF perspective camera (Blender imports it as a camera object) with the frame's vertical
+    field of view ``yfov = 2 atan(H / (2 fy))`` and ``aspectRatio = (W / fx) / (H / fy)`` (= ``W / H`` for square
+    pixels), on a node whose rotation (XYZW) and translation are the frame's pose: ``R = diag(1,-1,-1) R_c2w
+    diag(1,-1,-1)`` (glTF cameras look down their -z with +y up), ``t = diag(1,-1,-1) c``; ``extras.frame`` is
+    the 0-based frame index. glTF cameras have no principal point: an off-centre ``(cx, cy)`` is not kept.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import roma
 import torch
 import trimesh
 
@@ -229,6 +237,41 @@ def frustum_mesh(
     return trimesh.Trimesh(world, faces, vertex_colors=np.tile(rgba, (len(world), 1)), process=False)
 
 
+def gltf_cameras(
+    cam2world: np.ndarray, K: np.ndarray, image_size: tuple[int, int], *, znear: float
+) -> tuple[list[dict], list[dict]]:
+    """glTF 2.0 perspective cameras and their nodes for ``F`` OpenCV cameras (convention in the module docstring).
+
+    Args:
+        cam2world: ``[F, 4, 4]`` camera-to-world, OpenCV axes, in the reconstruction's world.
+        K: ``[F, 3, 3]`` intrinsics in pixels of ``image_size``.
+        image_size: ``(H, W)``.
+        znear: near clipping distance in scene units (glTF requires one > 0); no far plane (infinite).
+
+    Returns:
+        ``cameras`` (``{"name", "type": "perspective", "perspective": {"yfov", "aspectRatio", "znear"}}``) and
+        ``nodes`` (``{"name", "rotation" [x, y, z, w], "translation", "extras": {"frame"}}``; the caller sets each
+        node's ``"camera"`` index), both named ``camera_fff``.
+    """
+    height, width = image_size
+    flip = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes (x right, y down, z forward) -> glTF's (y up, -z forward)
+    rotations = WORLD_TO_GLTF @ cam2world[:, :3, :3] @ flip
+    quats = roma.rotmat_to_unitquat(torch.as_tensor(rotations, dtype=torch.float64)).numpy()  # XYZW, glTF's order
+    cameras, nodes = [], []
+    for i in range(len(cam2world)):
+        fx, fy = float(K[i, 0, 0]), float(K[i, 1, 1])
+        name = f"camera_{i:03d}"
+        cameras.append({"name": name, "type": "perspective", "perspective": {
+            "yfov": float(2.0 * np.arctan2(height / 2.0, fy)),
+            "aspectRatio": float((width / fx) / (height / fy)),
+            "znear": float(znear),
+        }})
+        nodes.append({"name": name, "rotation": [float(q) for q in quats[i]],
+                      "translation": [float(t) for t in WORLD_TO_GLTF @ cam2world[i, :3, 3]],
+                      "extras": {"frame": i}})
+    return cameras, nodes
+
+
 def reconstruction_to_glb(
     recon: Reconstruction,
     path: str | Path,
@@ -246,7 +289,8 @@ def reconstruction_to_glb(
             ``conf``).
         path: output ``.glb`` path (parents created; written atomically).
         conf_threshold: keep pixels with ``conf >= conf_threshold``; ``None`` keeps every finite point.
-        with_cameras: add the frustums (red -> purple over time); ``False`` writes the points only.
+        with_cameras: add the frustum meshes (red -> purple over time) and one glTF camera per frame
+            (:func:`gltf_cameras`); ``False`` writes the points only.
         frustum_scale: frustum depth in scene units; ``None`` picks :func:`auto_frustum_scale`.
         max_points: subsample to at most this many points (seeded, :func:`select_points`); ``None``: all.
         seed: seed of the subsampling.
@@ -270,6 +314,7 @@ def reconstruction_to_glb(
         colors = np.concatenate([to_uint8(sel["rgb"]), np.full((len(sel["xyz"]), 1), 255, np.uint8)], axis=1)
         cloud = trimesh.PointCloud(sel["xyz"].astype(np.float64) @ WORLD_TO_GLTF.T, colors=colors)
         scene.add_geometry(cloud, node_name="points", geom_name="points")
+    add_cameras = None
     if with_cameras:
         if frustum_scale is None:
             frustum_scale = auto_frustum_scale(cam2world[:, :3, 3], sel["xyz"].astype(np.float64))
@@ -279,14 +324,24 @@ def reconstruction_to_glb(
         for i, color in enumerate(time_colors(recon.num_frames)):
             mesh = frustum_mesh(cam2world[i], K[i], recon.image_size, frustum_scale, color)
             mesh.vertices = mesh.vertices @ WORLD_TO_GLTF.T
-            scene.add_geometry(mesh, node_name=f"camera_{i:03d}", geom_name=f"camera_{i:03d}")
+            scene.add_geometry(mesh, node_name=f"frustum_{i:03d}", geom_name=f"frustum_{i:03d}")
+        cameras, nodes = gltf_cameras(cam2world, K, recon.image_size, znear=0.1 * frustum_scale)
+
+        def add_cameras(tree: dict) -> None:
+            """trimesh's ``tree_postprocessor``: append the cameras and their nodes to the glTF JSON."""
+            first = len(tree.setdefault("cameras", []))
+            tree["cameras"].extend(cameras)
+            start = len(tree["nodes"])
+            tree["nodes"].extend({**node, "camera": first + i} for i, node in enumerate(nodes))
+            tree["scenes"][tree.get("scene", 0)].setdefault("nodes", []).extend(range(start, start + len(nodes)))
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(scene.export(file_type="glb"))
+    tmp.write_bytes(scene.export(file_type="glb", tree_postprocessor=add_cameras))
     tmp.replace(path)
     logger.info("%s: %d points, %s cameras", path, len(sel["xyz"]), recon.num_frames if with_cameras else 0)
     return path
 
 
-__all__ = ["DEFAULT_KEEP_PERCENT", "MAX_POINTS", "WORLD_TO_GLTF", "auto_frustum_scale", "confidence_cut", "frustum_mesh", "reconstruction_to_glb", "select_points",
+__all__ = ["DEFAULT_KEEP_PERCENT", "MAX_POINTS", "WORLD_TO_GLTF", "auto_frustum_scale", "confidence_cut", "gltf_cameras", "frustum_mesh", "reconstruction_to_glb", "select_points",
            "write_ply"]

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 
 ENDPOINTS = {
     "/generate", "/estimate_plan", "/estimate_cameras", "/consistency",
-    "/train_preview", "/train_start", "/train_status", "/train_stop", "/load_weights",
+    "/train_preview", "/train_start", "/train_status", "/train_stop", "/load_weights", "/load_default_weights",
 }
 DEFAULT_SAMPLING = "Model default (evenly spaced)"
 

@@ -85,13 +85,19 @@ def test_finished_run_checkpoint_loads_into_the_app(studio, tmp_path):
     assert final.is_dir() and checkpoint["value"] == str(final)
     assert str(final) in [c[0] if isinstance(c, (list, tuple)) else c for c in checkpoint["choices"]]
     checkpoint = checkpoint["value"]
-    before, before_weights = studio.runtime.pipeline, studio.runtime.weights
-    try:
-        info = client.predict(checkpoint, api_name="/load_weights")
-        assert str(final) in info
-        assert studio.runtime.pipeline is not before
-    finally:
-        studio.runtime.swap_weights(before_weights)  # back to what the other tests expect
+    before = studio.runtime.pipeline
+    other = studio.client()
+    other.predict(api_name="/train_status")  # another user's session
+    info = client.predict(checkpoint, api_name="/load_weights")
+    assert str(final) in info and "this tab only" in info  # the header says which model this session uses
+    mine = studio.runtime.pipeline_for(client.session_hash)
+    assert mine is not before
+    # Page item: the checkpoint serves this session only; the app's model stays for everyone else.
+    assert studio.runtime.pipeline is before and studio.runtime.pipeline_for(other.session_hash) is before
+    assert "embedded default" in studio.runtime.model_markdown(other.session_hash)
+    # ... and the session can go back to the app's model.
+    info = client.predict(api_name="/load_default_weights")
+    assert "embedded default" in info and studio.runtime.pipeline_for(client.session_hash) is before
 
 
 def test_crashing_run_is_reported(studio, tmp_path):

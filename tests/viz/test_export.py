@@ -6,6 +6,7 @@ import colorsys
 
 import numpy as np
 import pytest
+import roma
 import torch
 import trimesh
 
@@ -99,7 +100,7 @@ def test_glb_points_cameras_and_time_colours(tmp_path):
     path = reconstruction_to_glb(recon, tmp_path / "scene.glb", conf_threshold=2.0, frustum_scale=0.25)
     scene = trimesh.load(path)
     names = sorted(scene.geometry)
-    assert names == ["camera_000", "camera_001", "camera_002", "camera_003", "camera_004", "points"]
+    assert names == ["frustum_000", "frustum_001", "frustum_002", "frustum_003", "frustum_004", "points"]
 
     sel = select_points(recon, conf_threshold=2.0, max_points=200_000)
     cloud = scene.geometry["points"]
@@ -109,7 +110,7 @@ def test_glb_points_cameras_and_time_colours(tmp_path):
     ramp = to_uint8(time_colors(5))
     c2w = recon.cam2world.double().numpy()
     for i in range(5):
-        mesh = scene.geometry[f"camera_{i:03d}"]
+        mesh = scene.geometry[f"frustum_{i:03d}"]
         assert (mesh.visual.vertex_colors[:, :3] == ramp[i]).all()
         world = mesh.vertices @ WORLD_TO_GLTF  # back to world (the flip is its own inverse)
         np.testing.assert_allclose(world[0], c2w[i, :3, 3], atol=1e-6)  # apex at the camera centre
@@ -136,7 +137,7 @@ def test_glb_without_cameras_and_auto_scale(tmp_path):
     median_spacing = np.median([0.3 * k for k in (1, 1, 1, 1, 2, 2, 2, 3, 3, 4)])
     assert scale == pytest.approx(0.1 * median_spacing)  # inside the [1 %, 5 %] band of the scene
     scene = trimesh.load(reconstruction_to_glb(recon, tmp_path / "auto.glb"))
-    mesh = scene.geometry["camera_002"]
+    mesh = scene.geometry["frustum_002"]
     depth = ((mesh.vertices @ WORLD_TO_GLTF - centres[2]) @ recon.cam2world[2, :3, :3].double().numpy())[1, 2]
     assert depth == pytest.approx(scale, rel=1e-6)
     assert auto_frustum_scale(np.zeros((3, 3)), np.zeros((0, 3))) == 1.0
@@ -149,3 +150,46 @@ def test_glb_with_no_confident_points(tmp_path, caplog):
     scene = trimesh.load(reconstruction_to_glb(recon, tmp_path / "y.glb", conf_threshold=100.0))
     assert "points" not in scene.geometry and len(scene.geometry) == 5
     assert "writing cameras only" in caplog.text
+
+
+def _gltf_json(path) -> dict:
+    """The JSON chunk of a GLB file (glTF 2.0 binary: 12-byte header, then a JSON chunk)."""
+    import json
+    import struct
+
+    data = path.read_bytes()
+    magic, version, _ = struct.unpack_from("<4sII", data, 0)
+    length, kind = struct.unpack_from("<I4s", data, 12)
+    assert magic == b"glTF" and version == 2 and kind == b"JSON"
+    return json.loads(data[20:20 + length])
+
+
+def test_glb_has_a_gltf_camera_per_frame_with_its_field_of_view(tmp_path):
+    """Blender (and any glTF viewer) imports one camera object per frame: a perspective glTF camera with the frame's
+    vertical field of view and aspect ratio, on a node posed like the frame (glTF cameras look down -z, y up)."""
+    recon = make_recon()  # K: fx 20, fy 22 on 16x12 frames (non-square pixels)
+    path = reconstruction_to_glb(recon, tmp_path / "scene.glb", frustum_scale=0.25)
+    tree = _gltf_json(path)
+    assert len(tree["cameras"]) == 5
+    nodes = {n["name"]: n for n in tree["nodes"] if "name" in n}
+    roots = set(tree["scenes"][tree["scene"]]["nodes"])
+    c2w = recon.cam2world.double().numpy()
+    for i in range(5):
+        node = nodes[f"camera_{i:03d}"]
+        assert tree["nodes"].index(node) in roots and "mesh" not in node
+        cam = tree["cameras"][node["camera"]]
+        assert cam["type"] == "perspective" and cam["name"] == f"camera_{i:03d}"
+        persp = cam["perspective"]
+        assert persp["yfov"] == pytest.approx(2 * np.arctan(12 / 2 / 22.0))
+        assert persp["aspectRatio"] == pytest.approx((16 / 20.0) / (12 / 22.0))  # tan(hfov/2) / tan(vfov/2)
+        assert 0 < persp["znear"] < 0.25 and persp.get("zfar", np.inf) > persp["znear"]
+        rot = roma.unitquat_to_rotmat(torch.tensor(node["rotation"], dtype=torch.float64)).numpy()  # glTF: XYZW
+        assert np.linalg.norm(node["rotation"]) == pytest.approx(1.0)
+        expected = WORLD_TO_GLTF @ c2w[i, :3, :3] @ np.diag([1.0, -1.0, -1.0])  # OpenCV camera -> glTF camera
+        np.testing.assert_allclose(rot, expected, atol=1e-6)
+        np.testing.assert_allclose(node["translation"], WORLD_TO_GLTF @ c2w[i, :3, 3], atol=1e-6)
+        assert node["extras"]["frame"] == i
+    # the points-only file has no cameras; trimesh reads the first camera back with its field of view
+    assert "cameras" not in _gltf_json(reconstruction_to_glb(recon, tmp_path / "p.glb", with_cameras=False))
+    back = trimesh.load(path)
+    assert back.camera.fov[1] == pytest.approx(np.degrees(2 * np.arctan(6 / 22.0)), rel=1e-5)
