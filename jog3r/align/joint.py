@@ -583,7 +583,7 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
         ``fallback_steps`` / ``low_parallax_steps`` / ``weak_steps`` and ``seconds`` per stage.
 
     Raises:
-        ValueError: ``frames`` of the wrong shape (see :func:`jog3r.align.refine.refine_with_matches`).
+        ValueError: ``frames`` of the wrong shape or field of view, or not finite floating-point RGB.
     """
     cfg = config or JointConfig()
     num, h, w = recon.depth.shape
