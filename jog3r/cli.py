@@ -82,6 +82,9 @@ class V2C(Common):
     """``sift`` (default): the model's point maps and SIFT correspondences between nearby frames at the source
     resolution in one alignment (jog3r/align/joint.py; not the paper's V2C). ``none``: the paper's V2C (the point
     maps' global alignment alone)."""
+    fit: Literal["crop", "pad"] = "crop"
+    """How frames of another aspect ratio than the model's are fitted: centre ``crop`` (a note says when it drops
+    more than 20 % of the frame, e.g. portrait video) or ``pad`` with black (the whole frame is seen)."""
 
 
 @dataclass
@@ -168,7 +171,7 @@ def read_gt_cameras(path: Path, image_size: tuple[int, int], frame_indices: torc
 def _write_cameras(recon: Reconstruction, out: Path, frames, metrics: dict | None, fps: float,
                    frame_indices=None, source_fps: float | None = None) -> None:
     files = export_all(recon, out, metrics=metrics, video_frames=frames, fps=fps, frame_indices=frame_indices,
-                       source_fps=source_fps)
+                       source_fps=source_fps, method=(metrics or {}).get("method"))
     logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
 
 
@@ -183,7 +186,7 @@ def run_v2c(opts: V2C) -> dict:
         raise ValueError(f"--focal must be a positive focal length in pixels, got {opts.focal}")
     staging = _prepare_out(opts.out, opts.overwrite)
     pipe = _pipeline(opts)
-    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride)
+    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride, fit=opts.fit)
     print(info["message"])
     if opts.focal is not None and info.get("source_size") is None:
         raise ValueError("--focal needs frames of one size; this image folder mixes sizes")

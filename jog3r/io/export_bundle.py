@@ -161,6 +161,7 @@ def export_all(
     max_points: int = MAX_POINTS,
     colmap_max_points: int = 50_000,
     seed: int = 0,
+    method: str | None = None,
 ) -> dict[str, Path]:
     """Write every export of ``recon`` into ``out_dir`` (see the module docstring for the list).
 
@@ -189,6 +190,7 @@ def export_all(
         max_points: cap for the PLY and GLB point clouds (seeded uniform subsample, the viewer's too).
         colmap_max_points: cap for ``points3D.txt``.
         seed: seed of the subsampling.
+        method: the method that made the cameras (e.g. ``V2COutput.method``), first line of ``CONVENTIONS.txt``.
 
     Returns:
         ``{key: path}`` with keys ``images, re10k, transforms, colmap, tum, ply, glb, glb_no_cameras, depth,
@@ -269,6 +271,8 @@ def export_all(
               "ply_points": len(sel["xyz"]), "depth_scale": depth_scale, "cut": cut,
               "source_fps": source_fps, "frames": frames_note}
     lines = [line.format(**values) for line in _CONVENTIONS]
+    if method:
+        lines.insert(0, f"cameras made by: {method}")
     if video_frames is not None:
         lines.append(f"video.mp4: H.264 yuv420p, {fps:g} fps, the frames of images/.")
     if metrics is not None:
