@@ -289,7 +289,7 @@ class EstimateTab:
         scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
         table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
         folder = session.new_folder("v2c")
-        export_all(recon, folder / "export", metrics=table, video_frames=video.frames, fps=video.fps,
+        export_all(recon, folder / "export", metrics=table, method=out.method, video_frames=video.frames, fps=video.fps,
                    frame_indices=video.frame_indices, source_fps=info.get("source_fps"), keep_percent=keep_percent)
         bundle = zip_bundle(folder / "export")
         if self.runtime.viewer is not None:
