@@ -96,10 +96,11 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser, shots):
     assert len(handles.frustums) >= 2
 
     _close_software_gl_toast(viewer)
-    # The page's confidence slider thins the points in the viewer (and moves the viewer's own slider), so the
+    # The page's "points kept" slider thins the points in the viewer (and moves the viewer's own slider), so the
     # frustums show; folding the viewer's control folder uncovers the scene.
-    conf = page.locator("input[aria-label='number input for Confidence threshold (points shown)']")
-    conf.fill("4.5")
+    conf = page.locator("input[aria-label='number input for Points kept (% most confident, in the viewer and the "
+                        "exports)']")
+    conf.fill("30")
     conf.press("Enter")
     viewer.get_by_text("Estimated cameras").first.click()
     time.sleep(4)  # let WebGL render a few frames (software GL)
