@@ -165,7 +165,7 @@ class Runtime:
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if dtype != "float32" and parse_device(device).type == "cpu":
+        if parse_device(device).type == "cpu" and dtype != "float32":
             raise ValueError(f"--dtype {dtype} needs a GPU --device (the CPU runs float32)")
         if disk_quota_mb is not None and not disk_quota_mb > 0:
             raise ValueError(f"--disk-quota-mb must be a positive number of megabytes, got {disk_quota_mb}")

@@ -142,7 +142,7 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
             )
         model_info = gr.Markdown(elem_classes="jog3r-note")
         with gr.Row():
-            with gr.Column(scale=3):
+            with gr.Column(scale=5):
                 with gr.Tabs() as tabs:
                     with gr.Tab("Generate", id="generate"):
                         generate = GenerateTab(runtime, wire)
@@ -152,11 +152,12 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
                         consistency = ConsistencyTab(runtime, wire)
                     with gr.Tab("Training", id="training"):
                         training = TrainingTab(runtime, wire, model_info)
-            with gr.Column(scale=2, elem_id="jog3r-viewer-col"):
+            with gr.Column(scale=4, elem_id="jog3r-viewer-col"):
                 viewer = gr.HTML(_viewer_placeholder(runtime), label="3D viewer", elem_id="jog3r-viewer-box")
                 gr.Markdown(
-                    "Drag to orbit, scroll to zoom. The panel in the viewer has the confidence threshold, point "
-                    "size, frame slider (with *Play*) and the ground-truth toggle.",
+                    "Drag to orbit, scroll to zoom. The viewer's panel (fold it with its title) has the share of "
+                    "points kept, point size, colours, the frame slider (*Play* draws each frame's points in turn) "
+                    "and the ground-truth toggle.",
                     elem_classes="jog3r-note",
                 )
 

@@ -34,6 +34,8 @@ from jog3r.viz.export import DEFAULT_KEEP_PERCENT
 logger = logging.getLogger(__name__)
 
 SESSION_PATH = "/session/"
+PANEL_WIDTH_PX = 230
+"""Width of the viewer's floating control panel, in CSS pixels (about a third of the in-page frame)."""
 
 
 @dataclasses.dataclass
@@ -302,9 +304,9 @@ class ViewerHub:
             client.gui.add_markdown("**This viewer's session has ended.** Reload the page to start a new one.")
             return
         logger.debug("viewer client %d joined session %s", client.client_id, token)
-        try:  # a narrow panel the user can fold away, so the scene gets most of the frame
-            client.gui.configure_theme(control_layout="collapsible", control_width="small", show_logo=False,
-                                       show_share_button=False)
+        try:  # a narrow floating panel (the user can minimise or move it), so the scene gets most of the frame
+            client.gui.configure_theme(control_width="small", show_logo=False, show_share_button=False)
+            client.gui.main_panel.set_width(PANEL_WIDTH_PX)
         except Exception:
             logger.debug("could not set the viewer theme", exc_info=True)
         try:

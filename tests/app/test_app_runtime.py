@@ -65,3 +65,34 @@ def test_unload_closes_the_session_only_once_its_viewer_is_gone(runtime, viewer_
     assert _wait_for(lambda: not runtime.viewer.clients(session.token))
     runtime.end_session_later("page", delay=0.1).join()
     assert not session.folder.exists() and session.token not in runtime.viewer.tokens()
+
+
+def test_job_replaces_earlier_results_and_a_failed_job_leaves_nothing(runtime):
+    """B16 / B4 without a model: a job deletes the session's earlier results; a failing job deletes its own."""
+    session = runtime.session("a")
+    with runtime.job("a"):
+        (session.new_folder("v2c") / "cameras.txt").write_text("x")
+    plan = session.new_folder("plan-images")  # the cost preview's folder survives other jobs
+    with runtime.job("a"):
+        kept = session.new_folder("v2c")
+    assert sorted(p.name for p in session.folder.iterdir()) == [plan.name, kept.name]
+    with pytest.raises(OSError), runtime.job("a"):
+        (session.new_folder("v2c") / "partial.ply").write_bytes(b"\0" * 1000)
+        raise OSError(28, "No space left on device")
+    assert [p.name for p in session.folder.iterdir()] == [plan.name]
+    other = runtime.session("b")
+    (other.new_folder("v2c") / "big.bin").write_bytes(b"\0" * 3 * 2**20)
+    runtime.disk_quota_mb = 2
+    from app.runtime import DiskQuotaError
+
+    with pytest.raises(DiskQuotaError, match=r"disk space is full \(\d+ MB of 2 MB"), runtime.job("a"):
+        pass
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"dtype": "bfloat16"}, "needs a GPU"), ({"dtype": "float64"}, "--dtype must be one of"),
+    ({"device": "garbage"}, "not a torch device"), ({"disk_quota_mb": 0}, "positive number of megabytes"),
+])
+def test_runtime_refuses_settings_that_cannot_work(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Runtime(None, kwargs.pop("device", "cpu"), viewer=None, tmp_root=tmp_path, **kwargs)
