@@ -35,7 +35,13 @@ from jog3r.align.order import order_by_matches
 from jog3r.align.refine import matching_frames
 from jog3r.checks import check_seed, parse_device
 from jog3r.components import build_text_encoder, build_vae, read_components
-from jog3r.diffusion import SAMPLERS, GaussianDiffusion, classifier_free_guidance
+from jog3r.diffusion import (
+    SAMPLERS,
+    GaussianDiffusion,
+    SamplingOptions,
+    classifier_free_guidance,
+    read_sampling_options,
+)
 from jog3r.encode.vae import default_asset_dir
 from jog3r.metrics.features import DINOv2Features, FeatureExtractor, RGBFeatures, TAEF2Features
 from jog3r.metrics.met3r import Met3RResult, met3r
@@ -154,11 +160,15 @@ class JOG3RPipeline:
         diffusion: the noise schedule / samplers (default OpenSora's linear 1000-step schedule).
         align: default global-alignment settings (default ``ALIGN_PRESETS["fast"]`` with the temporal terms).
         name: a label for the model (shown by the app and the CLI).
+        sampling: T2V sampling deviations from OpenSora's reference (:class:`jog3r.diffusion.SamplingOptions`);
+            ``None`` = the reference. :meth:`from_pretrained` reads them from the folder's ``sampling.json``.
     """
 
     def __init__(self, model: JOG3R, vae, text_encoder, *, diffusion: GaussianDiffusion | None = None,
-                 align: AlignConfig | None = None, name: str = "jog3r"):
+                 align: AlignConfig | None = None, name: str = "jog3r",
+                 sampling: SamplingOptions | None = None):
         self.model = model.eval()
+        self.sampling = sampling or SamplingOptions()
         self.vae = vae
         self.text_encoder = text_encoder
         self.diffusion = diffusion or GaussianDiffusion()
@@ -199,7 +209,8 @@ class JOG3RPipeline:
         s = model.config.stdit
         if vae.latent_channels != s.in_channels or text.dim != s.caption_channels:
             raise ValueError(f"{folder}: its encoders ({comps}) do not match the model's input sizes")
-        return cls(model, vae, text, name=folder.name if path is not None else "jog3r-tiny (embedded)")
+        return cls(model, vae, text, name=folder.name if path is not None else "jog3r-tiny (embedded)",
+                   sampling=read_sampling_options(folder))
 
     # ------------------------------------------------------------------ facts
     @property
@@ -615,7 +626,8 @@ class JOG3RPipeline:
             progress(0.8 * i / total, f"denoising step {i + 1}/{total} (t={int(t)})")
 
         with timer("denoise"), torch.no_grad():
-            z0 = self.diffusion.sample(eps_model, shape, sampler, steps, gen, on_step, device=self.device)
+            z0 = self.diffusion.sample(eps_model, shape, sampler, steps, gen, on_step, device=self.device,
+                                       options=self.sampling)
         # 8. VAE-decode the frames
         progress(0.82, "decoding frames")
         with timer("vae_decode"), torch.no_grad():

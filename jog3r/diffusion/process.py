@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from jog3r.diffusion.loss import gen_loss
-from jog3r.diffusion.sampling import EpsModel, StepCallback, sample, sampler_timesteps
+from jog3r.diffusion.sampling import EpsModel, SamplingOptions, StepCallback, sample, sampler_timesteps
 from jog3r.diffusion.schedule import (
     BETA_END,
     BETA_START,
@@ -148,6 +148,7 @@ class GaussianDiffusion:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         noise: torch.Tensor | None = None,
+        options: SamplingOptions | None = None,
     ) -> torch.Tensor:
         """Reverse diffusion from noise; see :func:`jog3r.diffusion.sampling.sample` (same arguments).
 
@@ -161,12 +162,13 @@ class GaussianDiffusion:
             device: device of the latents.
             dtype: dtype of the latents.
             noise: optional initial ``x_T``.
+            options: deviations from the reference sampling (``None``: OpenSora's sampling).
 
         Returns:
             ``x_0`` latents of ``shape``.
         """
         return sample(
-            eps_model, shape, sampler, steps, generator, callback, self.schedule, device, dtype, noise
+            eps_model, shape, sampler, steps, generator, callback, self.schedule, device, dtype, noise, options
         )
 
     def timesteps(self, sampler: str = "iddpm", steps: int | None = None) -> list[int]:

@@ -17,6 +17,18 @@ samplers:
   makes the penultimate 2nd-order step span ~3 units of log-SNR and overshoot (std of toy Gaussian data +29%
   at 20 steps, measured), so the standard grid is kept.
 
+**Options for weak models** (:class:`SamplingOptions`, all off by default = the reference; a model folder asks
+for them in ``sampling.json``): ``x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)`` multiplies an eps error by up
+to ``1 / sqrt(abar_999) = 157``, so a small model's eps error at high ``t`` derails every sampler
+(``docs/notes/encode_diffusion.md``). Two remedies, applied identically by the three samplers:
+
+* **eps gain correction** (:func:`correct_eps_gain`): the eps prediction's projection on ``x_t`` is set to the
+  value every exact denoiser has (:func:`exact_eps_gain`), applied to the (guided) denoiser output;
+* **x0 thresholding** (:class:`X0Threshold`): Imagen's dynamic thresholding (Saharia et al. 2022, Sec. 2.3;
+  diffusers' ``thresholding=True``) of every x0 estimate, in units of the training latents' range instead of
+  pixels' ``[-1, 1]`` (:func:`threshold_x0`): the IDDPM posterior mean and the DDIM / DPM-Solver++ updates are
+  computed from the thresholded x0 (the diffusers schedulers through their own ``thresholding`` option).
+
 ``"iddpm"`` and ``"ddim"`` visit ``t = 0`` last, so a caller that taps DiT features at a small ``t`` (JOG3R
 T2V+C takes ``t`` in ``[0, 5]``, paper Sec. 3.3) finds such a step; with ``"dpmsolver++"`` it needs
 ``steps >= 200``. :func:`sampler_timesteps` lists the visited timesteps in advance.
@@ -24,7 +36,10 @@ T2V+C takes ``t`` in ``[0, 5]``, paper Sec. 3.3) finds such a step; with ``"dpms
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -45,6 +60,167 @@ SAMPLERS = ("iddpm", "ddim", "dpmsolver++")
 DEFAULT_STEPS = {"iddpm": 100, "ddim": 50, "dpmsolver++": 20}
 CFG_SCALE = 7.0
 """Guidance scale of every OpenSora v1.0 inference config (REFERENCE.md A.8)."""
+
+
+SAMPLING_FILE = "sampling.json"
+"""Optional file of a model folder with its :class:`SamplingOptions` (absent: the reference sampling)."""
+
+
+@dataclass(frozen=True)
+class X0Threshold:
+    """Dynamic thresholding of the x0 estimate, in the units of the training latents (see :func:`threshold_x0`).
+
+    Attributes:
+        ratio: percentile (as a fraction) of ``|x0|`` per sample that sets the threshold ``s`` (Imagen: 0.995).
+        max_value: ``m``, the same percentile of ``|x0|`` over the training latents (> 0); the threshold never
+            goes below it, so a sample already in the data's range only has its rare outliers clamped.
+    """
+
+    ratio: float = 0.995
+    max_value: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 < self.ratio <= 1.0:
+            raise ValueError(f"X0Threshold.ratio must be in (0, 1], got {self.ratio}.")
+        if not self.max_value > 0.0:
+            raise ValueError(f"X0Threshold.max_value must be > 0, got {self.max_value}.")
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Named deviations from OpenSora v1.0's reference sampling, for weak models; every one is off by default.
+
+    Attributes:
+        eps_gain_second_moment: ``E[x0^2]`` per element of the training latents; when set, the eps prediction's
+            gain along ``x_t`` is corrected to the one every exact denoiser has (:func:`correct_eps_gain`).
+        x0_threshold: dynamic thresholding of every x0 estimate (:func:`threshold_x0`), or ``None``.
+    """
+
+    eps_gain_second_moment: float | None = None
+    x0_threshold: X0Threshold | None = None
+
+    def __post_init__(self):
+        if self.eps_gain_second_moment is not None and not self.eps_gain_second_moment > 0:
+            raise ValueError(f"eps_gain_second_moment must be > 0, got {self.eps_gain_second_moment}.")
+
+    @property
+    def is_reference(self) -> bool:
+        """True when nothing deviates from the reference sampling."""
+        return self.eps_gain_second_moment is None and self.x0_threshold is None
+
+    def to_dict(self) -> dict:
+        """The ``sampling.json`` form."""
+        return asdict(self)
+
+
+def threshold_x0(x0: torch.Tensor, ratio: float = 0.995, max_value: float = 1.0) -> torch.Tensor:
+    """Imagen's dynamic thresholding of an x0 estimate, with the data range ``[-m, m]`` instead of ``[-1, 1]``.
+
+    Per sample: ``s = max(quantile(|x0|, ratio), m)``; ``x0 <- clamp(x0, -s, s) * m / s`` (Saharia et al. 2022,
+    Sec. 2.3). With ``m = 1`` this is diffusers' ``_threshold_sample`` with ``sample_max_value = inf`` (tested);
+    for latents ``m`` is the ``ratio``-percentile of the training latents' ``|x0|`` (:class:`X0Threshold`).
+
+    Args:
+        x0: ``[B, C, ...]`` x0 estimates (any float dtype; the quantile runs in float32).
+        ratio: quantile in ``(0, 1]``.
+        max_value: ``m > 0``.
+
+    Returns:
+        ``[B, C, ...]``, dtype of ``x0``, inside ``[-m, m]``.
+    """
+    flat = x0.reshape(x0.shape[0], -1).float()
+    s = torch.quantile(flat.abs(), ratio, dim=1).clamp(min=max_value)[:, None]
+    out = flat.clamp(-s, s) * (max_value / s)
+    return out.reshape(x0.shape).to(x0.dtype)
+
+
+def exact_eps_gain(alpha_bar: float | torch.Tensor, second_moment: float) -> float | torch.Tensor:
+    """``E[<eps_hat, x_t>] / E[|x_t|^2]`` of the exact denoiser ``eps_hat = E[eps | x_t]``.
+
+    With ``x_t = sqrt(abar) x0 + sqrt(1 - abar) eps``, the tower property gives
+    ``E[eps_hat x_t] = E[E[eps | x_t] x_t] = E[eps x_t] = sqrt(1 - abar)`` per element, and
+    ``E[x_t^2] = abar E[x0^2] + 1 - abar``, whatever the data distribution.
+
+    Args:
+        alpha_bar: ``abar_t``.
+        second_moment: ``E[x0^2]`` per element of the data.
+
+    Returns:
+        The gain, ``sqrt(1 - abar) / (abar E[x0^2] + 1 - abar)`` (about 1 at ``t = 999``).
+    """
+    return (1 - alpha_bar) ** 0.5 / (alpha_bar * second_moment + 1 - alpha_bar)
+
+
+def correct_eps_gain(
+    eps: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor, second_moment: float
+) -> torch.Tensor:
+    """Give a predicted eps the gain along ``x_t`` that the exact denoiser has (:func:`exact_eps_gain`).
+
+    Per sample ``b``: ``g_b = <eps_b, x_b> / <x_b, x_b>`` (the prediction's projection on its input) and
+    ``eps_b <- eps_b + (g*(t) - g_b) x_b``; the part of ``eps`` orthogonal to ``x_t`` is unchanged. An
+    undertrained network shrinks eps toward 0 (measured gain 0.84 at ``t = 999`` for the embedded default,
+    where the exact value is 1.0), and ``x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)`` then turns the missing
+    ``0.16 x_t`` into an x0 estimate made of the input noise, 25x too large (``docs/notes/encode_diffusion.md``).
+
+    Args:
+        eps: ``[B, C, ...]`` predicted eps.
+        x_t: ``[B, C, ...]`` the denoiser's input.
+        alpha_bar: ``[B]`` ``abar_t`` of each sample's timestep.
+        second_moment: ``E[x0^2]`` per element of the training latents.
+
+    Returns:
+        ``[B, C, ...]`` corrected eps, dtype of ``eps``.
+    """
+    dims = tuple(range(1, x_t.ndim))
+    xf, ef = x_t.double(), eps.double()
+    gain = (ef * xf).sum(dims) / (xf * xf).sum(dims).clamp_min(1e-30)
+    target = exact_eps_gain(alpha_bar.double().to(x_t.device), second_moment)
+    shift = (target - gain).reshape(-1, *([1] * (x_t.ndim - 1)))
+    return (ef + shift * xf).to(eps.dtype)
+
+
+def read_sampling_options(folder: str | Path) -> SamplingOptions:
+    """The :class:`SamplingOptions` a model folder asks for in ``sampling.json`` (absent: the reference).
+
+    Raises:
+        ValueError: if the file is not valid JSON or an entry is malformed.
+    """
+    path = Path(folder, SAMPLING_FILE)
+    if not path.exists():
+        return SamplingOptions()
+    try:
+        data = json.loads(path.read_text())
+        th = data.get("x0_threshold")
+        m2 = data.get("eps_gain_second_moment")
+        return SamplingOptions(
+            eps_gain_second_moment=None if m2 is None else float(m2),
+            x0_threshold=None if th is None else X0Threshold(float(th["ratio"]), float(th["max_value"])),
+        )
+    except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(
+            f"{path} is malformed ({err}); expected e.g. "
+            '{"eps_gain_second_moment": 0.91, "x0_threshold": {"ratio": 0.995, "max_value": 3.0}} or null entries'
+        ) from err
+
+
+def write_sampling_options(folder: str | Path, options: SamplingOptions) -> None:
+    """Write ``sampling.json`` into a model folder."""
+    Path(folder, SAMPLING_FILE).write_text(json.dumps(options.to_dict(), indent=1) + "\n")
+
+
+class _LatentThreshold:
+    """Mixin: diffusers' ``thresholding`` with :func:`threshold_x0` (``sample_max_value`` = ``m``, not a cap)."""
+
+    def _threshold_sample(self, sample: torch.Tensor) -> torch.Tensor:
+        return threshold_x0(sample, self.config.dynamic_thresholding_ratio, self.config.sample_max_value)
+
+
+class _DDIM(_LatentThreshold, DDIMScheduler):
+    pass
+
+
+class _DPMSolver(_LatentThreshold, DPMSolverMultistepScheduler):
+    pass
 
 
 def classifier_free_guidance(
@@ -114,7 +290,9 @@ def _check_sampler(sampler: str, steps: int | None, num_train_timesteps: int) ->
     return steps
 
 
-def _diffusers_scheduler(sampler: str, steps: int, schedule: DiffusionSchedule):
+def _diffusers_scheduler(
+    sampler: str, steps: int, schedule: DiffusionSchedule, threshold: X0Threshold | None = None
+):
     config = dict(
         num_train_timesteps=schedule.num_train_timesteps,
         beta_start=schedule.beta_start,
@@ -122,13 +300,19 @@ def _diffusers_scheduler(sampler: str, steps: int, schedule: DiffusionSchedule):
         beta_schedule="linear",
         prediction_type="epsilon",
     )
+    if threshold is not None:
+        config.update(
+            thresholding=True,
+            dynamic_thresholding_ratio=threshold.ratio,
+            sample_max_value=threshold.max_value,
+        )
     if sampler == "ddim":
-        scheduler = DDIMScheduler(
+        scheduler = _DDIM(
             **config, clip_sample=False, set_alpha_to_one=True, steps_offset=0, timestep_spacing="leading"
         )
         scheduler.set_timesteps(steps)
     else:
-        scheduler = DPMSolverMultistepScheduler(
+        scheduler = _DPMSolver(
             **config,
             algorithm_type="dpmsolver++",
             solver_order=2,
@@ -176,7 +360,21 @@ def _call(eps_model: EpsModel, x: torch.Tensor, t: int) -> torch.Tensor:
     return out.to(x.dtype)
 
 
-def _iddpm_loop(eps_model, x, schedule, steps, generator, callback):
+def _gain_corrected(eps_model: EpsModel, schedule: DiffusionSchedule, second_moment: float) -> EpsModel:
+    alphas_cumprod = torch.from_numpy(schedule.alphas_cumprod)  # unspaced: indexed by the original t
+
+    def corrected(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = eps_model(x, t)
+        channels = x.shape[1]
+        if out.ndim != x.ndim or out.shape[1] != 2 * channels:
+            return out  # _call reports the shape error
+        eps = correct_eps_gain(out[:, :channels], x, alphas_cumprod[t.cpu()], second_moment)
+        return torch.cat([eps, out[:, channels:]], dim=1)
+
+    return corrected
+
+
+def _iddpm_loop(eps_model, x, schedule, steps, generator, callback, threshold=None):
     spaced = schedule.respace(steps)
     for i, k in enumerate(range(len(spaced.timesteps) - 1, -1, -1)):
         t = int(spaced.timesteps[k])
@@ -184,7 +382,9 @@ def _iddpm_loop(eps_model, x, schedule, steps, generator, callback):
             callback(i, t, x)
         out = _call(eps_model, x, t)
         index = torch.full((x.shape[0],), k, dtype=torch.long, device=x.device)
-        mean, log_variance, _ = spaced.p_mean_variance(out, x, index)
+        mean, log_variance, x0_hat = spaced.p_mean_variance(out, x, index)
+        if threshold is not None:  # the reference's clip_denoised path, with dynamic thresholding as the clip
+            mean, _ = spaced.q_posterior(threshold_x0(x0_hat, threshold.ratio, threshold.max_value), x, index)
         if k > 0:
             noise = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x = mean + torch.exp(0.5 * log_variance) * noise
@@ -200,7 +400,12 @@ def _diffusers_loop(eps_model, x, scheduler, generator, callback):
         if callback is not None:
             callback(i, int(t), model_input)
         eps = _call(eps_model, model_input, int(t))[:, :channels]
-        x = scheduler.step(eps, t, x, generator=generator).prev_sample
+        if isinstance(scheduler, DDIMScheduler) and scheduler.config.thresholding:
+            # GLIDE / DDIM eq. 12 with the thresholded x0: the eps direction is re-derived from it, so that x_{t-1}
+            # stays consistent with x_t (diffusers keeps the raw eps unless asked).
+            x = scheduler.step(eps, t, x, generator=generator, use_clipped_model_output=True).prev_sample
+        else:
+            x = scheduler.step(eps, t, x, generator=generator).prev_sample
     return x
 
 
@@ -215,6 +420,7 @@ def sample(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     noise: torch.Tensor | None = None,
+    options: SamplingOptions | None = None,
 ) -> torch.Tensor:
     """Draw latents by reverse diffusion from ``x_T ~ N(0, I)`` (module docstring for the samplers).
 
@@ -231,6 +437,8 @@ def sample(
         device: device of the latents.
         dtype: dtype of the latents.
         noise: optional initial ``x_T`` of ``shape`` (then ``generator`` only drives the step noise).
+        options: deviations from the reference sampling (:class:`SamplingOptions`: eps gain correction, x0
+            thresholding); ``None`` (default) is OpenSora's reference sampling.
 
     Returns:
         ``x_0`` latents, ``shape``, ``dtype``.
@@ -248,9 +456,13 @@ def sample(
             raise ValueError(f"noise must have shape {tuple(shape)}, got {tuple(noise.shape)}.")
         x = noise.to(device=device, dtype=dtype)
     logger.debug("sampling %s with %s, %d steps", tuple(shape), sampler, steps)
+    options = options or SamplingOptions()
+    threshold = options.x0_threshold
+    if options.eps_gain_second_moment is not None:
+        eps_model = _gain_corrected(eps_model, schedule, options.eps_gain_second_moment)
     with torch.no_grad():
         if sampler == "iddpm":
-            return _iddpm_loop(eps_model, x, schedule, steps, generator, callback)
+            return _iddpm_loop(eps_model, x, schedule, steps, generator, callback, threshold)
         return _diffusers_loop(
-            eps_model, x, _diffusers_scheduler(sampler, steps, schedule), generator, callback
+            eps_model, x, _diffusers_scheduler(sampler, steps, schedule, threshold), generator, callback
         )
