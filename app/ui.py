@@ -155,7 +155,7 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
             with gr.Column(scale=4, elem_id="jog3r-viewer-col"):
                 viewer = gr.HTML(_viewer_placeholder(runtime), label="3D viewer", elem_id="jog3r-viewer-box")
                 gr.Markdown(
-                    "Drag to orbit, scroll to zoom. The viewer's panel (fold it with its title) has the share of "
+                    "Drag to orbit, scroll to zoom. The viewer's panel (minimise it with its − button) has the share of "
                     "points kept, point size, colours, the frame slider (*Play* draws each frame's points in turn) "
                     "and the ground-truth toggle.",
                     elem_classes="jog3r-note",
