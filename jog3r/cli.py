@@ -12,12 +12,15 @@ COLMAP / TUM formats, PLY and GLB, depth maps, metrics). Examples::
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
+import re
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +29,7 @@ import cv2
 import torch
 import tyro
 
+from jog3r.checks import check_seed, parse_device
 from jog3r.diffusion import DEFAULT_STEPS
 from jog3r.io.export_bundle import export_all
 from jog3r.io.nerfstudio import read_transforms_json
@@ -55,13 +59,13 @@ class Common:
     weights: Path | None = None
     """Model folder (``jog3r train`` output); default: the embedded ``assets/jog3r-tiny``."""
     device: str = "cpu"
-    """Torch device, e.g. ``cpu`` or ``cuda``."""
+    """Torch device, e.g. ``cpu``, ``cuda``, ``cuda:1`` or ``mps`` (checked before the model loads)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weights dtype of the denoiser on GPU (heads and alignment always run in float32)."""
     profile: bool = False
     """Print per-stage timings."""
     seed: int = 0
-    """Random seed."""
+    """Random seed, in ``[0, 2**64 - 1]``."""
 
 
 @dataclass
@@ -122,27 +126,50 @@ class Met3R(Common):
     """Frames to sample (default: the model's 16)."""
 
 
-def _prepare_out(out: Path, overwrite: bool) -> Path:
-    """Check the output folder before any work: it must not exist, be empty, or ``--overwrite`` must be given.
-
-    Outputs are written into a staging folder next to it and swapped in at the end (:func:`jog3r.train.checkpoints.commit_dir`), so a failed
-    run never leaves a mix of old and new files.
-    """
+def _check_out(out: Path, overwrite: bool) -> None:
+    """The output folder must not exist, be empty, or ``--overwrite`` must be given (checked before any work)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; choose a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"--out {out} already holds files; choose a new folder or pass --overwrite to replace it")
+
+
+@contextmanager
+def _staged(out: Path, overwrite: bool):
+    """Yield a staging folder ``.<out>.partial`` next to ``out``; on success swap it in as ``out``
+    (:func:`jog3r.train.checkpoints.commit_dir`), on any failure delete it.
+
+    A failed run thus leaves neither a mix of old and new files nor a partial folder, and ``--overwrite`` replaces an
+    earlier result only once the new one is complete.
+    """
+    _check_out(out, overwrite)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    return staging
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+        commit_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _check_common(opts: Common, inputs: tuple[Path, ...] = ()) -> None:
+    """Everything about the options that can be checked before the model loads (10-50 s): device, dtype, seed,
+    the input files and the output folder."""
+    device = parse_device(opts.device)
+    if opts.dtype != "float32" and device.type == "cpu":
+        raise ValueError(f"--dtype {opts.dtype} needs a GPU --device (the CPU runs float32)")
+    check_seed(opts.seed)
+    for path in inputs:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such video file or image folder")
+    _check_out(opts.out, opts.overwrite)
 
 
 def _pipeline(opts: Common) -> JOG3RPipeline:
     pipe = JOG3RPipeline.from_pretrained(opts.weights, device=opts.device)
     if opts.dtype != "float32":
-        if opts.device == "cpu":
-            raise SystemExit("--dtype other than float32 needs a GPU --device")
         pipe.model.stdit.to(getattr(torch, opts.dtype))
     return pipe
 
@@ -182,12 +209,15 @@ def _profile(opts: Common, timings: dict) -> None:
 
 def run_v2c(opts: V2C) -> dict:
     """``jog3r v2c``: see :class:`V2C`. Returns the metrics (empty without ``--gt``)."""
-    if opts.focal is not None and not opts.focal > 0:
+    if opts.focal is not None and not (math.isfinite(opts.focal) and opts.focal > 0):
         raise ValueError(f"--focal must be a positive focal length in pixels, got {opts.focal}")
-    staging = _prepare_out(opts.out, opts.overwrite)
+    if opts.gt is not None and not opts.gt.is_file():
+        raise FileNotFoundError(f"ground-truth file {opts.gt} does not exist")
+    _check_common(opts, (opts.video,))
     pipe = _pipeline(opts)
     video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride, fit=opts.fit)
     print(info["message"])
+    pipe.check_frame_count(video.num_frames)
     if opts.focal is not None and info.get("source_size") is None:
         raise ValueError("--focal needs frames of one size; this image folder mixes sizes")
     source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
@@ -225,10 +255,10 @@ def run_v2c(opts: V2C) -> dict:
             metrics[pairs] = {k: float(v) for k, v in m.items() if k in ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")}
         print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["all"].items()))
     metrics["timings_s"] = result.timings
-    write_video(staging / "video.mp4", result.video.frames, fps=video.fps)
-    _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps,
-                   frame_indices=video.frame_indices, source_fps=info.get("source_fps"))
-    commit_dir(staging, opts.out)
+    with _staged(opts.out, opts.overwrite) as staging:
+        write_video(staging / "video.mp4", result.video.frames, fps=video.fps)
+        _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps,
+                       frame_indices=video.frame_indices, source_fps=info.get("source_fps"))
     print(f"wrote {opts.out}")
     _profile(opts, result.timings)
     return metrics
@@ -236,26 +266,28 @@ def run_v2c(opts: V2C) -> dict:
 
 def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
     """``jog3r t2v`` / ``jog3r t2vc``: see :class:`T2V`. Returns a summary dict."""
-    staging = _prepare_out(opts.out, opts.overwrite)
+    JOG3RPipeline.check_sampling(opts.sampler, opts.steps, opts.guidance_scale)
+    _check_common(opts)
     pipe = _pipeline(opts)
     out = pipe.text_to_video(opts.prompt, seed=opts.seed, sampler=opts.sampler, steps=opts.steps,
                              guidance_scale=opts.guidance_scale, guide_channels=3 if opts.opensora_cfg_quirk else None,
                              estimate_cameras=cameras, cascade=cameras)
-    write_video(staging / "video.mp4", out.video.frames, fps=out.video.fps)
     steps = opts.steps if opts.steps is not None else DEFAULT_STEPS[opts.sampler]
     summary = {"prompt": opts.prompt, "sampler": opts.sampler, "steps": steps, "seed": opts.seed,
                "guidance_scale": opts.guidance_scale, "timings_s": out.timings}
-    if cameras and out.reconstruction is not None:
-        summary["feature_timestep"] = out.feature_timestep
-        summary["self_consistency_deg"] = out.consistency
-        _write_cameras(out.reconstruction, staging, out.video.frames, summary, out.video.fps)
-        if out.cascade_reconstruction is not None:
-            _write_cameras(out.cascade_reconstruction, staging / "cascade_v2c", out.video.frames, None, out.video.fps)
-        if out.consistency:
-            print(f"T2V+C vs T2V->V2C: rotation {out.consistency['rot_deg']:.2f} deg, "
-                  f"translation {out.consistency['transl_deg']:.2f} deg")
-    (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    commit_dir(staging, opts.out)
+    with _staged(opts.out, opts.overwrite) as staging:
+        write_video(staging / "video.mp4", out.video.frames, fps=out.video.fps)
+        if cameras and out.reconstruction is not None:
+            summary["feature_timestep"] = out.feature_timestep
+            summary["self_consistency_deg"] = out.consistency
+            _write_cameras(out.reconstruction, staging, out.video.frames, summary, out.video.fps)
+            if out.cascade_reconstruction is not None:
+                _write_cameras(out.cascade_reconstruction, staging / "cascade_v2c", out.video.frames, None,
+                               out.video.fps)
+        (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    if cameras and out.consistency:
+        print(f"T2V+C vs T2V->V2C: rotation {out.consistency['rot_deg']:.2f} deg, "
+              f"translation {out.consistency['transl_deg']:.2f} deg")
     print(f"wrote {opts.out / 'video.mp4'}")
     _profile(opts, out.timings)
     return summary
@@ -263,7 +295,9 @@ def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
 
 def run_met3r(opts: Met3R) -> dict:
     """``jog3r met3r``: see :class:`Met3R`. Returns the scores."""
-    staging = _prepare_out(opts.out, opts.overwrite)
+    if opts.backbone == "dinov2" and opts.dinov2_path is None:
+        raise ValueError("--backbone dinov2 needs --dinov2-path, a local folder with a transformers DINOv2 model")
+    _check_common(opts, (opts.video,))
     pipe = _pipeline(opts)
     video, info = pipe.load_video(opts.video, num_frames=opts.num_frames)
     start = time.perf_counter()
@@ -271,11 +305,58 @@ def run_met3r(opts: Met3R) -> dict:
     scores = {"met3r": float(result.score), "backbone": result.backbone,
               "per_frame": [float(v) for v in result.per_frame], "frames": video.num_frames,
               "sampling": info["message"], "seconds": time.perf_counter() - start}
-    (staging / "met3r.json").write_text(json.dumps(scores, indent=1))
-    save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, staging / "met3r_error_maps.mp4")
-    commit_dir(staging, opts.out)
+    with _staged(opts.out, opts.overwrite) as staging:
+        (staging / "met3r.json").write_text(json.dumps(scores, indent=1))
+        save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, staging / "met3r_error_maps.mp4")
     print(f"MEt3R ({result.backbone}) = {result.score:.4f} over {video.num_frames} frames")
     return scores
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""``OSError`` numbers that mean the disk (or the user's quota) is full."""
+WRITE_FAILURES = ("No space left on device", "Disk quota exceeded", "StorageFull", "unexpected pos",
+                  "file write failed")
+"""Texts of write failures that libraries raise without an errno: torch.save (``unexpected pos``, ``file write
+failed``) and safetensors (``StorageFull``) on a full disk."""
+
+
+def _free_space(path: Path) -> str:
+    """Free space on the disk holding ``path`` (or its nearest existing parent), e.g. ``"12 MB free"``."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return f"{shutil.disk_usage(path).free / 2**20:.0f} MB free"
+    except OSError:
+        return "free space unknown"
+
+
+def disk_full_message(err: BaseException, out: Path) -> str | None:
+    """One line for a write that failed because the disk is full, or ``None`` for any other error.
+
+    Args:
+        err: the exception raised while writing.
+        out: the folder the command writes (named in the message, with the free space left there).
+    """
+    if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+        return (f"no space left on the disk while writing {out} ({_free_space(out)}); free some space or choose "
+                "another --out (nothing was written)")
+    text = str(err)
+    if isinstance(err, Exception) and any(s in text for s in WRITE_FAILURES):
+        detail = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", text.strip().splitlines()[-1])[:200]
+        return (f"writing {out} failed ({detail}): the disk is probably full ({_free_space(out)}); free some space "
+                "or choose another --out")
+    return None
+
+
+def _argv_out(argv: list[str], default: str) -> Path:
+    """The ``--out`` folder named in ``argv`` (for messages about a failed write)."""
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--out="):
+            return Path(arg.split("=", 1)[1])
+    return Path(default)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -283,10 +364,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["train"], ["eval"]):
+        out = _argv_out(argv, "runs/jog3r" if argv[0] == "train" else "eval_out")
         try:
             (train_main if argv[0] == "train" else eval_main)(argv[1:])
-        except USER_ERRORS as err:
-            raise SystemExit(f"error: {err}") from err
+        except Exception as err:
+            message = _user_message(err, out)
+            if message is None:
+                raise
+            raise SystemExit(f"error: {message}") from err
         return
     cmd = tyro.extras.subcommand_cli_from_dict(
         {"v2c": V2C, "t2v": T2V, "t2vc": T2VC, "met3r": Met3R}, args=argv,
@@ -301,8 +386,22 @@ def main(argv: list[str] | None = None) -> None:
             run_v2c(cmd)
         else:
             run_met3r(cmd)
-    except USER_ERRORS as err:
-        raise SystemExit(f"error: {err}") from err
+    except Exception as err:
+        message = _user_message(err, cmd.out)
+        if message is None:
+            raise
+        raise SystemExit(f"error: {message}") from err
+
+
+def _user_message(err: Exception, out: Path) -> str | None:
+    """The one-line message for an error caused by the user's input or machine (bad option, full disk), or
+    ``None`` for a bug (re-raised with its traceback)."""
+    full = disk_full_message(err, out)
+    if full is not None:
+        return full
+    if isinstance(err, USER_ERRORS):
+        return " ".join(str(err).split("\n"))
+    return None
 
 
 __all__ = ["main", "run_v2c", "run_t2v", "run_met3r", "read_gt_cameras"]

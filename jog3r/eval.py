@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import tyro
 
+from jog3r.checks import parse_device
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.io.re10k import read_re10k
@@ -268,13 +269,16 @@ def evaluate(cfg: EvalConfig) -> dict:
 
     Raises:
         FileNotFoundError: a window folder does not exist.
-        ValueError: Table 3 or FID / FVD without a window folder.
+        ValueError: Table 3 or FID / FVD without a window folder, an unusable ``--device``, a bad sampler or steps
+            (all checked before the model loads).
     """
     if not cfg.windows and (cfg.models or (cfg.t2v_prompts and (cfg.inception or cfg.i3d))):
         raise ValueError("Table 3 (--models) and FID / FVD use the first --windows folder; give one")
     missing = [str(cfg.re10k / w) for w in cfg.windows if not (cfg.re10k / w).is_dir()]
     if missing:  # checked before any model loads
         raise FileNotFoundError(f"window folder(s) {', '.join(missing)} do not exist (see --re10k / --windows)")
+    parse_device(cfg.device)
+    JOG3RPipeline.check_sampling(cfg.sampler, cfg.steps)
     pipe = JOG3RPipeline.from_pretrained(cfg.weights, device=cfg.device)
     results: dict = {"model": pipe.name, "info": pipe.info, "config": json.loads(json.dumps(
         dataclasses.asdict(cfg), default=str)), "v2c": {}}

@@ -169,3 +169,90 @@ def test_python_dash_m_entry_points():
         out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=env,
                              timeout=180)
         assert out.returncode == 0 and "v2c" in out.stdout, out.stderr[-1000:]
+
+
+# ---------------------------------------------------------------------------------------------- bad input (issue 17)
+
+
+def _no_model_load(monkeypatch):
+    import jog3r.cli as cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(cli.JOG3RPipeline, "from_pretrained", refuse)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["v2c", "nosuch.mp4"], "nosuch.mp4: no such video file or image folder"),
+    (["met3r", "nosuch.mp4"], "nosuch.mp4: no such video file or image folder"),
+    (["v2c", str(CLIP), "--device", "garbage"], "device 'garbage' is not a torch device"),
+    (["v2c", str(CLIP), "--device", "cuda"], "CUDA is not available"),
+    (["t2v", "a room", "--device", "cuda:0"], "CUDA is not available"),
+    (["v2c", str(CLIP), "--dtype", "bfloat16"], "--dtype bfloat16 needs a GPU --device"),
+    (["t2v", "a room", "--seed", str(2**70)], r"seed must be in \[0, 2\*\*64 - 1\]"),
+    (["v2c", str(CLIP), "--seed", "-1"], r"seed must be in \[0, 2\*\*64 - 1\]"),
+    (["t2v", "a room", "--guidance-scale", "inf"], "guidance_scale must be a finite number"),
+    (["t2v", "a room", "--guidance-scale", "nan"], "guidance_scale must be a finite number"),
+    (["t2v", "a room", "--steps", "1"], r"steps must be a whole number in \[2, 1000\]"),
+    (["t2v", "a room", "--weights", str(CLIP)], "is a file; pass the model folder"),
+    (["eval", "--windows", "--device", "garbage"], "device 'garbage' is not a torch device"),
+    (["eval", "--windows", "--steps", "0"], r"steps must be a whole number in \[2, 1000\]"),
+])
+def test_bad_options_are_refused_before_the_model_loads(tmp_path, monkeypatch, argv, match):
+    """B9, B17: one line, before the 10-50 s model load, and no output or partial folder left behind."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    if "--weights" not in argv:  # a weights path that is a file is refused by from_pretrained, before loading
+        _no_model_load(monkeypatch)
+    with pytest.raises(SystemExit, match=match) as err:
+        main([*argv, "--out", "o"])
+    assert str(err.value).startswith("error: ") and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_runs_leave_no_partial_folder(weights, tmp_path):
+    """B5: every failed run left a hidden .<out>.partial/ folder."""
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(SystemExit, match="file is empty"):
+        main(["v2c", str(empty), "--weights", str(weights), "--out", str(tmp_path / "o")])
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("an earlier result")
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(GT.read_text().splitlines()[:6]) + "\n")
+    with pytest.raises(SystemExit, match="5 poses"):
+        main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "old"), "--overwrite",
+              "--gt", str(short)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "old", "short.txt"]
+    assert (tmp_path / "old" / "keep.txt").read_text() == "an earlier result"  # --overwrite only on success
+
+
+def test_v2c_on_a_full_disk_is_one_line_and_leaves_nothing(weights, tmp_path, monkeypatch):
+    """B4: a full disk gave a raw 'No space left on device' traceback and left a partial folder."""
+    import errno
+
+    import jog3r.cli as cli
+
+    def full_disk(*args, **kwargs):  # the exports, after video.mp4 was written into the staging folder
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "export_all", full_disk)
+    with pytest.raises(SystemExit, match=r"^error: no space left on the disk while writing .*free some space") as err:
+        main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "o"), "--num-frames", "3"])
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_on_a_full_disk_is_a_clear_error(tmp_path, monkeypatch):
+    """B4: a full disk during a checkpoint gave torch.save's opaque 'unexpected pos' traceback."""
+    def full_disk(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr("torch.save", full_disk)
+    with pytest.raises(SystemExit, match=r"^error: writing .* failed .*the disk is probably full .* free") as err:
+        main(["train", "--preset", "micro", "--data", "synth", "--num-frames", "4", "--height", "32", "--width", "48",
+              "--batch-size", "1", "--warmup-steps", "1", "--threads", "1", "--steps", "1", "--ckpt-every", "1",
+              "--out", str(tmp_path / "run")])
+    assert "\n" not in str(err.value)
