@@ -553,6 +553,25 @@ class JOG3RPipeline:
                              f"encoder reads only the first {self.model.config.stdit.model_max_length} tokens)")
         return prompt
 
+    @staticmethod
+    def check_sampling(sampler: str, steps: int | float | None, guidance_scale: float | None = None) -> int | None:
+        """Validate T2V sampling options without a model (the CLI checks them before loading one).
+
+        Returns:
+            ``steps`` as an ``int`` (``None`` stays ``None`` = the sampler's default).
+
+        Raises:
+            ValueError: unknown sampler, steps not a whole number in ``[2, 1000]``, a guidance scale that is negative
+                or not finite.
+        """
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+        if steps is not None and not (float(steps).is_integer() and 2 <= steps <= 1000):
+            raise ValueError(f"steps must be a whole number in [2, 1000], got {steps}")
+        if guidance_scale is not None and not (math.isfinite(guidance_scale) and guidance_scale >= 0):
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
+        return None if steps is None else int(steps)
+
     def text_to_video(self, prompt: str, *, seed: int = 0, sampler: str = "ddim", steps: int | None = None,
                       guidance_scale: float = 7.0, guide_channels: int | None = None, estimate_cameras: bool = False,
                       cascade: bool = False, align: AlignConfig | None = None,
@@ -580,14 +599,8 @@ class JOG3RPipeline:
         timer = _Timer()
         # 1. check inputs
         prompt = self.check_prompt(prompt)
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
         seed = check_seed(seed)
-        if steps is not None and not (float(steps).is_integer() and 2 <= steps <= 1000):
-            raise ValueError(f"steps must be a whole number in [2, 1000], got {steps}")
-        steps = None if steps is None else int(steps)
-        if not (math.isfinite(guidance_scale) and guidance_scale >= 0):
-            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
+        steps = self.check_sampling(sampler, steps, guidance_scale)
         # 2. encode the prompt (and the null caption for CFG)
         with timer("text_encode"):
             y2, mask = self.encode_prompt(prompt)
