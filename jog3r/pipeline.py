@@ -246,18 +246,28 @@ class JOG3RPipeline:
                 "tap_block": self.model.config.tap_block, "device": str(self.device)}
 
     def estimate_cost(self, num_frames: int) -> dict[str, float]:
-        """Rough V2C time (s) and peak memory (MB) for ``num_frames`` frames at the model size.
+        """Rough time (s) and peak memory (MB) of one V2C run of ``num_frames`` frames, exports included.
 
-        A first-order model: STDiT+decoder work grows linearly in frames (pairs ``(1 -> f)``), VAE and alignment
-        linearly in pixels. Calibrated on one measurement, ``benchmarks/pipelines.py`` with the embedded default on
-        2 cores (16 frames at 128x192: 2.71 s, peak RSS 1147 MiB); other models and machines are extrapolations.
+        Refuses what the run refuses (:meth:`check_frame_count`: fewer than 2 or more than :attr:`max_frames`), so
+        a cost is never quoted for a run that cannot happen. A first-order model, linear in the frames' pixels at
+        the model size, with a term growing with the parameter count (STDiT + decoder). Calibrated with
+        ``benchmarks/estimate_cost.py`` on the embedded default, one thread, V2C + ``export_all`` on synthetic clips
+        at 128x192, two runs on a machine loaded by other jobs: CPU seconds 2.3-2.5 / 7.8-8.0 / 16.0-16.9 / 33-50 for
+        4 / 16 / 32 / 64 frames, peak RSS 928 / 1225 / 1898 / 2807 MiB. A second thread makes the wall time shorter,
+        other jobs make it longer; other models and devices are extrapolations.
+
+        Returns:
+            ``{"seconds": float, "memory_mb": int}``.
+
+        Raises:
+            ValueError: ``num_frames`` outside ``[2, max_frames]`` (the message of the run itself).
         """
         self.check_frame_count(num_frames)
         h, w = self.resolution
         megapix = num_frames * h * w / 1e6
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
-        seconds = 0.5 + megapix * (4.0 + 0.12 * params) + 0.02 * num_frames
-        memory = 600 + megapix * 1300 + 4 * params
+        seconds = 0.3 + megapix * (19.4 + 0.12 * params)
+        memory = 775 + megapix * 1300 + 4 * params
         return {"seconds": round(seconds, 1), "memory_mb": round(memory)}
 
     # ------------------------------------------------------------------ inputs
