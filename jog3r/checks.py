@@ -136,10 +136,10 @@ def check_intrinsics(fx, fy, cx, cy, image_size: tuple[int, int]) -> tuple[float
         if not lo <= fov <= hi:
             raise ValueError(f"known intrinsics: {name} = {focal:g} px gives a {fov:.3g} deg field of view on "
                              f"{size}-pixel frames (plausible: {lo:g}-{hi:g} deg); give the focal length in pixels "
-                             f"of the uploaded frames")
+                             f"of the input frames")
     if not (0 <= cx < width and 0 <= cy < height):
         raise ValueError(f"known intrinsics: the principal point ({cx:g}, {cy:g}) lies outside the {width}x{height} "
-                         "frame; give it in pixels of the uploaded frames")
+                         "frame; give it in pixels of the input frames")
     return fx, fy, cx, cy
 
 

@@ -29,7 +29,7 @@ import cv2
 import torch
 import tyro
 
-from jog3r.checks import check_seed, parse_device
+from jog3r.checks import check_intrinsics, check_seed, parse_device
 from jog3r.diffusion import DEFAULT_STEPS
 from jog3r.io.export_bundle import export_all
 from jog3r.io.nerfstudio import read_transforms_json
@@ -221,11 +221,11 @@ def run_v2c(opts: V2C) -> dict:
     if opts.focal is not None and info.get("source_size") is None:
         raise ValueError("--focal needs frames of one size; this image folder mixes sizes")
     source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
-    if opts.focal is not None:
-        hfov = math.degrees(2 * math.atan(source_size[1] / (2 * opts.focal)))
-        if not 1.0 <= hfov <= 175.0:
-            raise ValueError(f"--focal {opts.focal:g} px gives a {hfov:.3g} deg horizontal field of view for "
-                             f"{source_size[1]}-pixel-wide frames; give the focal length in pixels of the input video")
+    if opts.focal is not None:  # the same check as the app's known-intrinsics fields (B6)
+        try:
+            check_intrinsics(opts.focal, opts.focal, source_size[1] / 2, source_size[0] / 2, source_size)
+        except ValueError as exc:
+            raise ValueError(f"--focal {opts.focal:g}: {exc}") from None
     source_frames = None
     if opts.matches != "none":  # the matching is sharper on the source frames; the model's input stays the same
         source_frames = pipe.load_source_frames(opts.video, video, info, num_frames=opts.num_frames, stride=opts.stride)
