@@ -36,7 +36,8 @@ from tqdm import tqdm
 from jog3r.checkpoint import config_to_dict, load_dust3r_checkpoint, load_opensora_checkpoint
 from jog3r.components import build_text_encoder, build_vae, write_components
 from jog3r.config import get_preset
-from jog3r.diffusion import GaussianDiffusion
+from jog3r.diffusion import GaussianDiffusion, SamplingOptions, write_sampling_options
+from jog3r.encode.taef2 import TAEF2VAE
 from jog3r.losses import reconstruction_loss, total_loss
 from jog3r.model import JOG3R
 from jog3r.train.checkpoints import (
@@ -137,6 +138,7 @@ class Trainer:
             raise ValueError(f"{config.data} was packed with the VAE {packed_vae!r} but the run uses "
                              f"{self.vae.name!r}; pass --vae accordingly or re-pack")
         self.step = 0
+        self.latent_sq_sum, self.latent_count = 0.0, 0  # E[z0^2] of the latents trained on, for sampling.json
 
     # ------------------------------------------------------------------ set-up
     def _build_model(self) -> JOG3R:
@@ -202,6 +204,8 @@ class Trainer:
             video = batch.frames.to(self.device) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]
             with torch.no_grad():
                 z0 = self.vae.encode(video, generator=gen).x
+        self.latent_sq_sum += float(z0.detach().double().pow(2).sum())
+        self.latent_count += z0.numel()
         bsz = z0.shape[0]
         out: dict[str, torch.Tensor] = {}
         autocast = torch.autocast(
@@ -315,6 +319,22 @@ class Trainer:
                 state[name] = value.detach().clone().contiguous()
         return state
 
+    def _latent_state(self) -> dict:
+        if not self.latent_count:
+            return {}
+        return {"latent_second_moment": self.latent_sq_sum / self.latent_count, "latent_count": self.latent_count}
+
+    def _write_sampling(self, folder: Path) -> None:
+        """``sampling.json`` with the eps gain correction, for models on TAEF2 latents (issue #20).
+
+        A small model trained here shrinks its eps prediction at high ``t`` and samples colour noise with OpenSora's
+        reference sampling; ``E[z0^2]`` of the latents it was trained on is all the correction needs. Models on
+        OpenSora's VAE (and OpenSora checkpoints) get no file: the reference sampling.
+        """
+        if self.latent_count and isinstance(self.vae, TAEF2VAE) and self.cfg.opensora_ckpt is None:
+            m2 = round(self.latent_sq_sum / self.latent_count, 4)
+            write_sampling_options(folder, SamplingOptions(eps_gain_second_moment=m2))
+
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoints/step_XXXXXX`` atomically (rank 0 only) and return it."""
         if self.rank != 0:
@@ -325,7 +345,9 @@ class Trainer:
         write_components(tmp, vae=self.cfg.vae, text_encoder=self.cfg.text_encoder)
         save_file({k: v.contiguous() for k, v in self.ema.items()}, str(tmp / "ema.safetensors"))
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "seed": self.cfg.seed}))
+        self._write_sampling(tmp)
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "seed": self.cfg.seed,
+                                                            **self._latent_state()}))
         return publish_checkpoint(self.out, tmp, self.step, self.cfg.keep_checkpoints)
 
     def save_final(self) -> Path:
@@ -338,7 +360,9 @@ class Trainer:
         finally:
             self.model.load_state_dict(raw)
         write_components(tmp, vae=self.cfg.vae, text_encoder=self.cfg.text_encoder)
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "ema_decay": self.cfg.ema_decay}))
+        self._write_sampling(tmp)
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "ema_decay": self.cfg.ema_decay,
+                                                            **self._latent_state()}))
         final = self.out / "final"
         commit_dir(tmp, final)
         return final
@@ -352,7 +376,10 @@ class Trainer:
             if name in ema:
                 self.ema[name] = ema[name].to(self.device)
         self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True))
-        self.step = int(read_state(folder)["step"])
+        state = read_state(folder)
+        self.step = int(state["step"])
+        self.latent_count = int(state.get("latent_count", 0))
+        self.latent_sq_sum = float(state.get("latent_second_moment", 0.0)) * self.latent_count
 
     # ------------------------------------------------------------------ loop
     def run(self) -> Path:
