@@ -385,7 +385,7 @@ class Trainer:
     def run(self) -> Path:
         """Train up to ``config.steps`` steps, logging and checkpointing; return the ``final/`` folder."""
         cfg = self.cfg
-        if cfg.resume and not (self.out / "train_config.json").exists():
+        if cfg.resume and not self.out.exists():
             self._check_resumable()  # raises: nothing to resume (a mistyped --out must not start a new run)
         self.out.mkdir(parents=True, exist_ok=True)
         log_path = self.out / "log.jsonl"
