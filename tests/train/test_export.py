@@ -67,3 +67,12 @@ def test_opensora_vae_models_keep_the_reference_sampling(run, tmp_path):
     export_checkpoint(ckpt, target)  # ... which an OpenSora-latent export neither keeps nor measures
     assert not (target / SAMPLING_FILE).exists()
     assert read_sampling_options(target).is_reference
+
+
+def test_the_measured_moment_survives_resume(run, tmp_path):
+    out, m2 = run
+    packed = json.loads((out / "train_config.json").read_text())["data"]
+    resumed = tmp_path / "resumed"
+    train_main([*MICRO, "--data", packed, "--steps", "2", "--ckpt-every", "2", "--out", str(resumed)])
+    train_main([*MICRO, "--data", packed, "--steps", "3", "--ckpt-every", "3", "--out", str(resumed), "--resume"])
+    assert read_sampling_options(resumed / "final").eps_gain_second_moment == pytest.approx(m2, rel=1e-3)
