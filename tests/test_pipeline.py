@@ -52,6 +52,18 @@ def test_v2c_matches_default_and_none(pipe):
         pipe.video_to_cameras(Video(frames=frames), matches="orb")
 
 
+def test_matches_none_is_the_papers_alignment(pipe):
+    """``matches="none"`` returns exactly the point maps' global alignment (``fit`` with the pipeline's preset)."""
+    from jog3r.align import fit
+
+    video, _ = pipe.load_video(CLIP)
+    out = pipe.video_to_cameras(video, matches="none")
+    recon, _ = fit(out.pointmaps, out.video.frames, pipe.align_config)
+    torch.testing.assert_close(out.reconstruction.cam2world, recon.cam2world, rtol=0, atol=0)
+    torch.testing.assert_close(out.reconstruction.depth, recon.depth, rtol=0, atol=0)
+    assert out.method == "JOG3R V2C (paper)" and out.match_info is None
+
+
 def test_v2c_matches_on_the_source_resolution(pipe):
     """A video larger than the model's size: the model sees it resized, the matching its centre crop with the
     model's aspect ratio at full resolution (64x120 -> 64x96 for a 32x48 model)."""
