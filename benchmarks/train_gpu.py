@@ -4,8 +4,9 @@ how much memory, does the loss fall.
 For each preset and mode it runs the real entry point under ``torchrun --nproc_per_node 1`` (random weights,
 synthetic data fed by the replay pool: clips rendered by CPU worker processes, encoded once on the GPU, drawn
 while the pool grows; :mod:`jog3r.train.replay`) and prints, from the run's ``log.jsonl``: median step time
-(steps after the third), peak GPU memory (``torch.cuda.max_memory_allocated``; the process's peak RSS on a CPU), the mean ``L_total`` of the first and last fifth of the steps and
-whether it fell, and the pool's size and encoding rate. Results are printed as each run ends (a slot cut short
+(steps after the third), peak GPU memory (``torch.cuda.max_memory_allocated``; the process's peak RSS on a
+CPU), the mean ``L_total`` of the first and last fifth of the steps and whether it fell, and the pool's size and
+encoding rate. Results are printed as each run ends (a slot cut short
 still reports what finished) and written to ``<out>/summary.json``.
 
 Presets:
