@@ -543,6 +543,31 @@ def cloud_reprojection_px(recon: Reconstruction, matches: list, match_scale: flo
     return float(torch.cat(errs).median())
 
 
+def _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K):
+    """Levenberg-Marquardt iterations of :func:`joint_align`; returns ``(problem, residuals, first loss, steps)``."""
+    prob = _Problem(recon, pointmaps, matches, scale, c2w, cfg, known_K)
+    prob.init_depths()
+    res = prob.residuals()
+    first = res["total"]
+    damping, it, rejected = 1e-4, 0, 0
+    while it < cfg.niter:
+        saved = prob.apply(prob.step(res, damping))
+        new = prob.residuals()
+        if not math.isfinite(new["total"]) or new["total"] > res["total"]:
+            prob.restore(saved)
+            damping *= 10.0
+            rejected += 1
+            if rejected > 4:
+                break
+            continue
+        gain = res["total"] - new["total"]
+        res, it, rejected = new, it + 1, 0
+        damping = max(damping / 10.0, 1e-8)
+        if gain < cfg.rtol * abs(res["total"]):
+            break
+    return prob, res, first, it
+
+
 def _check_frames(frames: torch.Tensor | None, num: int, h: int, w: int) -> torch.Tensor:
     if frames is None or frames.ndim != 4 or frames.shape[:2] != (num, 3):
         raise ValueError(f"frames must be [F={num}, 3, H', W'], got {None if frames is None else tuple(frames.shape)}")
@@ -620,26 +645,12 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
         c2w = recon.cam2world.double().cpu().numpy()
     times["init"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    prob = _Problem(recon, pointmaps, matches, scale, c2w, cfg, known_K)
-    prob.init_depths()
-    res = prob.residuals()
-    first = res["total"]
-    damping, it, rejected = 1e-4, 0, 0
-    while it < cfg.niter:
-        saved = prob.apply(prob.step(res, damping))
-        new = prob.residuals()
-        if not math.isfinite(new["total"]) or new["total"] > res["total"]:
-            prob.restore(saved)
-            damping *= 10.0
-            rejected += 1
-            if rejected > 4:
-                break
-            continue
-        gain = res["total"] - new["total"]
-        res, it, rejected = new, it + 1, 0
-        damping = max(damping / 10.0, 1e-8)
-        if gain < cfg.rtol * abs(res["total"]):
-            break
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small per-step tensors: extra threads only cost (~10x slower wall with 2 busy cores, benchmarks/v2c_real.py)
+    try:
+        prob, res, first, it = _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K)
+    finally:
+        torch.set_num_threads(threads)
     times["optimize"] = time.perf_counter() - t0
     cam2world = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
     cam2world[:, :3, :3], cam2world[:, :3, 3] = prob.R, prob.c
