@@ -610,6 +610,19 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
     Raises:
         ValueError: ``frames`` of the wrong shape or field of view, or not finite floating-point RGB.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: a second thread only costs (LM 38.8 s -> 1.0 s on the busy 2 cores)
+    try:
+        return _joint_align(recon, frames, pointmaps, config, known_K=known_K, matches=matches,
+                            match_scale=match_scale)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: PairwisePointmaps | None = None,
+                config: JointConfig | None = None, *, known_K: bool = False, matches: list | None = None,
+                match_scale: float = 1.0) -> tuple[Reconstruction, dict]:
+    """Body of :func:`joint_align` (run single-threaded)."""
     cfg = config or JointConfig()
     num, h, w = recon.depth.shape
     times: dict[str, float] = {}
@@ -645,12 +658,7 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
         c2w = recon.cam2world.double().cpu().numpy()
     times["init"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small per-step tensors: extra threads only cost (~10x slower wall with 2 busy cores, benchmarks/v2c_real.py)
-    try:
-        prob, res, first, it = _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K)
-    finally:
-        torch.set_num_threads(threads)
+    prob, res, first, it = _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K)
     times["optimize"] = time.perf_counter() - t0
     cam2world = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
     cam2world[:, :3, :3], cam2world[:, :3, 3] = prob.R, prob.c
