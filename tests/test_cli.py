@@ -114,7 +114,7 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     assert results["config"]["num_frames"] == 4 and results["config"]["known_intrinsics"] is False
     # T2V+C vs T2V -> V2C self-consistency ran: angles in degrees
     assert 0 <= t2v["T2V+C vs T2V->V2C rot. diff."] <= 180 and 0 <= t2v["T2V+C vs T2V->V2C trans. diff."] <= 180
-    assert len(results["v2c"]["RealEstate10K clips16_384x256"]["clips"]) == 6
+    assert len(results["v2c"][names[0]]["clips"]) == 6
     assert "mAA@30" in results["v2c"]["synthetic test (1)"]["mean"]
     assert results["t2v"]["FID"].startswith("not available")
     tables = (tmp_path / "e" / "tables.md").read_text()
