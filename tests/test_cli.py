@@ -115,7 +115,7 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     # T2V+C vs T2V -> V2C self-consistency ran: angles in degrees
     assert 0 <= t2v["T2V+C vs T2V->V2C rot. diff."] <= 180 and 0 <= t2v["T2V+C vs T2V->V2C trans. diff."] <= 180
     assert len(results["v2c"][names[0]]["clips"]) == 6
-    assert "mAA@30" in results["v2c"]["synthetic test (1)"]["mean"]
+    assert "mAA@30" in results["v2c"][names[1]]["mean"]
     assert results["t2v"]["FID"].startswith("not available")
     tables = (tmp_path / "e" / "tables.md").read_text()
     assert "| data | clips |" in tables and "### Per clip" in tables and "0bf152ef84195293" in tables
@@ -151,7 +151,8 @@ def test_eval_writes_tables(weights, tmp_path, monkeypatch):
     main(["eval", "--weights", str(weights), "--out", str(tmp_path / "e3"), "--windows", "clips16_384x256",
           "--num-frames", "4", "--synth-test", "1", "--t2v-prompts", "0", "--known-intrinsics"])
     known = json.loads((tmp_path / "e3" / "results.json").read_text())["v2c"]
-    assert set(known) == {"RealEstate10K clips16_384x256 (known K)", "synthetic test (1) (known K)"}
+    method = "JOG3R point maps + correspondences (not the paper's)"
+    assert set(known) == {f"RealEstate10K clips16_384x256 (known K) - {method}", f"synthetic test (1) (known K) - {method}"}
     assert all(0 <= m["mAA@30"] <= 100 for res in known.values() for m in res["clips"].values())
     assert len(given) == 7 and all(K is not None for K, _ in given)
     for K, (h, w) in given:  # in pixels of the frames handed over: principal point near the centre
