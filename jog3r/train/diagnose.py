@@ -17,7 +17,7 @@ the null prompt, as V2C does, clips in their packed order) and measures the rela
 Rows are medians over all clips and pairs. ``--check-gt`` first runs the metric on the ground truth (must give 0)
 and on the "never turns" prior (``R = I``, ``t`` = forward).
 
-Usage::
+Usage (``--report OUT/model`` instead prints a saved model's errors by pair ``(0, j)``)::
 
     python -m jog3r.train.diagnose --data /tmp/diag/pack8 --mode rec --steps 800 --eval-every 50 \\
         --out /tmp/diag/rec --threads 1 [--lr 4e-4 --batch-size 2 --num-pairs 4]
@@ -156,6 +156,26 @@ def evaluate(model, diffusion, clips: list[dict], *, t: int = 2, seed: int = 0) 
     return out
 
 
+@torch.no_grad()
+def per_pair_report(model, diffusion, clips: list[dict], *, t: int = 2, seeds: int = 3) -> list[dict]:
+    """Mean errors by second frame ``j`` of the pairs ``(0, j)``, over ``clips`` and ``seeds`` noise draws."""
+    model.eval()
+    rows: dict[int, list[dict]] = {}
+    for seed in range(seeds):
+        for clip in clips:
+            z0 = clip["latents"][None]
+            edges = make_edges(z0.shape[2], SceneGraph.FIRST_TO_ALL)
+            noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
+            tt = torch.full((1,), t, dtype=torch.long)
+            pm = model(diffusion.q_sample(z0, tt, noise), tt, model.stdit.null_caption(1), None, edges=edges,
+                       compute_gen=False).pointmaps
+            errs = pair_pose_errors(pm.pts3d_in_other_view[0], pm.conf_in_other_view[0], pm.pts3d[0],
+                                    clip["depth"], clip["K"], clip["cam2world"], edges)
+            for p, j in enumerate(edges[:, 1].tolist()):
+                rows.setdefault(j, []).append({k: float(v[p]) for k, v in errs.items()})
+    return [{"j": j, **{k: sum(r[k] for r in rs) / len(rs) for k in rs[0]}} for j, rs in sorted(rows.items())]
+
+
 def check_metric(clips: list[dict]) -> dict[str, float]:
     """The metric on the ground truth itself (must be ~0) and on the never-turns prior."""
     gt_rows, prior_rows, base = {}, {}, []
@@ -194,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-clips", type=int, default=None, help="evaluate on the first N clips (default all)")
     parser.add_argument("--check-gt", action="store_true", help="print the metric on the truth and the prior")
+    parser.add_argument("--report", type=Path, default=None, metavar="MODEL_DIR",
+                        help="no training: print the errors of a saved model (e.g. OUT/model) by pair (0, j)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="extra TrainConfig field, e.g. --set rec_t_max=0 (repeatable)")
     args = parser.parse_args(argv)
@@ -202,6 +224,15 @@ def main(argv: list[str] | None = None) -> None:
     clips = load_eval_clips(args.data, args.eval_clips)
     if args.check_gt:
         print(json.dumps(check_metric(clips)), flush=True)
+    if args.report is not None:
+        from jog3r.diffusion import GaussianDiffusion
+        from jog3r.model import JOG3R
+
+        print("j  baseline/depth  rot_deg  trans_deg  rel_rot_deg  rel_trans_deg  (mean over clips, 3 noise seeds)")
+        for r in per_pair_report(JOG3R.from_pretrained(args.report), GaussianDiffusion(), clips):
+            print(f"{r['j']:<2} {r['baseline']:.3f} {r['rot_deg']:.2f} {r['trans_deg']:.2f} {r['rel_rot_deg']:.2f} "
+                  f"{r['rel_trans_deg']:.2f}")
+        return
     extra = {}
     for item in args.set:
         key, _, value = item.partition("=")
