@@ -29,16 +29,14 @@ import cv2
 import torch
 import tyro
 
-from jog3r.checks import check_intrinsics, check_seed, parse_device
+from jog3r.checks import check_seed, parse_device
 from jog3r.diffusion import DEFAULT_STEPS
 from jog3r.io.export_bundle import export_all
-from jog3r.io.nerfstudio import read_transforms_json
-from jog3r.io.re10k import read_re10k
+from jog3r.jobs import Intrinsics, IntrinsicsError, estimate_cameras
 from jog3r.metrics.met3r import save_error_map_video
-from jog3r.metrics.pose import pose_metrics
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Reconstruction
-from jog3r.video_io import adjust_intrinsics, write_video
+from jog3r.video_io import write_video
 from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
 from jog3r.train.checkpoints import commit_dir
@@ -174,27 +172,6 @@ def _pipeline(opts: Common) -> JOG3RPipeline:
     return pipe
 
 
-def read_gt_cameras(path: Path, image_size: tuple[int, int], frame_indices: torch.Tensor) -> torch.Tensor:
-    """Ground-truth ``cam2world [F, 4, 4]`` for the sampled frames of a video (OpenCV).
-
-    Raises:
-        ValueError: unknown format, or fewer poses than the video's sampled frame indices need.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"ground-truth file {path} does not exist")
-    if path.suffix.lower() == ".json":
-        cams = read_transforms_json(path, check_images=False)
-    elif path.suffix.lower() == ".txt":
-        cams = read_re10k(path, image_size)
-    else:
-        raise ValueError(f"{path}: ground truth must be a RealEstate10K .txt or a nerfstudio transforms.json")
-    c2w = torch.as_tensor(cams.cam2world, dtype=torch.float32)
-    idx = frame_indices.long()
-    if int(idx.max()) >= c2w.shape[0]:
-        raise ValueError(f"{path} has {c2w.shape[0]} poses but the video's frame {int(idx.max())} was sampled")
-    return c2w[idx]
-
-
 def _write_cameras(recon: Reconstruction, out: Path, frames, metrics: dict | None, fps: float,
                    frame_indices=None, source_fps: float | None = None) -> None:
     files = export_all(recon, out, metrics=metrics, video_frames=frames, fps=fps, frame_indices=frame_indices,
@@ -208,60 +185,34 @@ def _profile(opts: Common, timings: dict) -> None:
 
 
 def run_v2c(opts: V2C) -> dict:
-    """``jog3r v2c``: see :class:`V2C`. Returns the metrics (empty without ``--gt``)."""
+    """``jog3r v2c``: see :class:`V2C`; one :func:`jog3r.jobs.estimate_cameras` call plus printing. Returns the
+    ``metrics.json`` record (:meth:`jog3r.jobs.V2CReport.record`)."""
     if opts.focal is not None and not (math.isfinite(opts.focal) and opts.focal > 0):
         raise ValueError(f"--focal must be a positive focal length in pixels, got {opts.focal}")
     if opts.gt is not None and not opts.gt.is_file():
         raise FileNotFoundError(f"ground-truth file {opts.gt} does not exist")
     _check_common(opts, (opts.video,))
     pipe = _pipeline(opts)
-    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames, stride=opts.stride, fit=opts.fit)
-    print(info["message"])
-    pipe.check_frame_count(video.num_frames)
-    if opts.focal is not None and info.get("source_size") is None:
-        raise ValueError("--focal needs frames of one size; this image folder mixes sizes")
-    source_size = tuple(info.get("source_size") or video.size)  # None for image folders of mixed sizes
-    if opts.focal is not None:  # the same check as the app's known-intrinsics fields (B6)
+    with _staged(opts.out, opts.overwrite) as staging:
         try:
-            check_intrinsics(opts.focal, opts.focal, source_size[1] / 2, source_size[0] / 2, source_size)
-        except ValueError as exc:
+            report = estimate_cameras(
+                pipe, opts.video, num_frames=opts.num_frames, stride=opts.stride, fit=opts.fit,
+                intrinsics=None if opts.focal is None else Intrinsics.centred_at(opts.focal), gt=opts.gt,
+                matches=opts.matches, seed=opts.seed, export_dir=staging)
+        except IntrinsicsError as exc:  # the same check as the app's known-intrinsics fields (B6)
             raise ValueError(f"--focal {opts.focal:g}: {exc}") from None
-    source_frames = None
-    if opts.matches != "none":  # the matching is sharper on the source frames; the model's input stays the same
-        source_frames = pipe.load_source_frames(opts.video, video, info, num_frames=opts.num_frames, stride=opts.stride)
-        if source_frames is None:
-            print("images of mixed sizes: the correspondences are matched on the model-size frames")
-    gt = None
-    if opts.gt is not None:  # read (and check) the ground truth before the long run
-        gt = read_gt_cameras(opts.gt, source_size, video.frame_indices)
-    known_K = None
-    if opts.focal is not None:
-        h, w = source_size
-        known_K = torch.tensor([[opts.focal, 0, w / 2], [0, opts.focal, h / 2], [0, 0, 1.0]])
-        known_K = adjust_intrinsics(known_K, source_size, video.size)
-    result = pipe.video_to_cameras(video, known_K=known_K, seed=opts.seed, matches=opts.matches,
-                                   source_frames=source_frames)
-    metrics: dict = {}
-    metrics["method"] = result.method
-    print(f"cameras: {result.method}")
-    if result.match_info is not None:
-        info_m = result.match_info
+    for message in report.messages:
+        print(message)
+    print(f"cameras: {report.method}")
+    if report.output.match_info is not None:
+        info_m = report.output.match_info
         print(f"correspondences: {info_m['matches']} in {info_m['pairs']} frame pairs, {info_m['status']}; point cloud "
               f"reprojection error (median, px): {info_m.get('cloud_reprojection_px')}")
-        metrics["matches"] = info_m
-    if gt is not None:
-        for pairs in ("all", "first"):
-            m = pose_metrics(result.reconstruction.cam2world, gt, pairs=pairs)
-            metrics[pairs] = {k: float(v) for k, v in m.items() if k in ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")}
-        print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["all"].items()))
-    metrics["timings_s"] = result.timings
-    with _staged(opts.out, opts.overwrite) as staging:
-        write_video(staging / "video.mp4", result.video.frames, fps=video.fps)
-        _write_cameras(result.reconstruction, staging, result.video.frames, metrics, video.fps,
-                       frame_indices=video.frame_indices, source_fps=info.get("source_fps"))
+    if report.scores is not None:
+        print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in report.scores.all.items()))
     print(f"wrote {opts.out}")
-    _profile(opts, result.timings)
-    return metrics
+    _profile(opts, report.timings)
+    return report.record()
 
 
 def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
@@ -404,7 +355,7 @@ def _user_message(err: Exception, out: Path) -> str | None:
     return None
 
 
-__all__ = ["main", "run_v2c", "run_t2v", "run_met3r", "read_gt_cameras"]
+__all__ = ["main", "run_v2c", "run_t2v", "run_met3r"]
 
 
 if __name__ == "__main__":

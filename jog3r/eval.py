@@ -36,17 +36,15 @@ import tyro
 from jog3r.checks import parse_device
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.io.re10k import read_re10k
+from jog3r.jobs import METRIC_KEYS, estimate_cameras, read_ground_truth, score_cameras
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
-from jog3r.metrics.pose import pose_metrics
-from jog3r.video_io import adjust_intrinsics, read_video
+from jog3r.video_io import read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
-METRIC_KEYS = ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")
 SYNTH_TEST_SEED = 900_000_000
 """First seed of the synthetic test split; training draws seeds far below it."""
 
@@ -105,31 +103,28 @@ def _mean_metrics(rows: list[dict]) -> dict:
 
 def eval_re10k_window(pipe: JOG3RPipeline, folder: Path, num_frames: int, known_intrinsics: bool = False,
                       matches: str = "sift") -> dict:
-    """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs); with ``known_intrinsics``
-    the camera file's K (adjusted to the model's resize + crop) is given to the alignment; ``matches`` as
-    :meth:`JOG3RPipeline.video_to_cameras` (matched on the source frames), the method named per clip."""
+    """V2C metrics of every clip of one RealEstate10K window folder (all frame pairs), each clip one
+    :func:`jog3r.jobs.estimate_cameras` job; with ``known_intrinsics`` the camera file's K (adjusted to the model's
+    resize + crop) is given to the alignment; ``matches`` as :meth:`JOG3RPipeline.video_to_cameras` (matched on the
+    source frames), the method named per clip.
+
+    Returns:
+        ``{"clips": {id: {METRIC_KEYS..., "frames", "seconds", "method", "cloud reprojection px"}}, "mean": {...}}``.
+    """
     clips = {}
     for video_path in sorted(folder.glob("*.mp4")):
         txt = video_path.with_suffix(".txt")
         if not txt.exists():
             logger.warning("%s has no camera file %s: skipped", video_path, txt.name)
             continue
-        video, info = pipe.load_video(video_path, num_frames=num_frames)
-        cams = read_re10k(txt, tuple(info["source_size"]))
-        gt = torch.as_tensor(cams.cam2world, dtype=torch.float32)
-        if gt.shape[0] < info["num_source_frames"]:
-            raise ValueError(f"{txt} has {gt.shape[0]} poses for {info['num_source_frames']} video frames")
-        known_K = None
-        if known_intrinsics:
-            K = torch.as_tensor(cams.K, dtype=torch.float32)[video.frame_indices.long()]
-            known_K = adjust_intrinsics(K, tuple(info["source_size"]), video.size)
         start = time.perf_counter()
-        source = pipe.load_source_frames(video_path, video, info, num_frames=num_frames) if matches != "none" else None
-        out = pipe.video_to_cameras(video, known_K=known_K, matches=matches, source_frames=source)
-        m = pose_metrics(out.reconstruction.cam2world, gt[video.frame_indices.long()], pairs="all")
-        clips[video_path.stem] = {**{k: float(m[k]) for k in METRIC_KEYS}, "frames": video.num_frames,
-                                  "seconds": time.perf_counter() - start, "method": out.method,
-                                  "cloud reprojection px": (out.match_info or {}).get("cloud_reprojection_px")}
+        report = estimate_cameras(pipe, video_path, num_frames=num_frames, gt=txt, gt_intrinsics=known_intrinsics,
+                                  matches=matches)
+        for message in report.messages[1:]:  # the first is the sampling message
+            logger.warning("%s: %s", video_path.name, message)
+        clips[video_path.stem] = {**report.scores.all, "frames": report.video.num_frames,
+                                  "seconds": time.perf_counter() - start, "method": report.method,
+                                  "cloud reprojection px": (report.output.match_info or {}).get("cloud_reprojection_px")}
     return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
 
 
@@ -139,7 +134,7 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
     all pairs). The chain runs at the source resolution with the file's intrinsics.
 
     Raises:
-        ValueError: if a camera file has fewer poses than its video has frames.
+        ValueError: if a camera file has fewer poses than the sampled frames need.
     """
     rows: dict = {"never turns (R = I, forward)": {}, "SIFT + E-matrix chain (known K)": {}}
     for video_path in sorted(folder.glob("*.mp4")):
@@ -148,16 +143,13 @@ def eval_baselines(folder: Path, num_frames: int) -> dict:
             logger.warning("%s has no camera file %s: skipped", video_path, txt.name)
             continue
         video, info = read_video(video_path, num_frames=num_frames)
-        cams = read_re10k(txt, tuple(video.frames.shape[-2:]))
-        if cams.cam2world.shape[0] < info["num_source_frames"]:
-            raise ValueError(f"{txt} has {cams.cam2world.shape[0]} poses for {info['num_source_frames']} video frames")
-        idx = video.frame_indices.long()
-        gt = torch.as_tensor(cams.cam2world, dtype=torch.float32)[idx]
-        preds = {"never turns (R = I, forward)": never_turns_trajectory(len(idx)),
-                 "SIFT + E-matrix chain (known K)": classical_chain_trajectory(video.frames, torch.as_tensor(cams.K)[idx])}
+        truth = read_ground_truth(txt, video.frame_indices, tuple(video.frames.shape[-2:]), info["num_source_frames"])
+        if truth.note:
+            logger.warning("%s: %s", video_path.name, truth.note)
+        preds = {"never turns (R = I, forward)": never_turns_trajectory(video.num_frames),
+                 "SIFT + E-matrix chain (known K)": classical_chain_trajectory(video.frames, truth.K)}
         for name, pred in preds.items():
-            m = pose_metrics(pred, gt, pairs="all")
-            rows[name][video_path.stem] = {k: float(m[k]) for k in METRIC_KEYS}
+            rows[name][video_path.stem] = score_cameras(pred, truth.cam2world).all
     return {name: {"clips": clips, "mean": _mean_metrics(list(clips.values()))} for name, clips in rows.items()}
 
 
@@ -175,8 +167,8 @@ def eval_synthetic(pipe: JOG3RPipeline, n: int, num_frames: int, known_intrinsic
             big = generate_clip(SYNTH_TEST_SEED + i, SynthConfig(height=2 * h, width=2 * w, num_frames=num_frames)).frames
         out = pipe.video_to_cameras(Video(frames=clip.frames, frame_indices=torch.arange(clip.num_frames)),
                                     known_K=clip.K if known_intrinsics else None, matches=matches, source_frames=big)
-        m = pose_metrics(out.reconstruction.cam2world, clip.cam2world, pairs="all")
-        clips[f"synth_{SYNTH_TEST_SEED + i}"] = {**{k: float(m[k]) for k in METRIC_KEYS}, "method": out.method}
+        scores = score_cameras(out.reconstruction.cam2world, clip.cam2world)
+        clips[f"synth_{SYNTH_TEST_SEED + i}"] = {**scores.all, "method": out.method}
     return {"clips": clips, "mean": _mean_metrics(list(clips.values()))}
 
 

@@ -15,17 +15,13 @@ import shutil
 from pathlib import Path
 
 import gradio as gr
-import torch
 
 from jog3r.align.refine import RefineConfig
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
-from jog3r.checks import check_intrinsics
-from jog3r.io.export_bundle import export_all, zip_bundle
-from jog3r.io.nerfstudio import read_transforms_json
-from jog3r.io.re10k import read_re10k
-from jog3r.metrics.pose import pose_metrics
+from jog3r.io.export_bundle import zip_bundle
+from jog3r.jobs import MATCHES, Intrinsics, V2CReport, estimate_cameras
 from jog3r.types import Reconstruction
-from jog3r.video_io import IMAGE_SUFFIXES, adjust_intrinsics
+from jog3r.video_io import IMAGE_SUFFIXES
 from jog3r.viz.colors import colormap, to_uint8
 from jog3r.viz.export import DEFAULT_KEEP_PERCENT
 from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
@@ -44,6 +40,7 @@ SAMPLING = {
 """Radio label -> how ``load_video`` picks frames."""
 
 METRIC_KEYS = ("RRA@5", "RTA@5", "mAA@30", "Rot. err.", "Trans. err.")
+"""The pose metrics shown, in this order (all of :data:`jog3r.jobs.METRIC_KEYS`)."""
 
 
 def _check_keep_percent(value) -> float:
@@ -188,39 +185,6 @@ class EstimateTab:
             return {"stride": int(stride)}
         return {}
 
-    def _read_ground_truth(self, gt_file, video, info: dict) -> GroundTruth:
-        """The GT cameras of the frames actually used (camera ``i`` belongs to source frame ``i``)."""
-        path = file_paths(gt_file)[0]
-        if path.suffix.lower() == ".json":
-            cameras = read_transforms_json(path, check_images=False)
-            K, image_size = cameras.K, cameras.image_size
-        else:
-            cameras = read_re10k(path, video.size)
-            K, image_size = cameras.K, video.size
-        indices = video.frame_indices.tolist() if video.frame_indices is not None else list(range(video.num_frames))
-        if max(indices) >= cameras.num_frames:
-            raise gr.Error(
-                f"The ground-truth file has {cameras.num_frames} cameras but frame {max(indices) + 1} of the upload "
-                "was used; upload the matching camera file."
-            )
-        if info.get("num_source_frames") not in (None, cameras.num_frames):
-            gr.Warning(
-                f"The ground-truth file has {cameras.num_frames} cameras for {info['num_source_frames']} source "
-                "frames; camera i is matched to frame i."
-            )
-        return GroundTruth(cameras.cam2world[indices], K[indices] if K is not None else None, image_size)
-
-    @staticmethod
-    def _known_K(fx, fy, cx, cy, info: dict, size: tuple[int, int]) -> torch.Tensor:
-        """The typed intrinsics (pixels of the upload), checked as ``jog3r v2c --focal`` is
-        (:func:`jog3r.checks.check_intrinsics`), carried over to the model-size frames."""
-        source_size = info.get("source_size")
-        if source_size is None:
-            raise gr.Error("The images have different sizes, so one set of intrinsics cannot fit them all.")
-        fx, fy, cx, cy = check_intrinsics(fx, fy, cx, cy, tuple(source_size))
-        K = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
-        return adjust_intrinsics(K, tuple(source_size), size)
-
     # ---- handlers --------------------------------------------------------------------------------------------
 
     def plan(self, files, sampling, count, stride, request: gr.Request) -> str:
@@ -272,34 +236,38 @@ class EstimateTab:
     def _estimate(self, session, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, keep_percent,
                   matches, progress):
         pipe = self.runtime.pipeline_for(session.key)
-        # 1. frames (+ known K, ground truth), 2. cameras (the one heavy call), 3. metrics, 4. exports, 5. display.
         path, how = self._source(files, session), self._sampling(sampling, count, stride)
-        video, info = self._load(pipe, path, **how)
-        if info.get("message"):
-            gr.Info(info["message"])
-        known_K = self._known_K(fx, fy, cx, cy, info, video.size) if use_K else None
-        gt = self._read_ground_truth(gt_file, video, info) if file_paths(gt_file) else None
-        if matches not in ("sift", "none"):
+        if matches not in MATCHES:
             raise gr.Error(f"'Cameras from' must be 'sift' or 'none', got {matches!r}.")
-        # the correspondences are matched on the source-resolution frames (the model's input stays the same)
-        source_frames = pipe.load_source_frames(path, video, info, **how) if matches != "none" else None
-        out = pipe.video_to_cameras(video, known_K=known_K, matches=matches, source_frames=source_frames,
-                                    progress=progress_callback(progress))
-        recon = out.reconstruction
-        scores = pose_metrics(recon.cam2world, gt.cam2world) if gt is not None else None
-        table = {k: scores[k] for k in METRIC_KEYS if k in scores} if scores else None
+        gt = file_paths(gt_file)[0] if file_paths(gt_file) else None
         folder = session.new_folder("v2c")
-        export_all(recon, folder / "export", metrics=table, method=out.method, video_frames=video.frames, fps=video.fps,
-                   frame_indices=video.frame_indices, source_fps=info.get("source_fps"), keep_percent=keep_percent)
+        try:  # the one V2C job (jog3r.jobs): frames, known K, ground truth, cameras, metrics, exports
+            report = estimate_cameras(
+                pipe, path, **how, intrinsics=Intrinsics(fx, fy, cx, cy) if use_K else None, gt=gt,
+                matches=matches, export_dir=folder / "export", keep_percent=keep_percent,
+                progress=progress_callback(progress))
+        except (ValueError, FileNotFoundError) as exc:
+            text = str(exc)
+            if path.is_dir():  # the app's internal image folder is "the uploaded images" to the user
+                text = text.replace(str(path), "the uploaded images")
+            if gt is not None:  # and the upload's temporary path is its file name
+                text = text.replace(str(gt), gt.name)
+            raise gr.Error(text) from exc
+        for message in report.messages:
+            gr.Info(message)
         bundle = zip_bundle(folder / "export")
+        gt = None
+        if report.ground_truth is not None:
+            truth = report.ground_truth
+            gt = GroundTruth(truth.cam2world, truth.K, truth.image_size)
         if self.runtime.viewer is not None:
-            self.runtime.viewer.show(session.token, recon, ground_truth=gt, keep_percent=keep_percent,
+            self.runtime.viewer.show(session.token, report.reconstruction, ground_truth=gt, keep_percent=keep_percent,
                                      label="Estimated cameras")
-        return self._outputs(video, out, gt, table, bundle, self.runtime.model_markdown(session.key))
+        return self._outputs(report, bundle, self.runtime.model_markdown(session.key))
 
-    def _outputs(self, video, out, gt: GroundTruth | None, table: dict | None, bundle: Path, model: str) -> tuple:
+    def _outputs(self, report: V2CReport, bundle: Path, model: str) -> tuple:
         """What the widgets show after a V2C run (same order as the ``estimate_cameras`` outputs)."""
-        recon = out.reconstruction
+        video, out, recon = report.video, report.output, report.reconstruction
         summary = (
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
             f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}\n\n{model}"
@@ -314,21 +282,20 @@ class EstimateTab:
             if r.get("weak_steps"):
                 summary += (f". {r['weak_steps']} steps rest on fewer than {RefineConfig().weak_matches} "
                             "correspondences (frames far apart?): their cameras may be worse than the alignment's")
+        table = {k: report.scores.all[k] for k in METRIC_KEYS} if report.scores is not None else None
         metrics_md = ""
         if table:
             metrics_md = "**Pose metrics vs ground truth** (all frame pairs)\n\n" + markdown_table(
-                [(k, f"{v:.2f}" + (" %" if "@" in k else " °")) for k, v in table.items()], ("metric", "value")
-            )
-        name = out.method
-        trajectory = trajectory_figure([recon.cam2world], [name], gt=gt.cam2world if gt is not None else None)
+                report.as_table(METRIC_KEYS), ("metric", "value"))
+        gt_c2w = report.ground_truth.cam2world if report.ground_truth is not None else None
+        trajectory = trajectory_figure([recon.cam2world], [out.method], gt=gt_c2w)
         rot_plot = trans_plot = None
-        if gt is not None:  # errors of the pairs (frame 1, frame f), f = 2..F
-            per_frame = pose_metrics(recon.cam2world, gt.cam2world, pairs="first")
+        if report.scores is not None:  # errors of the pairs (frame 1, frame f), f = 2..F
             frames = list(range(2, video.num_frames + 1))
-            rot_plot = per_frame_figure(per_frame["rot_err"], "Relative rotation error", frames=frames,
+            rot_plot = per_frame_figure(report.scores.rot_err_first, "Relative rotation error", frames=frames,
                                         y_label="degrees")
-            trans_plot = per_frame_figure(per_frame["trans_err"], "Translation-direction error", frames=frames,
-                                          y_label="degrees")
+            trans_plot = per_frame_figure(report.scores.trans_err_first, "Translation-direction error",
+                                          frames=frames, y_label="degrees")
         result = {
             "num_frames": video.num_frames,
             "image_size": list(video.size),

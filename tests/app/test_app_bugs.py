@@ -68,7 +68,7 @@ def test_points_kept_nan_or_out_of_range_is_refused(studio, clip):
 def test_failed_job_leaves_nothing_and_a_new_job_replaces_the_last_results(studio, clip, monkeypatch):
     """B4: a job failing on a full disk left its partial folder (filling the disk for everyone until the session
     ended); B16: every run's results piled up in the session until it ended."""
-    import app.tabs.estimate as estimate_tab
+    import jog3r.jobs.v2c as v2c_job  # the V2C job the Estimate tab calls writes the exports
 
     client = studio.client()
     args = _estimate_args([clip[0]], sampling="Number of frames", count=2, matches="none")
@@ -77,18 +77,18 @@ def test_failed_job_leaves_nothing_and_a_new_job_replaces_the_last_results(studi
     first = sorted(p.name for p in session.folder.iterdir())
     assert first == ["v2c-001"], first
 
-    real_export = estimate_tab.export_all
+    real_export = v2c_job.export_all
 
     def export_then_disk_full(recon, out, **kwargs):
         real_export(recon, out, **kwargs)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(estimate_tab, "export_all", export_then_disk_full)
+    monkeypatch.setattr(v2c_job, "export_all", export_then_disk_full)
     with pytest.raises(AppError, match="disk is full") as err:
         client.predict(**args, api_name="/estimate_cameras")
     assert "Traceback" not in str(err.value)
     assert list(session.folder.iterdir()) == []  # the earlier results and the failed run's files are gone
-    monkeypatch.setattr(estimate_tab, "export_all", real_export)
+    monkeypatch.setattr(v2c_job, "export_all", real_export)
     _still_answers(client)
 
 
