@@ -29,7 +29,7 @@ import viser
 from jog3r.types import Reconstruction
 from jog3r.viz import viewer as viz
 from jog3r.viz.controls import ViewerControls, set_initial_view
-from jog3r.viz.export import DEFAULT_KEEP_PERCENT
+from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,8 @@ docstring states its file's convention in full:
 * :mod:`jog3r.io.nerfstudio` - nerfstudio / DL3DV / instant-ngp ``transforms.json`` (OpenGL camera-to-world).
 * :mod:`jog3r.io.colmap` - COLMAP text model (``QW QX QY QZ`` world-to-camera; converted to XYZW only here).
 * :mod:`jog3r.io.tum` - TUM trajectory ``timestamp tx ty tz qx qy qz qw`` (camera-to-world).
+* :mod:`jog3r.io.scene` - point clouds and scenes: binary PLY, GLB (points + camera frustums), the confidence cut
+  shared with the viewer.
 * :mod:`jog3r.io.export_bundle` - every format at once for a ``Reconstruction`` (plus PLY/GLB/depth), zipped.
   Import it explicitly (``from jog3r.io.export_bundle import export_all``); it pulls in trimesh and PyAV.
 """

@@ -3,7 +3,7 @@
 ``Reconstruction -> out_dir/{cameras_re10k.txt, transforms.json, colmap/, trajectory_tum.txt, pointcloud.ply,
 scene.glb, scene_no_cameras.glb, images/, depth/, video.mp4?, metrics.json?, CONVENTIONS.txt}``. Each file's
 convention is the one stated by its writer's module (:mod:`jog3r.io.re10k`, :mod:`jog3r.io.nerfstudio`,
-:mod:`jog3r.io.colmap`, :mod:`jog3r.io.tum`, :mod:`jog3r.viz.export`) and summarised, one line per file, in
+:mod:`jog3r.io.colmap`, :mod:`jog3r.io.tum`, :mod:`jog3r.io.scene`) and summarised, one line per file, in
 the bundle's ``CONVENTIONS.txt``.
 """
 
@@ -25,8 +25,8 @@ from jog3r.io.re10k import write_re10k
 from jog3r.io.tum import write_tum
 from jog3r.types import Reconstruction
 from jog3r.video_io import write_video
-from jog3r.viz.colors import to_uint8
-from jog3r.viz.export import (
+from jog3r.pixels import to_uint8
+from jog3r.io.scene import (
     DEFAULT_KEEP_PERCENT,
     MAX_POINTS,
     confidence_cut,
@@ -185,7 +185,7 @@ def export_all(
         conf_threshold: points with ``conf >= conf_threshold`` go to the PLY, GLB and COLMAP files; ``None``
             (default) keeps the ``keep_percent`` % most confident finite points.
         keep_percent: the cut used when ``conf_threshold`` is ``None``; the default
-            (:data:`jog3r.viz.export.DEFAULT_KEEP_PERCENT`) is also the viewer's, so with the default arguments
+            (:data:`jog3r.io.scene.DEFAULT_KEEP_PERCENT`) is also the viewer's, so with the default arguments
             the PLY holds exactly the points the viewer draws.
         max_points: cap for the PLY and GLB point clouds (seeded uniform subsample, the viewer's too).
         colmap_max_points: cap for ``points3D.txt``.

@@ -33,7 +33,7 @@ from jog3r.metrics.pose import pose_metrics
 from jog3r.pipeline import JOG3RPipeline, V2COutput
 from jog3r.types import Reconstruction, Video
 from jog3r.video_io import adjust_intrinsics
-from jog3r.viz.export import DEFAULT_KEEP_PERCENT
+from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 
 logger = logging.getLogger(__name__)
 

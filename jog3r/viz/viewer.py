@@ -30,9 +30,9 @@ import viser
 
 from jog3r.geometry.registration import register_points
 from jog3r.types import Reconstruction
-from jog3r.viz import export
+from jog3r.io import scene as export
 from jog3r.viz.colors import GT_COLOR, colormap, time_colors, to_uint8
-from jog3r.viz.export import DEFAULT_KEEP_PERCENT, MAX_POINTS
+from jog3r.io.scene import DEFAULT_KEEP_PERCENT, MAX_POINTS
 
 logger = logging.getLogger(__name__)
 
@@ -170,13 +170,13 @@ def select_points(
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points and colours to draw: the confident finite pixels, subsampled to ``max_points``.
 
-    The selection is :func:`jog3r.viz.export.select_points` (seed 0), the exports' own, so with the defaults the
+    The selection is :func:`jog3r.io.scene.select_points` (seed 0), the exports' own, so with the defaults the
     viewer draws exactly the points of the bundle's ``pointcloud.ply``.
 
     Args:
         recon: the reconstruction.
         keep_percent: keep the ``keep_percent`` % most confident finite points (default
-            :data:`~jog3r.viz.export.DEFAULT_KEEP_PERCENT`, shared with the exports); ``None`` keeps them all.
+            :data:`~jog3r.io.scene.DEFAULT_KEEP_PERCENT`, shared with the exports); ``None`` keeps them all.
         conf_threshold: an absolute cut ``conf >= conf_threshold`` instead (DUSt3R demo's ``min_conf_thr``); it
             overrides ``keep_percent``.
         max_points: at most this many points are returned.

@@ -13,7 +13,7 @@ import trimesh
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import Reconstruction
 from jog3r.viz.colors import time_colors, to_uint8
-from jog3r.viz.export import (
+from jog3r.io.scene import (
     WORLD_TO_GLTF,
     auto_frustum_scale,
     reconstruction_to_glb,

@@ -12,7 +12,7 @@ Conventions of the files written here:
 
   - ``frustum_fff``: a frustum mesh (apex at the camera centre, base at the image corners at depth
     ``frustum_scale``, plus a small triangle on the image's top edge), coloured by
-    :func:`jog3r.viz.colors.time_colors` (frame 0 red -> last frame purple);
+    :func:`jog3r.pixels.time_colors` (frame 0 red -> last frame purple);
   - ``camera_fff``: a glTF perspective camera (Blender imports it as a camera object) with the frame's vertical
     field of view ``yfov = 2 atan(H / (2 fy))`` and ``aspectRatio = (W / fx) / (H / fy)`` (= ``W / H`` for square
     pixels), on a node whose rotation (XYZW) and translation are the frame's pose: ``R = diag(1,-1,-1) R_c2w
@@ -31,7 +31,7 @@ import torch
 import trimesh
 
 from jog3r.types import Reconstruction
-from jog3r.viz.colors import time_colors, to_uint8
+from jog3r.pixels import time_colors, to_uint8
 
 logger = logging.getLogger(__name__)
 
