@@ -20,6 +20,7 @@ folder). ``python benchmarks/train_gpu.py`` uses it.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import threading
@@ -90,15 +91,17 @@ class ReplayPool:
             _RenderedClips(synth_cfg, seed, rank, world), batch_size=None, shuffle=False, num_workers=workers,
             prefetch_factor=4, persistent_workers=False, worker_init_fn=_one_thread, multiprocessing_context=context,
         )
+        self._batches = iter(self._loader)
         self.started = time.perf_counter()
         self._thread = threading.Thread(target=self._fill, name="replay-pool", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # never leave the thread inside the loader at interpreter shutdown
 
     # ------------------------------------------------------------------ producer
     def _fill(self) -> None:
         try:
             pending = []
-            for clip in self._loader:
+            for clip in self._batches:
                 if self._stop.is_set():
                     break
                 pending.append(clip)
@@ -106,6 +109,8 @@ class ReplayPool:
                     self._encode(pending)
                     pending = []
         except BaseException as exc:  # surfaced to the training loop by sample()
+            if self._stop.is_set():
+                return  # close() shut the renderers down under us
             self._error = exc
             with self._cond:
                 self._cond.notify_all()
@@ -179,8 +184,14 @@ class ReplayPool:
                 "pool_clips_per_s": self.total / elapsed}
 
     def close(self) -> None:
-        """Stop rendering (worker processes end with the loader's iterator)."""
+        """Stop rendering: shut the renderer processes down and wait for the encoding thread (idempotent)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        shutdown = getattr(self._batches, "_shutdown_workers", None)  # DataLoader's own clean-up
+        if shutdown is not None:
+            shutdown()
+        self._thread.join(timeout=30)
 
 
 def build_replay_pool(cfg, vae, device: torch.device, *, height: int, width: int, rank: int, world: int
