@@ -136,35 +136,46 @@ def match_frames(frames: torch.Tensor, config: RefineConfig | None = None
     out = []
     num = frames.shape[0]
     for i in range(num):
-        ki, di = feats[i]
         for j in range(i + 1, min(num, i + config.window + 1)):
-            kj, dj = feats[j]
-            if di is None or dj is None or len(ki) < 8 or len(kj) < 8:
-                continue
-            fwd = matcher.knnMatch(di, dj, k=2)
-            bwd = {m.queryIdx: m.trainIdx for m, *_ in matcher.knnMatch(dj, di, k=1)}
-            good = [(m, m.distance / max(rest[0].distance, 1e-9)) for m, *rest in fwd
-                    if rest and m.distance < config.ratio * rest[0].distance and bwd.get(m.trainIdx) == m.queryIdx]
-            if len(good) < config.min_matches:
-                continue
-            # cv2 keypoints: pixel centres at integers, at `up` times the resolution -> our +0.5 convention
-            pi = np.float64([ki[m.queryIdx].pt for m, _ in good]) + 0.5
-            pj = np.float64([kj[m.trainIdx].pt for m, _ in good]) + 0.5
-            pi, pj = pi / up, pj / up
-            try:
-                _, inl = cv2.findFundamentalMat(pi, pj, cv2.USAC_MAGSAC, config.ransac_px, 0.999, 10000)
-            except cv2.error as err:  # degenerate configuration (e.g. all matches on one plane / no motion)
-                logger.debug("frames %d-%d: fundamental matrix failed (%s)", i, j, err)
-                continue
-            if inl is None:
-                continue
-            keep = np.flatnonzero(inl[:, 0])
-            if keep.size < config.min_matches:
-                continue
-            scores = np.array([r for _, r in good])[keep]  # distance ratios: lower is more distinctive
-            keep = keep[np.argsort(scores, kind="stable")[: config.max_matches]]
-            out.append((i, j, pi[keep], pj[keep]))
+            pair = match_pair(feats[i], feats[j], config, up, matcher, (i, j))
+            if pair is not None:
+                out.append((i, j, *pair))
     return out
+
+
+def match_pair(feat_i: tuple, feat_j: tuple, config: RefineConfig, up: int, matcher=None, names=(0, 1)
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Correspondences of one frame pair from their SIFT ``(keypoints, descriptors)`` (detected on frames upscaled
+    ``up`` times): mutual nearest neighbours with the ratio test, a fundamental-matrix MAGSAC++ filter, at most
+    ``config.max_matches`` (the lowest distance ratios). Returns ``(uv_i, uv_j)`` ``[M, 2]`` float64 pixels of the
+    frames before the upscaling (centres at ``+0.5``), or ``None`` below ``config.min_matches``."""
+    matcher = matcher or cv2.BFMatcher(cv2.NORM_L2)
+    (ki, di), (kj, dj) = feat_i, feat_j
+    if di is None or dj is None or len(ki) < 8 or len(kj) < 8:
+        return None
+    fwd = matcher.knnMatch(di, dj, k=2)
+    bwd = {m.queryIdx: m.trainIdx for m, *_ in matcher.knnMatch(dj, di, k=1)}
+    good = [(m, m.distance / max(rest[0].distance, 1e-9)) for m, *rest in fwd
+            if rest and m.distance < config.ratio * rest[0].distance and bwd.get(m.trainIdx) == m.queryIdx]
+    if len(good) < config.min_matches:
+        return None
+    # cv2 keypoints: pixel centres at integers, at `up` times the resolution -> our +0.5 convention
+    pi = np.float64([ki[m.queryIdx].pt for m, _ in good]) + 0.5
+    pj = np.float64([kj[m.trainIdx].pt for m, _ in good]) + 0.5
+    pi, pj = pi / up, pj / up
+    try:
+        _, inl = cv2.findFundamentalMat(pi, pj, cv2.USAC_MAGSAC, config.ransac_px, 0.999, 10000)
+    except cv2.error as err:  # degenerate configuration (e.g. all matches on one plane / no motion)
+        logger.debug("frames %d-%d: fundamental matrix failed (%s)", names[0], names[1], err)
+        return None
+    if inl is None:
+        return None
+    keep = np.flatnonzero(inl[:, 0])
+    if keep.size < config.min_matches:
+        return None
+    scores = np.array([r for _, r in good])[keep]  # distance ratios: lower is more distinctive
+    keep = keep[np.argsort(scores, kind="stable")[: config.max_matches]]
+    return pi[keep], pj[keep]
 
 
 def _rotation_only(na: np.ndarray, nb: np.ndarray, focal: float) -> tuple[np.ndarray, float]:

@@ -1,0 +1,108 @@
+"""Long-video V2C (issue 16): one camera per frame on a synthetic walkthrough, scored on all frame pairs.
+
+    python benchmarks/v2c_long.py                       # 60 / 120 / 240 frames
+    python benchmarks/v2c_long.py --frames 60 120 240 480
+
+The clip is ``jog3r.data.synth`` seed 950000000 (the embedded model trained on seeds 0-999, its synthetic test split
+is 900000000-7), rendered at 256x384 (the source) with the generator's exact cameras; the model sees it resized to
+its 128x192, SIFT matches the 256x384 frames (upscaled 2x). Each length runs in a fresh process (one thread) so the
+peak memory (``resource.getrusage``, max RSS) is its own. Prints one table row per length: mAA@30 / RRA@5 / RTA@5
+over all frame pairs, the linked windows' cameras before the global alignment, seconds per frame end to end
+(model + alignment + matching + global solve; rendering not counted), the estimate quoted before the run, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SEED = 950000000
+
+
+def clip(n: int, cache: Path):
+    import torch
+
+    from jog3r.data.synth.generate import SynthConfig, generate_clip
+    path = cache / f"clip_{SEED}_{n}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    c = generate_clip(SEED, SynthConfig(height=256, width=384, num_frames=n))
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save(c, path)
+    return c
+
+
+def one(n: int, cache: Path) -> dict:
+    import torch
+    torch.set_num_threads(1)
+    from jog3r.long_v2c import estimate_long_cost, long_video_to_cameras
+    from jog3r.metrics.pose import pose_metrics
+    from jog3r.pipeline import JOG3RPipeline
+    from jog3r.types import Video
+    from jog3r.video_io import resize_and_center_crop
+    c = clip(n, cache)
+    src = (c.frames * 255).round().to(torch.uint8)
+    gt = c.cam2world
+    del c
+    pipe = JOG3RPipeline.from_pretrained()
+    video = Video(frames=resize_and_center_crop(src.float() / 255, pipe.resolution), frame_indices=torch.arange(n))
+    est = estimate_long_cost(pipe, n)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    out = long_video_to_cameras(pipe, video, source_frames=src)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    m = pose_metrics(out.reconstruction.cam2world, gt, pairs="all")
+    from jog3r.align.windows import WindowedAligner  # noqa: F401
+    info = out.match_info
+    return {"frames": n, "windows": info["windows"], "status": info["status"], "iterations": info.get("iterations"),
+            "mAA@30": float(m["mAA@30"]), "RRA@5": float(m["RRA@5"]), "RTA@5": float(m["RTA@5"]),
+            "rot_err": float(m["Rot. err."]), "trans_err": float(m["Trans. err."]),
+            "wall_s": wall, "cpu_s": cpu, "s_per_frame": wall / n, "estimate_s": est["seconds"],
+            "estimate_mb": est["memory_mb"], "timings": out.timings,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cloud_px": info.get("cloud_reprojection_px"), "matches": info["matches"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, nargs="+", default=[60, 120, 240])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/jog3r_v2c_long"))
+    ap.add_argument("--json-out", type=Path)
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if a.one:
+        print("RESULT " + json.dumps(one(a.one, a.cache)))
+        return
+    rows = []
+    for n in a.frames:
+        proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--cache", str(a.cache)],
+                              capture_output=True, text=True)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if not line:
+            print(f"{n} frames failed:\n{proc.stderr[-2000:]}")
+            continue
+        r = json.loads(line[0][7:])
+        rows.append(r)
+        t = r["timings"]
+        print(f"{n} frames: {r['status']}, {r['iterations']} LM steps, {r['matches']} matches; seconds: model "
+              f"{t['model']:.1f}, window alignment {t['align']:.1f}, matching {t['matches']:.1f}, global "
+              f"{t['global']:.1f}; CPU {r['cpu_s']:.1f} s", flush=True)
+    print("\n| frames | windows | mAA@30 | RRA@5 | RTA@5 | rot. err. (deg) | transl. err. (deg) | s / frame | "
+          "wall s (estimate) | peak RSS GiB | cloud reproj. px |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['frames']} | {r['windows']} | {r['mAA@30']:.1f} | {r['RRA@5']:.1f} | {r['RTA@5']:.1f} | "
+              f"{r['rot_err']:.2f} | {r['trans_err']:.2f} | {r['s_per_frame']:.2f} | {r['wall_s']:.0f} "
+              f"({r['estimate_s']:.0f}) | {r['peak_mb'] / 1024:.2f} | {r['cloud_px']:.2f} |")
+    if a.json_out:
+        a.json_out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

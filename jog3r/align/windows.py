@@ -1,0 +1,524 @@
+"""V2C for long videos: overlapping windows of the model, one sparse global alignment over every frame (issue 16).
+
+JOG3R's STDiT is a 16-frame model. A video of ``N`` sampled frames (hundreds) is cut into overlapping windows
+(:func:`plan_windows`, default 16 frames with stride 12: 4 frames shared with the previous window); each window
+goes through the model and the point-map alignment (:func:`jog3r.align.fit.fit`) as a short video does, and
+:class:`WindowedAligner` keeps of it only what the final alignment needs:
+
+* per frame, at the model's resolution: depth (float32), confidence (float32), colours (uint8), intrinsics;
+  frames shared with an earlier window keep the earlier window's values;
+* per point-map edge view, ``pm_pixels`` confident pixels (pixel, point, weight) for the point-map term;
+* a first estimate of every camera: each window's cameras placed by the similarity that maps its shared frames
+  onto the cameras already placed (scale from the ratio of their depth maps, rotation by a chordal mean, the
+  translation by the mean of the shared centres): the windows are *linked through their shared frames*.
+
+Correspondences are matched while the frames stream in (:class:`StreamMatcher`: SIFT of each frame kept only for
+the next ``window`` frames, the default alignment's matching of :func:`jog3r.align.refine.match_pair`), so the
+cost and the memory of the matching are linear in ``N``.
+
+:meth:`WindowedAligner.solve` then runs the objective of :func:`jog3r.align.joint.joint_align` (same terms, same
+weights, same init: rotation chain + translation averaging of the correspondences) over all ``N`` frames at once:
+the normal equations are assembled as a sparse matrix (7 + 12 unknowns per frame, 7 per edge; the matched frame
+pairs and the temporal terms couple frames at most ``window`` apart, the edges only their two frames) and solved
+by a sparse LU (SuperLU), so one Levenberg-Marquardt step costs O(N) instead of the dense O(N^3).
+
+Memory: the model's activations of one window at a time, the source frames of ``window + 1`` frames for the
+matching, and per frame ~0.3 MB at 128 x 192 (depth, confidence, colours, the point cloud of the output) plus its
+correspondences (at most ``max_matches`` per pair, ``window`` pairs).
+
+Conventions: :mod:`jog3r.geometry.camera` (OpenCV axes, ``cam2world``, pixel centres at ``+0.5``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+
+import cv2
+import numpy as np
+import roma
+import scipy.sparse
+import scipy.sparse.linalg
+import torch
+
+from jog3r.align.joint import (
+    METHOD_JOINT,
+    JointConfig,
+    _grid_basis,
+    _huber_w,
+    _cauchy_w,
+    _Problem,
+    cloud_reprojection_px,
+)
+from jog3r.align.refine import RefineConfig, chain_cameras, gray_uint8, match_pair, pair_poses
+from jog3r.geometry.camera import depth_to_world_points
+from jog3r.types import PairwisePointmaps, Reconstruction
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 16
+"""Frames per window (the model's ``F``)."""
+STRIDE = 12
+"""Step between window starts: ``WINDOW - STRIDE`` = 4 frames shared by consecutive windows."""
+
+
+def plan_windows(num_frames: int, window: int = WINDOW, stride: int = STRIDE) -> list[tuple[int, int]]:
+    """Windows ``[(start, end), ...]`` (end exclusive) covering frames ``0 .. num_frames - 1``.
+
+    Starts at ``0, stride, 2 stride, ...``; the last window ends at ``num_frames`` (it may share more than
+    ``window - stride`` frames with the one before). One window ``(0, num_frames)`` when ``num_frames <= window``.
+
+    Raises:
+        ValueError: ``num_frames < 2``, ``window < 2`` or ``stride`` outside ``[1, window - 1]`` (consecutive
+            windows must share at least one frame).
+    """
+    if num_frames < 2:
+        raise ValueError(f"camera estimation needs at least 2 frames, got {num_frames}")
+    if window < 2 or not 1 <= stride <= window - 1:
+        raise ValueError(f"need window >= 2 and 1 <= stride <= window - 1 (shared frames link the windows), got "
+                         f"window {window}, stride {stride}")
+    if num_frames <= window:
+        return [(0, num_frames)]
+    out = []
+    start = 0
+    while start + window < num_frames:
+        out.append((start, start + window))
+        start += stride
+    out.append((num_frames - window, num_frames))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- matching
+class StreamMatcher:
+    """SIFT correspondences of a frame stream, frame ``j`` against frames ``j - window .. j - 1``.
+
+    The same matches as :func:`jog3r.align.refine.match_frames` on the whole stack (same detector, ratio test,
+    RANSAC, cap per pair), with the features of only the last ``window`` frames kept.
+
+    Args:
+        config: :class:`~jog3r.align.refine.RefineConfig` (``window``, ``max_matches``, ``upsample``, ...).
+        size: ``(H', W')`` of the matched frames (fixes the SIFT upscaling).
+    """
+
+    def __init__(self, config: RefineConfig, size: tuple[int, int]):
+        self.config = config
+        self.up = config.upsample_for(tuple(size))
+        self.size = tuple(size)
+        self.sift = cv2.SIFT_create()
+        self.matcher = cv2.BFMatcher(cv2.NORM_L2)
+        self.recent: list[tuple[int, tuple]] = []
+        self.matches: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        self.count = 0
+
+    def push(self, frame: torch.Tensor) -> None:
+        """Add the next frame (``[3, H', W']`` float RGB in ``[0, 1]``, or uint8) and match it with the recent ones."""
+        if tuple(frame.shape[-2:]) != self.size:
+            raise ValueError(f"frame {self.count} is {tuple(frame.shape[-2:])}, the stream's frames {self.size}")
+        if frame.dtype == torch.uint8:
+            frame = frame.float() / 255
+        feat = self.sift.detectAndCompute(gray_uint8(frame, self.up), None)
+        j = self.count
+        for i, fi in self.recent:
+            pair = match_pair(fi, feat, self.config, self.up, self.matcher, (i, j))
+            if pair is not None:
+                self.matches.append((i, j, *pair))
+        self.recent = (self.recent + [(j, feat)])[-self.config.window:]
+        self.count += 1
+
+
+# ---------------------------------------------------------------------------------------------- accumulation
+class WindowedAligner:
+    """Collects the windows of a long video (:meth:`add_window`) and solves one alignment (:meth:`solve`).
+
+    Args:
+        num_frames: ``N`` frames of the video.
+        size: ``(H, W)`` of the model's frames (the windows' reconstructions).
+        config: :class:`~jog3r.align.joint.JointConfig` of the final alignment (``pm_pixels`` per edge view are
+            kept of each window's point maps).
+    """
+
+    def __init__(self, num_frames: int, size: tuple[int, int], config: JointConfig | None = None):
+        self.N, (self.H, self.W) = int(num_frames), tuple(size)
+        self.cfg = config or JointConfig()
+        N, H, W = self.N, self.H, self.W
+        self.depth = torch.zeros(N, H, W)
+        self.conf = torch.zeros(N, H, W)
+        self.colors = torch.zeros(N, H, W, 3, dtype=torch.uint8)
+        self.K = torch.zeros(N, 3, 3)
+        self.c2w = torch.eye(4, dtype=torch.float64).repeat(N, 1, 1)
+        self.filled = torch.zeros(N, dtype=torch.bool)
+        self.pm_groups: list[dict] = []
+        self.num_edges = 0
+        self.windows: list[tuple[int, int]] = []
+        self.link: list[dict] = []
+        self._gen = torch.Generator().manual_seed(0)
+
+    def add_window(self, start: int, recon: Reconstruction, pointmaps: PairwisePointmaps | None = None) -> dict:
+        """Add the point-map alignment ``recon`` of frames ``start .. start + n - 1`` and its point maps.
+
+        The window is linked to the frames already placed through the frames it shares with them (all but the
+        first window must share at least one). Returns the link: ``shared`` frames, ``scale`` (global / window
+        units) and ``rot_spread_deg`` (largest angle between the shared frames' rotation offsets: how much the
+        two windows disagree).
+
+        Raises:
+            ValueError: the window leaves the video, shares no frame with the placed ones (not the first), or its
+                frames are not ``H x W``.
+        """
+        n = recon.num_frames
+        end = start + n
+        if start < 0 or end > self.N or recon.image_size != (self.H, self.W):
+            raise ValueError(f"window {start}..{end - 1} of {tuple(recon.depth.shape)} does not fit a video of "
+                             f"{self.N} frames of {self.H}x{self.W}")
+        idx = torch.arange(start, end)
+        shared = idx[self.filled[idx]]
+        c2w_w = recon.cam2world.double().cpu()
+        depth_w = recon.depth.float().cpu()
+        if shared.numel() == 0:
+            if bool(self.filled.any()):
+                raise ValueError(f"window {start}..{end - 1} shares no frame with the frames already placed")
+            scale, R_sim, t_sim, spread = 1.0, torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), 0.0
+        else:
+            loc = shared - start
+            ratios = []
+            for f, k in zip(shared.tolist(), loc.tolist()):
+                ok = (self.depth[f] > 0) & (depth_w[k] > 0) & torch.isfinite(depth_w[k])
+                ratios.append(float((self.depth[f][ok] / depth_w[k][ok]).median()))
+            scale = float(np.median(ratios))
+            offs = self.c2w[shared, :3, :3] @ c2w_w[loc, :3, :3].transpose(1, 2)  # R_glob R_win^T per shared frame
+            R_sim = roma.special_procrustes(offs.sum(0))
+            spread = float(torch.rad2deg(roma.rotmat_geodesic_distance(offs, R_sim[None].expand_as(offs))).max())
+            t_sim = (self.c2w[shared, :3, 3] - scale * c2w_w[loc, :3, 3] @ R_sim.T).mean(0)
+        new = idx[~self.filled[idx]]
+        loc = new - start
+        self.c2w[new, :3, :3] = R_sim @ c2w_w[loc, :3, :3]
+        self.c2w[new, :3, 3] = scale * c2w_w[loc, :3, 3] @ R_sim.T + t_sim
+        self.depth[new] = scale * depth_w[loc]
+        self.conf[new] = recon.conf.float().cpu()[loc]
+        self.colors[new] = (recon.colors.float().cpu()[loc].clamp(0, 1) * 255).round().to(torch.uint8)
+        self.K[new] = recon.K.float().cpu()[loc]
+        self.filled[new] = True
+        if pointmaps is not None:
+            self._add_pointmaps(start, pointmaps)
+        info = {"start": start, "end": end, "shared": int(shared.numel()), "scale": scale, "rot_spread_deg": spread}
+        self.windows.append((start, end))
+        self.link.append(info)
+        return info
+
+    def _add_pointmaps(self, start: int, pm: PairwisePointmaps) -> None:
+        """Keep ``pm_pixels`` confident pixels of every edge view (as ``joint.py``'s point-map term picks them)."""
+        k = self.cfg.pm_pixels
+        if self.cfg.w_pm <= 0 or k <= 0:
+            return
+        W = self.W
+        for e, (i, j) in enumerate(pm.edges.tolist()):
+            ge = self.num_edges + e
+            for frame, pts, conf in ((i, pm.pts3d[0, e], pm.conf[0, e]),
+                                     (j, pm.pts3d_in_other_view[0, e], pm.conf_in_other_view[0, e])):
+                pts = pts.double().cpu().reshape(-1, 3)
+                w = conf.double().cpu().reshape(-1).clamp(min=1.0).log()
+                ok = torch.isfinite(pts).all(-1) & (w > 0)
+                cand = torch.nonzero(ok).flatten()
+                if cand.numel() == 0:
+                    continue
+                top = cand[torch.argsort(w[cand], descending=True)[: 4 * k]]
+                pick = top[torch.randperm(top.numel(), generator=self._gen)[:k]]
+                uv = torch.stack(((pick % W).double() + 0.5, (pick // W).double() + 0.5), -1)
+                self.pm_groups.append({"e": ge, "f": start + frame, "uv": uv, "X": pts[pick], "w": w[pick]})
+        self.num_edges += int(pm.edges.shape[0])
+
+    def reconstruction(self, cam2world: torch.Tensor | None = None) -> Reconstruction:
+        """The accumulated frames as a :class:`~jog3r.types.Reconstruction` (the linked windows' cameras unless
+        ``cam2world`` is given). Raises ``ValueError`` while a frame has not been placed."""
+        if not bool(self.filled.all()):
+            missing = torch.nonzero(~self.filled).flatten()
+            raise ValueError(f"{missing.numel()} frames are in no window (first: {int(missing[0])})")
+        c2w = (self.c2w if cam2world is None else cam2world).float()
+        return Reconstruction(cam2world=c2w, K=self.common_K(), depth=self.depth,
+                              pts3d=depth_to_world_points(self.depth, self.K, c2w), conf=self.conf,
+                              colors=self.colors.float() / 255)
+
+    def common_K(self) -> torch.Tensor:
+        """``[N, 3, 3]``: each frame's focal ``sqrt(fx fy)`` with one pixel aspect ``fy / fx`` and principal point
+        for the video (medians over the frames): the joint alignment optimises the focal only, and windows that
+        estimated slightly different aspects would otherwise disagree for good."""
+        K = self.K.clone()
+        f = (K[:, 0, 0] * K[:, 1, 1]).sqrt()
+        a = (K[:, 1, 1] / K[:, 0, 0]).median()
+        K[:, 0, 0], K[:, 1, 1] = f / a.sqrt(), f * a.sqrt()
+        K[:, 0, 2], K[:, 1, 2] = K[:, 0, 2].median(), K[:, 1, 2].median()
+        return K
+
+    def solve(self, matches: list, match_scale: float = 1.0, *, known_K: bool = False,
+              progress=None) -> tuple[Reconstruction, dict]:
+        """One correspondence-aware alignment over all frames (:func:`joint_align`'s objective, sparse solve).
+
+        Args:
+            matches: ``(i, j, uv_i, uv_j)`` of the whole video (e.g. :attr:`StreamMatcher.matches`), in pixels of
+                frames ``match_scale`` times the model's size.
+            match_scale: see ``matches``.
+            known_K: the intrinsics were given: the focals are not optimised.
+            progress: optional ``(fraction, description)`` callback, called after each accepted step.
+
+        Returns:
+            ``(reconstruction, info)`` as :func:`jog3r.align.joint.joint_align`; with ``status`` ``"fallback:
+            ..."`` the cameras are the linked windows' point-map cameras.
+        """
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._solve(matches, match_scale, known_K, progress or (lambda f, d: None))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _solve(self, matches, scale, known_K, progress):
+        cfg = self.cfg
+        linked = self.reconstruction()
+        num = self.N
+        times: dict[str, float] = {}
+        info: dict = {"method": METHOD_JOINT, "pairs": len(matches), "matches": int(sum(len(m[2]) for m in matches)),
+                      "windows": len(self.windows), "edges": self.num_edges}
+        info["cloud_reprojection_px_before"] = cloud_reprojection_px(linked, matches, scale)
+        if not (bool(torch.isfinite(linked.cam2world).all()) and bool(torch.isfinite(linked.K).all())):
+            return linked, {**info, "status": "fallback: the point-map alignment is not finite", "seconds": times}
+        consecutive = {i for i, j, *_ in matches if j == i + 1}
+        if not consecutive:
+            return linked, {**info, "status": "fallback: no correspondences (texture-less or unrelated frames?)",
+                            "cloud_reprojection_px": info["cloud_reprojection_px_before"], "seconds": times}
+        t0 = time.perf_counter()
+        poses = pair_poses(linked, matches, cfg.matching, match_scale=scale)
+        c2w, chain_info = chain_cameras(linked, poses)
+        c2w[:, :3, 3], centre_info = solve_centres_sparse(linked, c2w[:, :3, :3], poses, cfg.matching)
+        info.update(chain_info)
+        info.update(centre_info)
+        info["unmatched_steps"] = num - 1 - len(consecutive)
+        if not np.isfinite(c2w).all():
+            c2w = linked.cam2world.double().numpy()
+        times["init"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        prob = _SparseProblem(linked, self.pm_groups, self.num_edges, matches, scale, c2w, cfg, known_K)
+        prob.init_depths()
+        res = prob.residuals()
+        first = res["total"]
+        damping, it, rejected = 1e-4, 0, 0
+        while it < cfg.niter:
+            saved = prob.apply(prob.step(res, damping))
+            new = prob.residuals()
+            if not math.isfinite(new["total"]) or new["total"] > res["total"]:
+                prob.restore(saved)
+                damping *= 10.0
+                rejected += 1
+                if rejected > 4:
+                    break
+                continue
+            gain = res["total"] - new["total"]
+            res, it, rejected = new, it + 1, 0
+            damping = max(damping / 10.0, 1e-8)
+            progress(it / cfg.niter, f"global alignment step {it}")
+            if gain < cfg.rtol * abs(res["total"]):
+                break
+        times["optimize"] = time.perf_counter() - t0
+        h, w = self.H, self.W
+        cam2world = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
+        cam2world[:, :3, :3], cam2world[:, :3, 3] = prob.R, prob.c
+        K = linked.K.double().clone()
+        fx_fy = prob.K4(torch.arange(num))
+        K[:, 0, 0], K[:, 1, 1] = fx_fy[:, 0], fx_fy[:, 1]
+        yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5,
+                                torch.arange(w, dtype=torch.float64) + 0.5, indexing="ij")
+        basis = _grid_basis(torch.stack((xx.flatten(), yy.flatten()), -1), (h, w), cfg.grid).float()  # [H W, G]
+        depth = self.depth * torch.exp((prob.kappa.float() @ basis.T).view(num, h, w))
+        if not (torch.isfinite(cam2world).all() and torch.isfinite(depth).all() and torch.isfinite(K).all()):
+            logger.warning("long-video alignment diverged: keeping the linked windows' cameras")
+            return linked, {**info, "status": "fallback: non-finite result", "seconds": times}
+        cam2world, K = cam2world.float(), K.float()
+        out = dataclasses.replace(linked, cam2world=cam2world, K=K, depth=depth,
+                                  pts3d=depth_to_world_points(depth, K, cam2world))
+        rp = res["match"][:, :2].norm(dim=1) * cfg.sigma_px
+        info.update(status="aligned", iterations=it, loss=[first, res["total"]], terms=res["terms"],
+                    reprojection_px=float(rp.median()),
+                    cloud_reprojection_px=cloud_reprojection_px(out, matches, scale), seconds=times,
+                    unknowns=int(prob.num_unknowns))
+        return out, info
+
+
+def solve_centres_sparse(recon: Reconstruction, rotations: np.ndarray, poses: dict, config: RefineConfig
+                         ) -> tuple[np.ndarray, dict]:
+    """:func:`jog3r.align.refine.solve_centres` (same rows, Huber IRLS, ``c_0`` fixed) with sparse normal equations,
+    so its cost is linear in the number of frames. Returns ``(centres [F, 3] float64, info)``."""
+    c2w_ga = recon.cam2world.double().cpu().numpy()
+    num = c2w_ga.shape[0]
+    steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
+    moving = steps[steps > 1e-9 * max(float(steps.max(initial=0.0)), 1e-30)]
+    step_len = float(np.median(moving)) if moving.size else 0.0
+    essential = [poses.get((k, k + 1), {"kind": "failed"})["kind"] == "essential" for k in range(num - 1)]
+    lengths = np.where(essential, step_len, steps)
+    rows = []
+    for (i, j), pose in poses.items():
+        if pose["kind"] == "essential":
+            rows.append((i, j, float(lengths[i:j].sum()) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
+    directions = len(rows)
+    for i in range(num - 1):
+        if not essential[i]:
+            centre = c2w_ga[i, :3, :3].T @ (c2w_ga[i + 1, :3, 3] - c2w_ga[i, :3, 3])
+            rows.append((i, i + 1, rotations[i] @ centre))
+    ii = np.array([r[0] for r in rows])
+    jj = np.array([r[1] for r in rows])
+    y = np.stack([r[2] for r in rows])  # [R, 3]
+    nr = len(rows)
+    # difference operator over the unknown centres c_1..c_{F-1} (c_0 fixed): row k = c_j - c_i
+    data = np.concatenate((np.ones(nr), -np.ones(int((ii > 0).sum()))))
+    rr = np.concatenate((np.arange(nr), np.flatnonzero(ii > 0)))
+    cc = np.concatenate((jj - 1, ii[ii > 0] - 1))
+    A = scipy.sparse.csr_matrix((data, (rr, cc)), shape=(nr, num - 1))
+    weights = np.ones(nr)
+    x = np.zeros((num - 1, 3))
+    for _ in range(10):
+        Aw = A.multiply(weights[:, None]).tocsr()
+        N = (A.T @ Aw).tocsc()
+        x = scipy.sparse.linalg.splu(N).solve(np.ascontiguousarray(Aw.T @ y))
+        res = np.linalg.norm(A @ x - y, axis=1)
+        sigma = 1.4826 * float(np.median(res))
+        if sigma <= 1e-12:
+            break
+        weights = np.minimum(1.0, config.huber_scale * sigma / np.maximum(res, 1e-12))
+    centres = np.concatenate([np.zeros((1, 3)), x]) + c2w_ga[0, :3, 3]
+    return centres, {"translation_pairs": directions}
+
+
+# ---------------------------------------------------------------------------------------------- sparse problem
+class _SparseProblem(_Problem):
+    """:class:`jog3r.align.joint._Problem` over many frames: point-map samples given per edge view (not full point
+    maps), normal equations assembled sparse and solved by SuperLU."""
+
+    def __init__(self, recon, pm_groups, num_edges, matches, scale, c2w0, cfg, known_K):
+        super().__init__(recon, None, matches, scale, c2w0, cfg, known_K)
+        self._pair_slices = [slice(int(self.offsets[k]), int(self.offsets[k + 1])) for k in range(len(self.pairs))]
+        if not pm_groups or cfg.w_pm <= 0:
+            return
+        H, W = self.H, self.W
+        for g in pm_groups:
+            pick = ((g["uv"][:, 1] - 0.5).long() * W + (g["uv"][:, 0] - 0.5).long())
+            self.pm.append({**g, "b": _grid_basis(g["uv"], (H, W), cfg.grid),
+                            "ld": self.log_d_pm[g["f"]].reshape(-1)[pick]})
+        self.pm_wsum = float(sum(float(g["w"].sum()) for g in self.pm)) or 1.0
+        self.pm_offsets = torch.cumsum(torch.tensor([0] + [len(g["uv"]) for g in self.pm]), 0)
+        self.pmb = {k: torch.cat([g[k] for g in self.pm]) for k in ("uv", "X", "w", "b", "ld")}
+        self.pmb["f"] = torch.cat([torch.full((len(g["uv"]),), g["f"]) for g in self.pm]).long()
+        self.pmb["e"] = torch.cat([torch.full((len(g["uv"]),), g["e"]) for g in self.pm]).long()
+        E = int(num_edges)
+        self.Re = torch.eye(3, dtype=torch.float64).repeat(E, 1, 1)
+        self.te = torch.zeros(E, 3, dtype=torch.float64)
+        self.se = torch.zeros(E, dtype=torch.float64)
+        by_edge: dict[int, list] = {}
+        for g in self.pm:
+            by_edge.setdefault(g["e"], []).append(g)
+        for e, groups in by_edge.items():
+            src = torch.cat([g["X"] for g in groups])
+            dst = torch.cat([self._chi(g) for g in groups])
+            wts = torch.cat([g["w"] for g in groups])
+            R, t, s = roma.rigid_points_registration(src, dst, weights=wts, compute_scaling=True)
+            self.Re[e], self.te[e], self.se[e] = R, t, torch.log(s)
+
+    @property
+    def num_unknowns(self) -> int:
+        return int(self._index()[1].sum())
+
+    def normal_equations(self, res: dict):
+        cfg = self.cfg
+        F, G = self.F, self.G
+        nf, active = self._index()
+        n = active.numel()
+        g = torch.zeros(n, dtype=torch.float64)
+        rows, cols, vals = [], [], []
+
+        def add(idx: torch.Tensor, blk: torch.Tensor) -> None:
+            m = idx.numel()
+            rows.append(idx.repeat_interleave(m))
+            cols.append(idx.repeat(m))
+            vals.append(blk.reshape(-1))
+
+        M = max(self.M, 1)
+        r, J = res["match"], res["match_J"]
+        wp = _cauchy_w(r[:, :2].square().sum(1))
+        wd = cfg.w_depth * torch.stack((_huber_w(r[:, 2]), _huber_w(r[:, 3])), 1)
+        Wr = torch.cat((wp[:, None].expand(-1, 2) * 2.0, wd), 1) / M
+        Jl = J[:, :, 16]
+        hll = (Jl * Jl * Wr).sum(1) + 1e-9
+        gl = (Jl * Wr * r).sum(1)
+        bgl = torch.empty(self.M, 2 * nf, dtype=torch.float64)
+        for pid, (i, j) in enumerate(self.pairs):  # per pair: the [m, 4, 2 nf] Jacobian of this pair only
+            sel = self._pair_slices[pid]
+            Js, Ws, rs = J[sel], Wr[sel], r[sel]
+            Jg = torch.cat((Js[:, :, 0:7], Js[:, :, 7:8] * self.bp[sel][:, None, :], Js[:, :, 8:15],
+                            Js[:, :, 15:16] * self.bq[sel][:, None, :]), 2)
+            WJg = Jg * Ws[:, :, None]
+            b = (WJg * Jl[sel][:, :, None]).sum(1)
+            bgl[sel] = b
+            idx = torch.cat((torch.arange(i * nf, (i + 1) * nf), torch.arange(j * nf, (j + 1) * nf)))
+            A, WA = Jg.reshape(-1, 2 * nf), WJg.reshape(-1, 2 * nf)
+            add(idx, A.T @ WA - (b / hll[sel, None]).T @ b)
+            g[idx] += (WJg * rs[:, :, None]).sum((0, 1)) - (b * (gl[sel] / hll[sel])[:, None]).sum(0)
+        self._elim = (hll, bgl, gl)
+        if self.pm:
+            rr, Jp = res["pm"], res["pm_J"]
+            pm = self.pmb
+            a = cfg.w_pm / (self.scene * self.pm_wsum) * pm["w"] / rr.norm(dim=1).clamp(min=1e-6 * self.scene)
+            for k, grp in enumerate(self.pm):
+                sel = slice(int(self.pm_offsets[k]), int(self.pm_offsets[k + 1]))
+                Js = Jp[sel]
+                Jf = torch.cat((Js[:, :, 0:7], Js[:, :, 7:8] * pm["b"][sel][:, None, :], Js[:, :, 8:15]), 2)
+                WJ = Jf * a[sel][:, None, None]
+                f, e = grp["f"], grp["e"]
+                idx = torch.cat((torch.arange(f * nf, (f + 1) * nf), F * nf + 7 * e + torch.arange(7)))
+                A, WA = Jf.reshape(-1, nf + 7), WJ.reshape(-1, nf + 7)
+                add(idx, A.T @ WA)
+                g[idx] += WA.T @ rr[sel].reshape(-1)
+        # temporal terms: banded (first and second differences of the centres, first differences of the focals)
+        d1 = scipy.sparse.diags([-np.ones(F - 1), np.ones(F - 1)], [0, 1], shape=(F - 1, F), format="csr")
+        if cfg.w_transl > 0 and F > 1:
+            L = scipy.sparse.vstack((d1, d1[1:] - d1[:-1])).tocsr()
+            LtL = (2.0 * cfg.w_transl / self.scene ** 2 * (L.T @ L)).tocoo()
+            for k in range(3):
+                t = nf * torch.arange(F) + 3 + k
+                add_rows = t[torch.as_tensor(LtL.row)]
+                rows.append(add_rows)
+                cols.append(t[torch.as_tensor(LtL.col)])
+                vals.append(torch.as_tensor(LtL.data))
+                g[t] += torch.as_tensor(LtL @ self.c[:, k].numpy())
+        if cfg.w_fl > 0 and F > 1:
+            lf = (torch.exp(self.phi) / max(self.H, self.W)).numpy()
+            Jf = d1.multiply(lf[None, :]).tocsr()
+            JtJ = (2.0 * cfg.w_fl * (Jf.T @ Jf)).tocoo()
+            t = nf * torch.arange(F) + 6
+            rows.append(t[torch.as_tensor(JtJ.row)])
+            cols.append(t[torch.as_tensor(JtJ.col)])
+            vals.append(torch.as_tensor(JtJ.data))
+            g[t] += torch.as_tensor(2.0 * cfg.w_fl * (Jf.T @ (d1 @ lf)))
+        if cfg.w_kappa > 0:
+            kidx = (nf * torch.arange(F)[:, None] + 7 + torch.arange(G)[None]).flatten()
+            rows.append(kidx)
+            cols.append(kidx)
+            vals.append(torch.full((kidx.numel(),), 2.0 * cfg.w_kappa / (F * G), dtype=torch.float64))
+            g[kidx] += 2.0 * cfg.w_kappa / (F * G) * self.kappa.flatten()
+        Hm = scipy.sparse.coo_matrix((torch.cat(vals).numpy(), (torch.cat(rows).numpy(), torch.cat(cols).numpy())),
+                                     shape=(n, n)).tocsr()
+        act = torch.nonzero(active).flatten().numpy()
+        return Hm[act][:, act].tocsc(), g[active], active
+
+    def step(self, res: dict, damping: float) -> torch.Tensor:
+        if "match_J" not in res or res["match_J"] is None:
+            res.update(self.residuals(jacobian=True))
+        Hm, g, active = self.normal_equations(res)
+        diag = Hm.diagonal()
+        diag = np.maximum(diag, 1e-12 * float(np.abs(diag).max()))
+        A = (Hm + scipy.sparse.diags(damping * diag + 1e-12 * float(diag.max()))).tocsc()
+        delta = scipy.sparse.linalg.splu(A, permc_spec="MMD_AT_PLUS_A").solve(-g.numpy())
+        full = torch.zeros(active.numel(), dtype=torch.float64)
+        full[active] = torch.as_tensor(delta)
+        return full
+
+
+__all__ = ["STRIDE", "WINDOW", "StreamMatcher", "WindowedAligner", "plan_windows", "solve_centres_sparse"]
