@@ -67,8 +67,6 @@ def test_io_imports_no_viz_pipeline_or_train():
     assert _broken(("jog3r.io", "jog3r.video_io"), ("jog3r.viz", "jog3r.pipeline", "jog3r.train")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="jog3r/align/refine.py imports jog3r.viz.colors.to_uint8 (now in the leaf "
-                   "jog3r.pixels); jog3r/align is being rewritten in another issue. Turns red once fixed.")
 def test_align_imports_no_viz_pipeline_or_train():
     assert _broken(("jog3r.align",), ("jog3r.viz", "jog3r.pipeline", "jog3r.train")) == []
 

@@ -54,7 +54,7 @@ import torch
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import Reconstruction
 from jog3r.video_io import crop_to_aspect
-from jog3r.viz.colors import to_uint8
+from jog3r.pixels import to_uint8
 
 logger = logging.getLogger(__name__)
 
