@@ -361,7 +361,8 @@ class Job:
 
     def checkpoints(self) -> list[Path]:
         """Checkpoint folders written so far: ``checkpoints/step_*`` in step order, then ``final`` if present."""
-        found = sorted(p for p in (self.out_dir / "checkpoints").glob("step_*") if p.is_dir())
+        steps = [p for p in (self.out_dir / "checkpoints").glob("step_*") if p.is_dir() and p.name[5:].isdigit()]
+        found = sorted(steps, key=lambda p: int(p.name[5:]))  # by number: step_1000000 comes after step_999999
         if (self.out_dir / "final").is_dir():
             found.append(self.out_dir / "final")
         return found

@@ -187,9 +187,10 @@ def test_half_written_log_line_waits(tmp_path):
 
 def test_checkpoints_listed_in_step_order(tmp_path):
     job = jobs.Job([sys.executable, "-c", "pass"], tmp_path)
-    for name in ("checkpoints/step_000010", "checkpoints/step_000002", "final"):
+    for name in ("checkpoints/step_1000001", "checkpoints/step_000010", "checkpoints/step_999998", "final"):
         (tmp_path / name).mkdir(parents=True)
-    assert [p.name for p in job.checkpoints()] == ["step_000002", "step_000010", "final"]
+    # by step number, not by name: past step 999999 the names no longer sort (issue 17 B3's twin in the app)
+    assert [p.name for p in job.checkpoints()] == ["step_000010", "step_999998", "step_1000001", "final"]
 
 
 def test_cwd_is_the_output_folder(tmp_path):
