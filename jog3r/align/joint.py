@@ -543,9 +543,22 @@ def cloud_reprojection_px(recon: Reconstruction, matches: list, match_scale: flo
     return float(torch.cat(errs).median())
 
 
-def _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K):
-    """Levenberg-Marquardt iterations of :func:`joint_align`; returns ``(problem, residuals, first loss, steps)``."""
-    prob = _Problem(recon, pointmaps, matches, scale, c2w, cfg, known_K)
+def levenberg_marquardt(prob, cfg: JointConfig, progress=None) -> tuple[dict, float, int]:
+    """Levenberg-Marquardt iterations on ``prob`` (``_Problem`` here, ``windows._SparseProblem`` for long videos).
+
+    ``prob`` provides ``init_depths()``, ``residuals()`` (a dict with ``total``), ``step(residuals, damping)``,
+    ``apply(step) -> saved`` and ``restore(saved)``. A step that does not lower the total is undone and the damping
+    multiplied by 10 (stop after 5 rejections in a row); an accepted one divides it by 10. Stops after
+    ``cfg.niter`` accepted steps or a relative gain below ``cfg.rtol``.
+
+    Args:
+        prob: the problem, modified in place.
+        cfg: :class:`JointConfig` (``niter``, ``rtol``).
+        progress: optional ``(fraction, description)`` callback after each accepted step.
+
+    Returns:
+        ``(residuals, first total, accepted steps)``.
+    """
     prob.init_depths()
     res = prob.residuals()
     first = res["total"]
@@ -563,9 +576,11 @@ def _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K):
         gain = res["total"] - new["total"]
         res, it, rejected = new, it + 1, 0
         damping = max(damping / 10.0, 1e-8)
+        if progress is not None:
+            progress(it / cfg.niter, f"global alignment step {it}")
         if gain < cfg.rtol * abs(res["total"]):
             break
-    return prob, res, first, it
+    return res, first, it
 
 
 def _check_frames(frames: torch.Tensor | None, num: int, h: int, w: int) -> torch.Tensor:
@@ -658,7 +673,8 @@ def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: 
         c2w = recon.cam2world.double().cpu().numpy()
     times["init"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    prob, res, first, it = _optimize(recon, pointmaps, matches, scale, c2w, cfg, known_K)
+    prob = _Problem(recon, pointmaps, matches, scale, c2w, cfg, known_K)
+    res, first, it = levenberg_marquardt(prob, cfg)
     times["optimize"] = time.perf_counter() - t0
     cam2world = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
     cam2world[:, :3, :3], cam2world[:, :3, 3] = prob.R, prob.c

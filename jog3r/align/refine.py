@@ -275,6 +275,37 @@ def chain_cameras(recon: Reconstruction, poses: dict[tuple[int, int], dict]) -> 
     return c2w, {"fallback_steps": fallback, "low_parallax_steps": low_parallax}
 
 
+def baseline_rows(c2w_ga: np.ndarray, rotations: np.ndarray, poses: dict[tuple[int, int], dict]
+                  ) -> tuple[list[tuple[int, int, np.ndarray]], int]:
+    """The rows ``c_j - c_i = v`` of the translation averaging (see :func:`solve_centres`).
+
+    Args:
+        c2w_ga: ``[F, 4, 4]`` float64 cameras of the point-map alignment (step lengths, steps without parallax).
+        rotations: ``[F, 3, 3]`` camera-to-world rotations (from :func:`chain_cameras`).
+        poses: output of :func:`pair_poses`.
+
+    Returns:
+        ``(rows, directions)``: ``(i, j, v [3])`` per row, in world axes; the first ``directions`` rows come from
+        essential-matrix poses, the others are consecutive steps without one (the alignment's displacement).
+    """
+    num = c2w_ga.shape[0]
+    steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
+    moving = steps[steps > 1e-9 * max(float(steps.max(initial=0.0)), 1e-30)]
+    step_len = float(np.median(moving)) if moving.size else 0.0  # 0 for a static alignment
+    essential = [poses.get((k, k + 1), {"kind": "failed"})["kind"] == "essential" for k in range(num - 1)]
+    lengths = np.where(essential, step_len, steps)  # per consecutive step
+    rows: list[tuple[int, int, np.ndarray]] = []
+    for (i, j), pose in poses.items():
+        if pose["kind"] == "essential":
+            rows.append((i, j, float(lengths[i:j].sum()) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
+    directions = len(rows)
+    for i in range(num - 1):
+        if not essential[i]:
+            centre = c2w_ga[i, :3, :3].T @ (c2w_ga[i + 1, :3, 3] - c2w_ga[i, :3, 3])  # in frame i's axes
+            rows.append((i, i + 1, rotations[i] @ centre))
+    return rows, directions
+
+
 def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tuple[int, int], dict],
                   config: RefineConfig | None = None) -> tuple[np.ndarray, dict]:
     """Camera centres from every pair's baseline vector (step 4 of :func:`refine_with_matches`).
@@ -302,20 +333,7 @@ def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tupl
     cfg = config or RefineConfig()
     c2w_ga = recon.cam2world.double().cpu().numpy()
     num = c2w_ga.shape[0]
-    steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
-    moving = steps[steps > 1e-9 * max(float(steps.max(initial=0.0)), 1e-30)]
-    step_len = float(np.median(moving)) if moving.size else 0.0  # 0 for a static alignment
-    essential = [poses.get((k, k + 1), {"kind": "failed"})["kind"] == "essential" for k in range(num - 1)]
-    lengths = np.where(essential, step_len, steps)  # per consecutive step
-    rows: list[tuple[int, int, np.ndarray]] = []
-    for (i, j), pose in poses.items():
-        if pose["kind"] == "essential":
-            rows.append((i, j, float(lengths[i:j].sum()) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
-    directions = len(rows)
-    for i in range(num - 1):
-        if not essential[i]:
-            centre = c2w_ga[i, :3, :3].T @ (c2w_ga[i + 1, :3, 3] - c2w_ga[i, :3, 3])  # in frame i's axes
-            rows.append((i, i + 1, rotations[i] @ centre))
+    rows, directions = baseline_rows(c2w_ga, rotations, poses)
     A = np.zeros((3 * len(rows), 3 * (num - 1)))
     y = np.zeros(3 * len(rows))
     for k, (i, j, vec) in enumerate(rows):
@@ -425,5 +443,5 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     return dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d), {**info, "status": "refined"}
 
 
-__all__ = ["RefineConfig", "chain_cameras", "gray_uint8", "match_frames", "matching_frames", "pair_poses",
+__all__ = ["RefineConfig", "baseline_rows", "chain_cameras", "gray_uint8", "match_frames", "matching_frames", "pair_poses",
            "refine_with_matches", "solve_centres"]

@@ -51,8 +51,9 @@ from jog3r.align.joint import (
     _cauchy_w,
     _Problem,
     cloud_reprojection_px,
+    levenberg_marquardt,
 )
-from jog3r.align.refine import RefineConfig, chain_cameras, gray_uint8, match_pair, pair_poses
+from jog3r.align.refine import RefineConfig, baseline_rows, chain_cameras, gray_uint8, match_pair, pair_poses
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
 
@@ -299,26 +300,7 @@ class WindowedAligner:
         times["init"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         prob = _SparseProblem(linked, self.pm_groups, self.num_edges, matches, scale, c2w, cfg, known_K)
-        prob.init_depths()
-        res = prob.residuals()
-        first = res["total"]
-        damping, it, rejected = 1e-4, 0, 0
-        while it < cfg.niter:
-            saved = prob.apply(prob.step(res, damping))
-            new = prob.residuals()
-            if not math.isfinite(new["total"]) or new["total"] > res["total"]:
-                prob.restore(saved)
-                damping *= 10.0
-                rejected += 1
-                if rejected > 4:
-                    break
-                continue
-            gain = res["total"] - new["total"]
-            res, it, rejected = new, it + 1, 0
-            damping = max(damping / 10.0, 1e-8)
-            progress(it / cfg.niter, f"global alignment step {it}")
-            if gain < cfg.rtol * abs(res["total"]):
-                break
+        res, first, it = levenberg_marquardt(prob, cfg, progress)
         times["optimize"] = time.perf_counter() - t0
         h, w = self.H, self.W
         cam2world = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
@@ -350,20 +332,7 @@ def solve_centres_sparse(recon: Reconstruction, rotations: np.ndarray, poses: di
     so its cost is linear in the number of frames. Returns ``(centres [F, 3] float64, info)``."""
     c2w_ga = recon.cam2world.double().cpu().numpy()
     num = c2w_ga.shape[0]
-    steps = np.linalg.norm(np.diff(c2w_ga[:, :3, 3], axis=0), axis=1)
-    moving = steps[steps > 1e-9 * max(float(steps.max(initial=0.0)), 1e-30)]
-    step_len = float(np.median(moving)) if moving.size else 0.0
-    essential = [poses.get((k, k + 1), {"kind": "failed"})["kind"] == "essential" for k in range(num - 1)]
-    lengths = np.where(essential, step_len, steps)
-    rows = []
-    for (i, j), pose in poses.items():
-        if pose["kind"] == "essential":
-            rows.append((i, j, float(lengths[i:j].sum()) * (rotations[i] @ (-pose["R"].T @ pose["t"]))))
-    directions = len(rows)
-    for i in range(num - 1):
-        if not essential[i]:
-            centre = c2w_ga[i, :3, :3].T @ (c2w_ga[i + 1, :3, 3] - c2w_ga[i, :3, 3])
-            rows.append((i, i + 1, rotations[i] @ centre))
+    rows, directions = baseline_rows(c2w_ga, rotations, poses)
     ii = np.array([r[0] for r in rows])
     jj = np.array([r[1] for r in rows])
     y = np.stack([r[2] for r in rows])  # [R, 3]
