@@ -21,7 +21,6 @@ import enum
 import json
 import logging
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jog3r.checks import check_finite_weights
+from jog3r.io.atomic import atomic_path
 from jog3r.dit.stdit import STDiT, load_opensora_state_dict
 
 logger = logging.getLogger(__name__)
@@ -68,24 +68,11 @@ class LoadReport:
 
 # ----------------------------------------------------------------------------------------------- atomic writes
 def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Run ``write(tmp_path)`` on a temp file next to ``path``, fsync it, then ``os.replace`` it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    """Run ``write(tmp_path)`` on a temp file next to ``path``, fsync it, then move it onto ``path``
+    (:func:`jog3r.io.atomic.atomic_path`)."""
+    with atomic_path(path, fsync=True) as tmp:
+        write(str(tmp))
+    return Path(path)
 
 
 def save_safetensors(

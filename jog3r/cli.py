@@ -39,7 +39,7 @@ from jog3r.types import Reconstruction
 from jog3r.video_io import write_video
 from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
-from jog3r.train.checkpoints import commit_dir
+from jog3r.io.atomic import staged_dir
 
 logger = logging.getLogger("jog3r")
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, cv2.error)
@@ -134,22 +134,15 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 @contextmanager
 def _staged(out: Path, overwrite: bool):
-    """Yield a staging folder ``.<out>.partial`` next to ``out``; on success swap it in as ``out``
-    (:func:`jog3r.train.checkpoints.commit_dir`), on any failure delete it.
+    """Yield a staging folder ``.<out>.partial`` next to ``out``; on success swap it in as ``out``, on any failure
+    delete it (:func:`jog3r.io.atomic.staged_dir`).
 
     A failed run thus leaves neither a mix of old and new files nor a partial folder, and ``--overwrite`` replaces an
     earlier result only once the new one is complete.
     """
     _check_out(out, overwrite)
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir(parents=True)
+    with staged_dir(out) as staging:
         yield staging
-        commit_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _check_common(opts: Common, inputs: tuple[Path, ...] = ()) -> None:

@@ -29,7 +29,6 @@ Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; 
 from __future__ import annotations
 
 import logging
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ import torch
 import torch.nn.functional as F_nn
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jog3r.io.atomic import atomic_path
 from jog3r.io.colmap import natural_key
 from jog3r.types import Video
 
@@ -455,16 +455,13 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     pad_h, pad_w = rgb.shape[1] % 2, rgb.shape[2] % 2
     if pad_h or pad_w:
         rgb = np.pad(rgb, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with av.open(str(tmp), mode="w") as container:
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = rgb.shape[2], rgb.shape[1], "yuv420p"
         stream.options = {"crf": str(crf)}
         for image in rgb:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
-    os.replace(tmp, path)
     return path
 
 

@@ -75,6 +75,27 @@ def test_only_the_cli_starts_training():
     assert _broken(("jog3r",), ("jog3r.train",), allowed=("jog3r.train", "jog3r.cli")) == []
 
 
+def _replace_calls(path: Path) -> list[str]:
+    """``os.replace`` / ``os.rename`` calls (and their bare imported names) in ``path``, as ``"module:line"``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr in ("replace", "rename") and isinstance(node.value, ast.Name) \
+                and node.value.id == "os":
+            found.append(f"{_module_name(path)}:{node.lineno}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and \
+                any(a.name in ("replace", "rename") for a in node.names):
+            found.append(f"{_module_name(path)}:{node.lineno}")
+    return found
+
+
+def test_only_io_atomic_moves_files_into_place():
+    """Every atomic write goes through :mod:`jog3r.io.atomic`: no other module calls ``os.replace`` itself."""
+    calls = [c for p in sorted(PACKAGE.rglob("*.py")) if _module_name(p) != "jog3r.io.atomic"
+             for c in _replace_calls(p)]
+    assert calls == []
+    assert _replace_calls(PACKAGE / "io" / "atomic.py")  # the rule sees the calls where they are
+
+
 def test_the_app_shares_the_library_vocabularies():
     """The app's lists of choices are the library's: samplers, V2C methods, MEt3R backbones, training modes."""
     from app.jobs import TRAIN_MODES

@@ -16,7 +16,6 @@ may contain ``/`` or ``:``; they are made filesystem-safe. Files are written ato
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from jog3r.io.atomic import atomic_path
 from jog3r.types import PosedClip
 
 logger = logging.getLogger(__name__)
@@ -38,11 +38,9 @@ def safe_name(name: str) -> str:
 
 
 def save_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
-    """``safetensors`` save through a temporary file and ``os.replace`` (never a half-written cache file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    """``safetensors`` save through :func:`jog3r.io.atomic.atomic_path` (never a half-written cache file)."""
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     return path
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import roma
 import torch
 
+from jog3r.io.atomic import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 #: Right-multiplying a camera-to-world matrix by this flips the camera's y and z axes:
@@ -176,10 +178,6 @@ def read_lines(path: str | Path, what: str) -> list[str]:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write ``text`` to ``path`` atomically (:func:`jog3r.io.atomic.atomic_write_text`: never a half-written
+    file)."""
+    return atomic_write_text(path, text)

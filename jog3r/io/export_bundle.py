@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from jog3r.io.atomic import atomic_path
 from jog3r.io.colmap import ColmapPoints, write_colmap_text
 from jog3r.io.nerfstudio import write_transforms_json
 from jog3r.io.re10k import write_re10k
@@ -300,11 +301,9 @@ def zip_bundle(out_dir: str | Path) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
     target = folder.with_name(folder.name + ".zip")
-    tmp = target.with_name(f".{target.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             archive.write(file, arcname=str(Path(folder.name) / file.relative_to(folder)))
-    tmp.replace(target)
     return target
 
 

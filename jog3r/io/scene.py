@@ -30,6 +30,7 @@ import roma
 import torch
 import trimesh
 
+from jog3r.io.atomic import atomic_write_bytes
 from jog3r.types import Reconstruction
 from jog3r.pixels import time_colors, to_uint8
 
@@ -125,10 +126,7 @@ def write_ply(path: str | Path, pts3d, colors, conf=None) -> Path:
               "comment JOG3R Studio: world coordinates, OpenCV axes, scene units",
               f"element vertex {len(xyz)}", *(f"property {ply_types[t]} {name}" for name, t in fields),
               "end_header"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(("\n".join(header) + "\n").encode("ascii") + vertices.tobytes())
-    tmp.replace(path)
+    atomic_write_bytes(path, ("\n".join(header) + "\n").encode("ascii") + vertices.tobytes())
     return path
 
 
@@ -335,10 +333,7 @@ def reconstruction_to_glb(
             tree["nodes"].extend({**node, "camera": first + i} for i, node in enumerate(nodes))
             tree["scenes"][tree.get("scene", 0)].setdefault("nodes", []).extend(range(start, start + len(nodes)))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(scene.export(file_type="glb", tree_postprocessor=add_cameras))
-    tmp.replace(path)
+    atomic_write_bytes(path, scene.export(file_type="glb", tree_postprocessor=add_cameras))
     logger.info("%s: %d points, %s cameras", path, len(sel["xyz"]), recon.num_frames if with_cameras else 0)
     return path
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
+
+from jog3r.io.atomic import atomic_write_text, commit_dir  # noqa: F401  (commit_dir: re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -33,25 +34,8 @@ def step_dir_name(step: int) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def commit_dir(tmp_dir: Path, final_dir: Path) -> None:
-    """Atomically publish a fully written ``tmp_dir`` as ``final_dir`` (replacing an older one of that name)."""
-    if final_dir.exists():
-        trash = final_dir.with_name(f".trash-{final_dir.name}")
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(final_dir, trash)
-        os.replace(tmp_dir, final_dir)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, final_dir)
+    """Write ``text`` to ``path`` atomically and fsync'ed (:func:`jog3r.io.atomic.atomic_write_text`)."""
+    atomic_write_text(path, text, fsync=True)
 
 
 def new_tmp_dir(parent: Path, name: str) -> Path:

@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import torch
 from safetensors.torch import safe_open
 
 from jog3r.data.cache import save_atomic
+from jog3r.io.atomic import atomic_write_text
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.types import PosedClip
 
@@ -139,9 +139,7 @@ def pack_synth(out: str | Path, num: int, *, vae_spec: str = "taef2", height: in
                              "pack into a new --out folder (a set's size and settings are fixed once started)")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / f".packed.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, out / "packed.json")
+        atomic_write_text(out / "packed.json", json.dumps(manifest, indent=1))
     (out / "clips").mkdir(exist_ok=True)
     index_i, count = shard
     written, start = 0, time.perf_counter()

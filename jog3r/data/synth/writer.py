@@ -10,7 +10,7 @@ Layout written by :func:`write_dataset` (the one :class:`jog3r.data.ClipDataset`
       captions.json             {clip_id: caption}
 
 float16 depth keeps a relative precision of 5e-4 (2 mm at 4 m), far below a pixel's footprint. Every file is
-written atomically (temporary name + ``os.replace``); clips whose files all exist are skipped, so an interrupted
+written atomically (:mod:`jog3r.io.atomic`); clips whose files all exist are skipped, so an interrupted
 run can be resumed.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from jog3r.data.synth.generate import SynthConfig, generate_clip
+from jog3r.io.atomic import atomic_path, atomic_write_text
 from jog3r.io.re10k import write_re10k
 from jog3r.types import PosedClip
 from jog3r.video_io import write_video
@@ -72,16 +72,14 @@ def write_clip(out_dir: str | Path, clip: PosedClip, video: str = "mp4", url: st
         paths["media"].mkdir(parents=True, exist_ok=True)
         rgb = (clip.frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         for i, img in enumerate(rgb):
-            tmp = paths["media"] / f".{i:02d}.tmp.png"
-            Image.fromarray(img).save(tmp)
-            os.replace(tmp, paths["media"] / f"{i:02d}.png")
+            with atomic_path(paths["media"] / f"{i:02d}.png") as tmp:
+                Image.fromarray(img).save(tmp)
     size = (clip.frames.shape[-2], clip.frames.shape[-1])
     write_re10k(paths["cameras"], clip.cam2world, clip.K, size, url=url, fps=FPS)
     if clip.depth is not None:
         paths["depth"].parent.mkdir(parents=True, exist_ok=True)
-        tmp = paths["depth"].with_name(f".{clip.name}.tmp.npz")
-        np.savez_compressed(tmp, depth=clip.depth.numpy().astype(np.float16))
-        os.replace(tmp, paths["depth"])
+        with atomic_path(paths["depth"]) as tmp:
+            np.savez_compressed(tmp, depth=clip.depth.numpy().astype(np.float16))
     return paths
 
 
@@ -144,9 +142,7 @@ def write_dataset(out_dir: str | Path, n: int, config: SynthConfig = SynthConfig
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def contact_sheet(clips: list[PosedClip], path: str | Path, columns: int = 4, max_depth: float = 8.0) -> Path:
