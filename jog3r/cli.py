@@ -13,13 +13,11 @@ COLMAP / TUM formats, PLY and GLB, depth maps, metrics). Examples::
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import math
 import re
 import shutil
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +28,8 @@ import torch
 import tyro
 
 from jog3r.checks import check_seed, parse_device
-from jog3r.diffusion import DEFAULT_STEPS
-from jog3r.io.export_bundle import export_all
-from jog3r.jobs import Intrinsics, IntrinsicsError, estimate_cameras
-from jog3r.metrics.met3r import save_error_map_video
+from jog3r.jobs import Intrinsics, IntrinsicsError, estimate_cameras, generate, score_consistency
 from jog3r.pipeline import JOG3RPipeline
-from jog3r.types import Reconstruction
-from jog3r.video_io import write_video
 from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
 from jog3r.io.atomic import staged_dir
@@ -165,13 +158,6 @@ def _pipeline(opts: Common) -> JOG3RPipeline:
     return pipe
 
 
-def _write_cameras(recon: Reconstruction, out: Path, frames, metrics: dict | None, fps: float,
-                   frame_indices=None, source_fps: float | None = None) -> None:
-    files = export_all(recon, out, metrics=metrics, video_frames=frames, fps=fps, frame_indices=frame_indices,
-                       source_fps=source_fps, method=(metrics or {}).get("method"))
-    logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
-
-
 def _profile(opts: Common, timings: dict) -> None:
     if opts.profile:
         print("stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in timings.items()))
@@ -209,32 +195,21 @@ def run_v2c(opts: V2C) -> dict:
 
 
 def run_t2v(opts: T2V, *, cameras: bool = False) -> dict:
-    """``jog3r t2v`` / ``jog3r t2vc``: see :class:`T2V`. Returns a summary dict."""
+    """``jog3r t2v`` / ``jog3r t2vc``: see :class:`T2V`; one :func:`jog3r.jobs.generate` call plus printing.
+    Returns the ``summary.json`` record (:meth:`jog3r.jobs.GenerateReport.record`)."""
     JOG3RPipeline.check_sampling(opts.sampler, opts.steps, opts.guidance_scale)
     _check_common(opts)
     pipe = _pipeline(opts)
-    out = pipe.text_to_video(opts.prompt, seed=opts.seed, sampler=opts.sampler, steps=opts.steps,
-                             guidance_scale=opts.guidance_scale, guide_channels=3 if opts.opensora_cfg_quirk else None,
-                             estimate_cameras=cameras, cascade=cameras)
-    steps = opts.steps if opts.steps is not None else DEFAULT_STEPS[opts.sampler]
-    summary = {"prompt": opts.prompt, "sampler": opts.sampler, "steps": steps, "seed": opts.seed,
-               "guidance_scale": opts.guidance_scale, "timings_s": out.timings}
     with _staged(opts.out, opts.overwrite) as staging:
-        write_video(staging / "video.mp4", out.video.frames, fps=out.video.fps)
-        if cameras and out.reconstruction is not None:
-            summary["feature_timestep"] = out.feature_timestep
-            summary["self_consistency_deg"] = out.consistency
-            _write_cameras(out.reconstruction, staging, out.video.frames, summary, out.video.fps)
-            if out.cascade_reconstruction is not None:
-                _write_cameras(out.cascade_reconstruction, staging / "cascade_v2c", out.video.frames, None,
-                               out.video.fps)
-        (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    if cameras and out.consistency:
-        print(f"T2V+C vs T2V->V2C: rotation {out.consistency['rot_deg']:.2f} deg, "
-              f"translation {out.consistency['transl_deg']:.2f} deg")
+        report = generate(pipe, opts.prompt, seed=opts.seed, sampler=opts.sampler, steps=opts.steps,
+                          guidance_scale=opts.guidance_scale, guide_channels=3 if opts.opensora_cfg_quirk else None,
+                          estimate_cameras=cameras, cascade=cameras, export_dir=staging)
+    if cameras and report.consistency:
+        print(f"T2V+C vs T2V->V2C: rotation {report.consistency['rot_deg']:.2f} deg, "
+              f"translation {report.consistency['transl_deg']:.2f} deg")
     print(f"wrote {opts.out / 'video.mp4'}")
-    _profile(opts, out.timings)
-    return summary
+    _profile(opts, report.output.timings)
+    return report.record()
 
 
 def run_met3r(opts: Met3R) -> dict:
@@ -243,17 +218,11 @@ def run_met3r(opts: Met3R) -> dict:
         raise ValueError("--backbone dinov2 needs --dinov2-path, a local folder with a transformers DINOv2 model")
     _check_common(opts, (opts.video,))
     pipe = _pipeline(opts)
-    video, info = pipe.load_video(opts.video, num_frames=opts.num_frames)
-    start = time.perf_counter()
-    result = pipe.met3r(video, backbone=opts.backbone, dinov2_path=opts.dinov2_path, seed=opts.seed)
-    scores = {"met3r": float(result.score), "backbone": result.backbone,
-              "per_frame": [float(v) for v in result.per_frame], "frames": video.num_frames,
-              "sampling": info["message"], "seconds": time.perf_counter() - start}
     with _staged(opts.out, opts.overwrite) as staging:
-        (staging / "met3r.json").write_text(json.dumps(scores, indent=1))
-        save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, staging / "met3r_error_maps.mp4")
-    print(f"MEt3R ({result.backbone}) = {result.score:.4f} over {video.num_frames} frames")
-    return scores
+        report = score_consistency(pipe, opts.video, backbone=opts.backbone, dinov2_path=opts.dinov2_path,
+                                   num_frames=opts.num_frames, seed=opts.seed, export_dir=staging)
+    print(f"MEt3R ({report.backbone}) = {report.result.score:.4f} over {report.video.num_frames} frames")
+    return report.record()
 
 
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

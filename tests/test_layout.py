@@ -107,7 +107,9 @@ def test_the_app_shares_the_library_vocabularies():
 
     assert set(APP_SAMPLERS.values()) == set(SAMPLERS)
     assert set(TRAIN_MODES) == {m.value for m in TrainMode}
-    assert set(BACKBONES.values()) <= {"taef2", "rgb", "dinov2"}
+    from jog3r.jobs import BACKBONES as LIBRARY_BACKBONES
+    assert list(BACKBONES.values()) == list(LIBRARY_BACKBONES) == ["taef2", "rgb", "dinov2"]
+    assert list(APP_SAMPLERS) == ["DDIM", "DPM-Solver++", "IDDPM (ancestral, needs many steps)"]
     source = (ROOT / "app" / "tabs" / "estimate.py").read_text()
     assert "MATCHES" in source and set(MATCHES) == {"sift", "none"}
 

@@ -12,19 +12,18 @@ from pathlib import Path
 
 import gradio as gr
 
-from jog3r.metrics.met3r import save_error_map_video
+from jog3r.jobs import BACKBONES as LIBRARY_BACKBONES
+from jog3r.jobs import score_consistency
 from jog3r.viz.plots import per_frame_figure
 
 from app.tabs import file_path, markdown_table
 
 logger = logging.getLogger(__name__)
 
-BACKBONES = {
-    "TAEF2 latent features (embedded)": "taef2",
-    "RGB (no learned features)": "rgb",
-    "DINOv2 (local weights folder)": "dinov2",
-}
-"""Dropdown label -> ``pipeline.met3r(backbone=...)``."""
+_BACKBONE_LABELS = {"taef2": "TAEF2 latent features (embedded)", "rgb": "RGB (no learned features)",
+                    "dinov2": "DINOv2 (local weights folder)"}
+BACKBONES = {_BACKBONE_LABELS.get(key, key): key for key in LIBRARY_BACKBONES}
+"""Dropdown label -> ``score_consistency(backbone=...)``: every backbone of :data:`jog3r.jobs.BACKBONES`, labelled."""
 
 
 class ConsistencyTab:
@@ -57,12 +56,10 @@ class ConsistencyTab:
 
     def _score_one(self, pipe, path: Path, backbone: str, dinov2_path: str | None, folder: Path, progress,
                    name: str):
-        progress(0.0, desc=f"reading video {name}")
-        video, info = pipe.load_video(path)
-        progress(0.3, desc=f"MEt3R of video {name}")
-        result = pipe.met3r(video, backbone=backbone, dinov2_path=dinov2_path)
-        maps = save_error_map_video(result, video.frames, folder / f"error_maps_{name}.mp4")
-        return video, info, result, str(maps)
+        report = score_consistency(pipe, path, backbone=backbone, dinov2_path=dinov2_path,
+                                   error_maps=folder / f"error_maps_{name}.mp4",
+                                   progress=lambda fraction, what: progress(fraction, desc=f"{what} {name}"))
+        return report.video, report.info, report.result, str(report.error_maps)
 
     def score(self, video_a, video_b, backbone: str, dinov2_path: str, request: gr.Request,
               progress: gr.Progress = gr.Progress()):

@@ -9,19 +9,19 @@ import gradio as gr
 from jog3r.checks import check_seed
 
 from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS
-from jog3r.video_io import write_video
+from jog3r.diffusion import SAMPLERS as LIBRARY_SAMPLERS
+from jog3r.jobs import generate
 from jog3r.viz.plots import trajectory_figure
 
 from app.tabs import progress_callback, timings_text
 
 logger = logging.getLogger(__name__)
 
-SAMPLERS = {
-    "DDIM": "ddim",
-    "DPM-Solver++": "dpmsolver++",
-    "IDDPM (ancestral, needs many steps)": "iddpm",
-}
-"""Dropdown label -> ``text_to_video(sampler=...)`` (:data:`jog3r.diffusion.SAMPLERS`)."""
+_SAMPLER_LABELS = {"ddim": "DDIM", "dpmsolver++": "DPM-Solver++", "iddpm": "IDDPM (ancestral, needs many steps)"}
+SAMPLERS = {_SAMPLER_LABELS.get(key, key): key
+            for key in sorted(LIBRARY_SAMPLERS, key=lambda k: list(_SAMPLER_LABELS).index(k)
+                              if k in _SAMPLER_LABELS else len(_SAMPLER_LABELS))}
+"""Dropdown label -> ``generate(sampler=...)``: every sampler of :data:`jog3r.diffusion.SAMPLERS`, labelled."""
 
 
 class GenerateTab:
@@ -92,7 +92,8 @@ class GenerateTab:
                                   progress)
 
     def _generate(self, session, prompt, seed, sampler, steps, guidance_scale, estimate_cameras, cascade, progress):
-        out = self.runtime.pipeline_for(session.key).text_to_video(
+        report = generate(
+            self.runtime.pipeline_for(session.key),
             prompt or "",
             seed=check_seed(0 if seed is None else seed),
             sampler=SAMPLERS[sampler],
@@ -100,10 +101,11 @@ class GenerateTab:
             guidance_scale=float(guidance_scale),
             estimate_cameras=bool(estimate_cameras),
             cascade=bool(cascade),
+            export_dir=session.new_folder("generate"),
+            video_only=True,
             progress=progress_callback(progress),
         )
-        folder = session.new_folder("generate")
-        video_path = write_video(folder / "video.mp4", out.video.frames, out.video.fps)
+        out, video_path = report.output, report.video_path
 
         shown = out.reconstruction if out.reconstruction is not None else out.cascade_reconstruction
         if shown is not None and self.runtime.viewer is not None:

@@ -5,7 +5,14 @@ result, and returns a typed report; the front ends only present it (gradio widge
 
 * :func:`estimate_cameras` (V2C): video file or image folder -> :class:`V2CReport` (cameras, pose metrics vs
   ground truth, timings per stage, the method that made the cameras, the export folder).
+* :func:`generate` (T2V, T2V+C): prompt -> :class:`GenerateReport` (video, T2V+C and cascade cameras,
+  self-consistency, timings, exports).
+* :func:`score_consistency` (MEt3R): video file or image folder -> :class:`Met3RReport` (score, per-frame curve,
+  error-map video, timings).
 """
+
+from jog3r.jobs.generate import GenerateReport, generate
+from jog3r.jobs.met3r import BACKBONES, Met3RReport, score_consistency
 
 from jog3r.jobs.v2c import (
     MATCHES,
@@ -21,6 +28,11 @@ from jog3r.jobs.v2c import (
 )
 
 __all__ = [
+    "BACKBONES",
+    "GenerateReport",
+    "Met3RReport",
+    "generate",
+    "score_consistency",
     "MATCHES",
     "METRIC_KEYS",
     "GroundTruthCameras",
