@@ -69,6 +69,10 @@ class V2C(Common):
     """Ground-truth cameras (RealEstate10K txt or transforms.json) -> RRA@5, RTA@5, mAA@30 in metrics.json."""
     num_frames: int | None = None
     """Frames to sample uniformly (default: the model's 16)."""
+    frames: str | None = None
+    """Frames to sample uniformly, a number or ``all``: above the model's 16 the long-video V2C runs (16-frame
+    windows linked through shared frames, one global alignment; at most 600 frames, checked before the model
+    loads), one camera per sampled frame."""
     stride: int | None = None
     """Take every ``stride``-th frame instead."""
     focal: float | None = None
@@ -171,15 +175,34 @@ def run_v2c(opts: V2C) -> dict:
     if opts.gt is not None and not opts.gt.is_file():
         raise FileNotFoundError(f"ground-truth file {opts.gt} does not exist")
     _check_common(opts, (opts.video,))
+    num_frames, long, bar = opts.num_frames, False, None
+    if opts.frames is not None:  # --frames N|all: refused above the long-video limit before the model loads
+        if opts.num_frames is not None or opts.stride is not None:
+            raise ValueError("give --frames or --num-frames / --stride, not both")
+        from jog3r.jobs.v2c import resolve_frames
+        num_frames, long = resolve_frames(opts.video, opts.frames)
+        if long and opts.matches == "none":
+            raise ValueError("the long-video V2C (--frames above 16) always uses correspondences; drop --matches none")
     pipe = _pipeline(opts)
+    if long:
+        from tqdm import tqdm
+        bar = tqdm(total=100, desc="v2c", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]")
+
+        def progress(fraction: float, description: str) -> None:
+            bar.set_description(description[:40])
+            bar.update(100 * fraction - bar.n)
     with _staged(opts.out, opts.overwrite) as staging:
         try:
             report = estimate_cameras(
-                pipe, opts.video, num_frames=opts.num_frames, stride=opts.stride, fit=opts.fit,
+                pipe, opts.video, num_frames=num_frames, stride=opts.stride, fit=opts.fit,
                 intrinsics=None if opts.focal is None else Intrinsics.centred_at(opts.focal), gt=opts.gt,
-                matches=opts.matches, seed=opts.seed, export_dir=staging)
+                matches=opts.matches, seed=opts.seed, export_dir=staging, long=long,
+                progress=progress if long else None)
         except IntrinsicsError as exc:  # the same check as the app's known-intrinsics fields (B6)
             raise ValueError(f"--focal {opts.focal:g}: {exc}") from None
+        finally:
+            if bar is not None:
+                bar.close()
     for message in report.messages:
         print(message)
     print(f"cameras: {report.method}")

@@ -74,7 +74,7 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
 
 
 def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: torch.Tensor | None = None,
-                          known_K: torch.Tensor | None = None, stride: int = STRIDE, t: int = 2, seed: int = 0,
+                          known_K: torch.Tensor | None = None, stride: int | None = None, t: int = 2, seed: int = 0,
                           config: JointConfig | None = None, progress: Progress | None = None,
                           max_frames: int = MAX_FRAMES) -> V2COutput:
     """One camera per frame of a video of any length up to ``max_frames`` (module docstring).
@@ -86,7 +86,8 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
         source_frames: ``[N, 3, H_s, W_s]`` the same frames at the source resolution (float in ``[0, 1]`` or
             uint8), matched instead of ``video``; read one window at a time.
         known_K: ``[3, 3]`` intrinsics in pixels of ``video``'s frames, kept fixed.
-        stride: frames between window starts (``F - stride`` shared frames link consecutive windows).
+        stride: frames between window starts (``F - stride`` shared frames link consecutive windows); default
+            :data:`STRIDE` for the 16-frame model, ``F - max(1, F // 4)`` for others.
         t, seed: as :meth:`JOG3RPipeline.video_to_cameras`.
         config: :class:`JointConfig` of the global alignment (default :func:`long_config`).
         progress: ``(fraction, description)`` callback (per window, then per alignment step).
@@ -107,6 +108,8 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
     if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
         raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
     N, F = video.num_frames, pipe.num_frames
+    if stride is None:
+        stride = STRIDE if F == 16 else F - max(1, F // 4)
     windows = plan_windows(N, F, stride)
     if source_frames is not None and source_frames.shape[0] != N:
         raise ValueError(f"source_frames has {source_frames.shape[0]} frames, the video {N}")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from jog3r.cli import main
 from jog3r.io.re10k import read_re10k
@@ -255,3 +256,21 @@ def test_train_on_a_full_disk_is_a_clear_error(tmp_path, monkeypatch):
               "--batch-size", "1", "--warmup-steps", "1", "--threads", "1", "--steps", "1", "--ckpt-every", "1",
               "--out", str(tmp_path / "run")])
     assert "\n" not in str(err.value)
+
+
+def test_v2c_frames_above_the_model_runs_the_long_video_v2c(weights, tmp_path):
+    """``--frames 24`` (more than the model's frames) -> windows + one global alignment, one camera per frame;
+    ``--frames`` above the limit is refused before the model loads (no weights needed)."""
+    from jog3r.video_io import read_video, write_video
+    clip, _ = read_video(CLIP)
+    frames = torch.cat((clip.frames, clip.frames.flip(0)[1:9]))  # 24 frames: forward, then 8 back
+    video = write_video(tmp_path / "long.mp4", frames, fps=8)
+    out = tmp_path / "o"
+    main(["v2c", str(video), "--weights", str(weights), "--out", str(out), "--frames", "all"])
+    cams = read_re10k(out / "cameras_re10k.txt", (32, 48))
+    assert cams.cam2world.shape == (24, 4, 4) and torch.isfinite(cams.cam2world).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"]
+    with pytest.raises(SystemExit, match="more than the long-video limit of 600"):
+        main(["v2c", str(video), "--weights", str(tmp_path / "missing"), "--out", str(tmp_path / "p"),
+              "--frames", "1000"])

@@ -8,7 +8,8 @@ Called by the app's Estimate tab (``app/tabs/estimate.py``), ``jog3r v2c`` (:mod
    the model's frames (:func:`jog3r.video_io.adjust_intrinsics`);
 3. ground-truth cameras of the sampled frames (:func:`read_ground_truth`: the one reader and length check);
 4. with correspondences (the default), the same frames at the source resolution;
-5. V2C (:meth:`JOG3RPipeline.video_to_cameras`);
+5. V2C (:meth:`JOG3RPipeline.video_to_cameras`; with ``long=True`` :func:`jog3r.long_v2c.long_video_to_cameras`:
+   16-frame windows, one global alignment, up to :data:`jog3r.long_v2c.MAX_FRAMES` frames);
 6. pose metrics vs the ground truth (:func:`score_cameras`: all pairs and ``(1 -> f)`` pairs);
 7. every export (:func:`jog3r.io.export_bundle.export_all`) with :meth:`V2CReport.record` as ``metrics.json``.
 
@@ -34,6 +35,8 @@ from jog3r.pipeline import JOG3RPipeline, V2COutput
 from jog3r.types import Reconstruction, Video
 from jog3r.video_io import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
+from jog3r.long_v2c import check_long_frame_count, long_video_to_cameras
+from jog3r.video_io import IMAGE_SUFFIXES, _count_frames
 
 logger = logging.getLogger(__name__)
 
@@ -230,12 +233,46 @@ class V2CReport:
         return [(k, f"{self.scores.all[k]:.2f}" + (" %" if "@" in k else " °")) for k in keys]
 
 
+def count_source_frames(source: str | Path) -> int:
+    """Frames of a video file (its header's count, else its packets; nothing decoded) or images of a folder."""
+    path = Path(source)
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    import av
+
+    with av.open(str(path)) as container:
+        n = int(container.streams.video[0].frames or 0)
+    return n if n > 0 else _count_frames(path)
+
+
+def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16) -> tuple[int, bool]:
+    """``--frames N|all`` -> ``(N, long)``: the frame count to sample and whether it needs the long-video V2C (more
+    than ``model_frames``), checked against :data:`jog3r.long_v2c.MAX_FRAMES` without decoding the video (``all``
+    counts the source's frames).
+
+    Raises:
+        ValueError: not a number nor ``all``, or a count outside ``[2, MAX_FRAMES]`` (one line, with the limit).
+    """
+    text = str(frames).strip().lower()
+    if text == "all":
+        n = count_source_frames(source)
+    else:
+        try:
+            n = int(text)
+        except ValueError:
+            raise ValueError(f"--frames must be a number of frames or 'all', got {frames!r}") from None
+    check_long_frame_count(n)
+    return n, n > model_frames
+
+
 def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int | None = None,
                      stride: int | None = None, fit: str = "crop", intrinsics: Intrinsics | None = None,
                      gt_intrinsics: bool = False, gt: str | Path | None = None, matches: str = "sift",
                      seed: int = 0, export_dir: str | Path | None = None,
                      keep_percent: float = DEFAULT_KEEP_PERCENT,
-                     progress: Callable[[float, str], None] | None = None) -> V2CReport:
+                     progress: Callable[[float, str], None] | None = None, long: bool = False) -> V2CReport:
     """Run the V2C job on a video file or image folder (steps in the module docstring).
 
     Args:
@@ -250,6 +287,8 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
         export_dir: write every export there (created), with :meth:`V2CReport.record` as ``metrics.json``.
         keep_percent: the exports' point cut (% most confident).
         progress: optional ``(fraction, description)`` callback of the V2C run.
+        long: the long-video V2C (:func:`jog3r.long_v2c.long_video_to_cameras`, any frame count up to its limit;
+            always with correspondences), e.g. for more frames than the model's (:func:`resolve_frames`).
 
     Returns:
         A :class:`V2CReport`.
@@ -270,7 +309,10 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     # 1. frames at the model's size
     video, info = pipe.load_video(source, num_frames=num_frames, stride=stride, fit=fit)
     messages = [info["message"]] if info.get("message") else []
-    pipe.check_frame_count(video.num_frames)
+    if long:
+        check_long_frame_count(video.num_frames)
+    else:
+        pipe.check_frame_count(video.num_frames)
     source_size = info.get("source_size")  # None for image folders of mixed sizes
     # 2. known intrinsics
     known_K = None
@@ -291,14 +333,18 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
             known_K = adjust_intrinsics(truth.K, truth.image_size, video.size)
     # 4. the source-resolution frames the correspondences are matched on (the model's input stays the same)
     source_frames = None
-    if matches != "none":
+    if matches != "none" or long:
         source_frames = pipe.load_source_frames(source, video, info, num_frames=num_frames, stride=stride)
         if source_frames is None:
             messages.append("images of mixed sizes: the correspondences are matched on the model-size frames")
     timings["load"] = time.perf_counter() - start
     # 5. V2C
-    out = pipe.video_to_cameras(video, known_K=known_K, seed=seed, matches=matches, source_frames=source_frames,
-                                progress=progress)
+    if long:
+        out = long_video_to_cameras(pipe, video, source_frames=source_frames, known_K=known_K, seed=seed,
+                                    progress=progress)
+    else:
+        out = pipe.video_to_cameras(video, known_K=known_K, seed=seed, matches=matches, source_frames=source_frames,
+                                    progress=progress)
     timings.update({k: v for k, v in out.timings.items() if k != "total"})
     # 6. metrics
     scores = score_cameras(out.reconstruction.cam2world, truth.cam2world) if truth is not None else None
@@ -317,4 +363,5 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
 
 
 __all__ = ["METRIC_KEYS", "MATCHES", "GroundTruthCameras", "Intrinsics", "IntrinsicsError", "PoseScores",
-           "V2CReport", "estimate_cameras", "read_ground_truth", "score_cameras"]
+           "V2CReport", "count_source_frames", "estimate_cameras", "read_ground_truth", "resolve_frames",
+           "score_cameras"]
