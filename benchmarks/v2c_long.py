@@ -65,7 +65,9 @@ def one(n: int, cache: Path) -> dict:
             "wall_s": wall, "cpu_s": cpu, "s_per_frame": wall / n, "estimate_s": est["seconds"],
             "estimate_mb": est["memory_mb"], "timings": out.timings,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "cloud_px": info.get("cloud_reprojection_px"), "matches": info["matches"]}
+            "cloud_px": info.get("cloud_reprojection_px"), "matches": info["matches"],
+            "rejected": [f"{x['start']}-{x['end'] - 1}" for x in info["links"] if x.get("rejected")],
+            "rotation_only_steps": info.get("rotation_only_steps"), "fallback_steps": info.get("fallback_steps")}
 
 
 def main() -> None:
@@ -92,7 +94,8 @@ def main() -> None:
         t = r["timings"]
         print(f"{n} frames: {r['status']}, {r['iterations']} LM steps, {r['matches']} matches; seconds: model "
               f"{t['model']:.1f}, window alignment {t['align']:.1f}, matching {t['matches']:.1f}, global "
-              f"{t['global']:.1f}; CPU {r['cpu_s']:.1f} s", flush=True)
+              f"{t['global']:.1f}; CPU {r['cpu_s']:.1f} s; rejected windows {r['rejected'] or 'none'}, rotation-only "
+              f"steps {r['rotation_only_steps']}, steps from the windows {r['fallback_steps']}", flush=True)
     print("\n| frames | windows | mAA@30 | RRA@5 | RTA@5 | rot. err. (deg) | transl. err. (deg) | s / frame | "
           "wall s (estimate) | peak RSS GiB | cloud reproj. px |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
