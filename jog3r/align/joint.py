@@ -59,7 +59,8 @@ import numpy as np
 import roma
 import torch
 
-from jog3r.align.refine import RefineConfig, chain_cameras, match_frames, pair_poses, solve_centres
+from jog3r.align.refine import (RefineConfig, chain_cameras, check_matching_frames, match_frames, pair_poses,
+                                solve_centres)
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
 
@@ -309,20 +310,24 @@ class _Problem:
                 self.pm.append({"e": e, "f": frame, "uv": uv, "X": pts[pick], "w": w[pick],
                                 "b": _grid_basis(uv, (H, W), self.cfg.grid),
                                 "ld": self.log_d_pm[frame].reshape(-1)[pick]})
+        self._batch_pointmaps(len(edges))
+
+    def _batch_pointmaps(self, num_edges: int) -> None:
+        """Concatenate the point-map samples of ``self.pm`` (one dict per edge view) and start each edge's
+        similarity (rotation, translation, log scale) at the weighted Procrustes of its points onto the current world
+        points (edges without samples keep the identity)."""
         self.pm_wsum = float(sum(float(g["w"].sum()) for g in self.pm)) or 1.0
         self.pm_offsets = torch.cumsum(torch.tensor([0] + [len(g["uv"]) for g in self.pm]), 0)
         self.pmb = {k: torch.cat([g[k] for g in self.pm]) for k in ("uv", "X", "w", "b", "ld")}
         self.pmb["f"] = torch.cat([torch.full((len(g["uv"]),), g["f"]) for g in self.pm]).long()
         self.pmb["e"] = torch.cat([torch.full((len(g["uv"]),), g["e"]) for g in self.pm]).long()
-        # edge similarities by weighted Procrustes of the edge's points onto the current world points
-        E = len(edges)
-        self.Re = torch.eye(3, dtype=torch.float64).repeat(E, 1, 1)
-        self.te = torch.zeros(E, 3, dtype=torch.float64)
-        self.se = torch.zeros(E, dtype=torch.float64)
-        for e in range(E):
-            groups = [g for g in self.pm if g["e"] == e]
-            if not groups:
-                continue
+        self.Re = torch.eye(3, dtype=torch.float64).repeat(num_edges, 1, 1)
+        self.te = torch.zeros(num_edges, 3, dtype=torch.float64)
+        self.se = torch.zeros(num_edges, dtype=torch.float64)
+        by_edge: dict[int, list[dict]] = {}
+        for g in self.pm:
+            by_edge.setdefault(g["e"], []).append(g)
+        for e, groups in by_edge.items():
             src = torch.cat([g["X"] for g in groups])
             dst = torch.cat([self._chi(g) for g in groups])
             wts = torch.cat([g["w"] for g in groups])
@@ -583,18 +588,6 @@ def levenberg_marquardt(prob, cfg: JointConfig, progress=None) -> tuple[dict, fl
     return res, first, it
 
 
-def _check_frames(frames: torch.Tensor | None, num: int, h: int, w: int) -> torch.Tensor:
-    if frames is None or frames.ndim != 4 or frames.shape[:2] != (num, 3):
-        raise ValueError(f"frames must be [F={num}, 3, H', W'], got {None if frames is None else tuple(frames.shape)}")
-    scale = frames.shape[-1] / w
-    if abs(frames.shape[-2] / h - scale) > 0.02 * scale or scale < 1:
-        raise ValueError(f"frames must be [F={num}, 3, H', W'] with H'/W' = {h}/{w} (the same crop as the "
-                         f"model's frames) and at least {h}x{w}, got {tuple(frames.shape)}")
-    if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
-        raise ValueError("frames must be finite floating-point RGB in [0, 1]; convert uint8 with / 255")
-    return frames
-
-
 def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: PairwisePointmaps | None = None,
                 config: JointConfig | None = None, *, known_K: bool = False, matches: list | None = None,
                 match_scale: float = 1.0) -> tuple[Reconstruction, dict]:
@@ -645,7 +638,7 @@ def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: 
         scale = float(match_scale)
         size = [round(h * scale), round(w * scale)]
     else:
-        frames = _check_frames(frames, num, h, w)
+        frames = check_matching_frames(frames, num, h, w)
         scale = frames.shape[-1] / w
         size = list(frames.shape[-2:])
         t0 = time.perf_counter()

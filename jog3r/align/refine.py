@@ -373,6 +373,25 @@ def matching_frames(model_frames: torch.Tensor, source_frames: torch.Tensor | No
     return crop if crop.shape[-1] > model_frames.shape[-1] else model_frames
 
 
+def check_matching_frames(frames: torch.Tensor | None, num: int, h: int, w: int) -> torch.Tensor:
+    """Check the frames to match on: ``[num, 3, H', W']`` finite float RGB in ``[0, 1]``, the model's ``h x w`` crop
+    at the same or a higher resolution (aspect within 2 %); returns ``frames``.
+
+    Raises:
+        ValueError: naming the expected shape, aspect or dtype.
+    """
+    if frames is None or frames.ndim != 4 or frames.shape[:2] != (num, 3):
+        raise ValueError(f"frames must be [F={num}, 3, H', W'], got {None if frames is None else tuple(frames.shape)}")
+    scale = frames.shape[-1] / w
+    if abs(frames.shape[-2] / h - scale) > 0.02 * scale or scale < 1:
+        raise ValueError(f"frames must be [F={num}, 3, H', W'] with H'/W' = {h}/{w} (the same crop as the "
+                         f"model's frames) and at least {h}x{w}, got {tuple(frames.shape)}")
+    if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
+        raise ValueError("frames must be finite floating-point RGB in [0, 1] (got "
+                         f"{frames.dtype}, or non-finite values); convert uint8 with / 255")
+    return frames
+
+
 def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: RefineConfig | None = None
                         ) -> tuple[Reconstruction, dict]:
     """Replace a reconstruction's cameras by cameras from SIFT correspondences (module docstring, steps 1-5).
@@ -399,15 +418,8 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     """
     cfg = config or RefineConfig()
     num, h, w = recon.depth.shape
-    if frames.ndim != 4 or frames.shape[:2] != (num, 3):
-        raise ValueError(f"frames must be [F={num}, 3, H', W'], got {tuple(frames.shape)}")
-    scale = frames.shape[-1] / w
-    if abs(frames.shape[-2] / h - scale) > 0.02 * scale or scale < 1:
-        raise ValueError(f"frames must be [F={num}, 3, H', W'] with H'/W' = {h}/{w} (the same crop as the "
-                         f"model's frames) and at least {h}x{w}, got {tuple(frames.shape)}")
-    if not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
-        raise ValueError("frames must be finite floating-point RGB in [0, 1] (got "
-                         f"{frames.dtype}, or non-finite values); convert uint8 with / 255")
+    check_matching_frames(frames, num, h, w)
+    scale = frames.shape[-1] / w  # source pixels per model pixel
     if not (bool(torch.isfinite(recon.cam2world).all()) and bool(torch.isfinite(recon.K).all())):
         logger.warning("match refinement skipped: the alignment's cameras or intrinsics are not finite")
         return recon, {"match_size": list(frames.shape[-2:]), "pairs": 0, "matches": 0, "fallback_steps": num - 1,
@@ -443,5 +455,5 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
     return dataclasses.replace(recon, cam2world=cam2world, pts3d=pts3d), {**info, "status": "refined"}
 
 
-__all__ = ["RefineConfig", "baseline_rows", "chain_cameras", "gray_uint8", "match_frames", "matching_frames", "pair_poses",
-           "refine_with_matches", "solve_centres"]
+__all__ = ["RefineConfig", "baseline_rows", "chain_cameras", "check_matching_frames", "gray_uint8", "match_frames",
+           "matching_frames", "pair_poses", "refine_with_matches", "solve_centres"]

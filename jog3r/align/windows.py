@@ -469,24 +469,7 @@ class _SparseProblem(_Problem):
             pick = ((g["uv"][:, 1] - 0.5).long() * W + (g["uv"][:, 0] - 0.5).long())
             self.pm.append({**g, "b": _grid_basis(g["uv"], (H, W), cfg.grid),
                             "ld": self.log_d_pm[g["f"]].reshape(-1)[pick]})
-        self.pm_wsum = float(sum(float(g["w"].sum()) for g in self.pm)) or 1.0
-        self.pm_offsets = torch.cumsum(torch.tensor([0] + [len(g["uv"]) for g in self.pm]), 0)
-        self.pmb = {k: torch.cat([g[k] for g in self.pm]) for k in ("uv", "X", "w", "b", "ld")}
-        self.pmb["f"] = torch.cat([torch.full((len(g["uv"]),), g["f"]) for g in self.pm]).long()
-        self.pmb["e"] = torch.cat([torch.full((len(g["uv"]),), g["e"]) for g in self.pm]).long()
-        E = int(num_edges)
-        self.Re = torch.eye(3, dtype=torch.float64).repeat(E, 1, 1)
-        self.te = torch.zeros(E, 3, dtype=torch.float64)
-        self.se = torch.zeros(E, dtype=torch.float64)
-        by_edge: dict[int, list] = {}
-        for g in self.pm:
-            by_edge.setdefault(g["e"], []).append(g)
-        for e, groups in by_edge.items():
-            src = torch.cat([g["X"] for g in groups])
-            dst = torch.cat([self._chi(g) for g in groups])
-            wts = torch.cat([g["w"] for g in groups])
-            R, t, s = roma.rigid_points_registration(src, dst, weights=wts, compute_scaling=True)
-            self.Re[e], self.te[e], self.se[e] = R, t, torch.log(s)
+        self._batch_pointmaps(int(num_edges))
 
     @property
     def num_unknowns(self) -> int:
