@@ -45,7 +45,7 @@ def one(n: int, cache: Path) -> dict:
     from jog3r.metrics.pose import pose_metrics
     from jog3r.pipeline import JOG3RPipeline
     from jog3r.types import Video
-    from jog3r.video_io import resize_and_center_crop
+    from jog3r.io.video import resize_and_center_crop
     c = clip(n, cache)
     src = (c.frames * 255).round().to(torch.uint8)
     gt = c.cam2world

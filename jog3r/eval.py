@@ -38,7 +38,7 @@ from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.jobs import METRIC_KEYS, estimate_cameras, read_ground_truth, score_cameras
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
-from jog3r.video_io import read_video
+from jog3r.io.video import read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video

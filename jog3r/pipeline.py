@@ -49,7 +49,7 @@ from jog3r.metrics.pose import pose_metrics
 from jog3r.model import JOG3R
 from jog3r.recon.pairs import SceneGraph, make_edges
 from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
-from jog3r.video_io import adjust_intrinsics, read_video, resize_and_center_crop
+from jog3r.io.video import adjust_intrinsics, read_video, resize_and_center_crop
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ class JOG3RPipeline:
             ``(video, info)``; ``info["message"]`` says what was sampled.
 
         Raises:
-            ValueError / FileNotFoundError: from :func:`jog3r.video_io.read_video` (corrupt file, one frame, ...).
+            ValueError / FileNotFoundError: from :func:`jog3r.io.video.read_video` (corrupt file, one frame, ...).
         """
         if fit not in ("crop", "pad"):
             raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
@@ -435,10 +435,10 @@ class JOG3RPipeline:
 
         Args:
             video: frames ``[F, 3, H, W]`` in ``[0, 1]``, ``F >= 2`` (any size: resized + centre-cropped to
-                :attr:`resolution`; see :func:`jog3r.video_io.resize_and_center_crop`).
+                :attr:`resolution`; see :func:`jog3r.io.video.resize_and_center_crop`).
             known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` intrinsics in pixels of ``video``'s size, kept fixed.
                 Note that :meth:`load_video` already resizes to :attr:`resolution`: adjust a source-size ``K`` with
-                :func:`jog3r.video_io.adjust_intrinsics` first.
+                :func:`jog3r.io.video.adjust_intrinsics` first.
             align: settings of the point-map global alignment (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.

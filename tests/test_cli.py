@@ -261,7 +261,7 @@ def test_train_on_a_full_disk_is_a_clear_error(tmp_path, monkeypatch):
 def test_v2c_frames_above_the_model_runs_the_long_video_v2c(weights, tmp_path):
     """``--frames 24`` (more than the model's frames) -> windows + one global alignment, one camera per frame;
     ``--frames`` above the limit is refused before the model loads (no weights needed)."""
-    from jog3r.video_io import read_video, write_video
+    from jog3r.io.video import read_video, write_video
     clip, _ = read_video(CLIP)
     frames = torch.cat((clip.frames, clip.frames.flip(0)[1:9]))  # 24 frames: forward, then 8 back
     video = write_video(tmp_path / "long.mp4", frames, fps=8)

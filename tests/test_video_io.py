@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import jog3r.video_io as video_io
-from jog3r.video_io import (
+import jog3r.io.video as video_io
+from jog3r.io.video import (
     adjust_intrinsics,
     read_video,
     crop_to_aspect,
@@ -172,7 +172,7 @@ def test_natural_sort_mixed_sizes_and_modes(tmp_path, caplog):
 @pytest.mark.parametrize("seek_gap", [10_000, 10])
 def test_selected_frames_are_the_right_ones(coded_video, monkeypatch, caplog, seek_gap):
     monkeypatch.setattr(video_io, "SEEK_GAP", seek_gap)
-    with caplog.at_level(logging.DEBUG, logger="jog3r.video_io"):
+    with caplog.at_level(logging.DEBUG, logger="jog3r.io.video"):
         video, info = read_video(coded_video, num_frames=7, start=3)
     expected = np.round(np.linspace(3, 299, 7)).astype(int).tolist()
     assert video.frame_indices.tolist() == expected

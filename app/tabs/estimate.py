@@ -21,7 +21,7 @@ from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.io.export_bundle import zip_bundle
 from jog3r.jobs import MATCHES, Intrinsics, V2CReport, estimate_cameras
 from jog3r.types import Reconstruction
-from jog3r.video_io import IMAGE_SUFFIXES
+from jog3r.io.video import IMAGE_SUFFIXES
 from jog3r.viz.colors import colormap, to_uint8
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure

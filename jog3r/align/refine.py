@@ -53,7 +53,7 @@ import torch
 
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import Reconstruction
-from jog3r.video_io import crop_to_aspect
+from jog3r.io.video import crop_to_aspect
 from jog3r.pixels import to_uint8
 
 logger = logging.getLogger(__name__)
@@ -356,7 +356,7 @@ def solve_centres(recon: Reconstruction, rotations: np.ndarray, poses: dict[tupl
 
 def matching_frames(model_frames: torch.Tensor, source_frames: torch.Tensor | None) -> torch.Tensor:
     """The frames :func:`refine_with_matches` should match on: ``source_frames`` centre-cropped to the model's aspect
-    ratio (:func:`jog3r.video_io.crop_to_aspect`) when that is larger than the model's frames, else the model's.
+    ratio (:func:`jog3r.io.video.crop_to_aspect`) when that is larger than the model's frames, else the model's.
 
     Args:
         model_frames: ``[F, 3, H, W]`` the frames the model saw.

@@ -11,6 +11,8 @@ docstring states its file's convention in full:
 * :mod:`jog3r.io.tum` - TUM trajectory ``timestamp tx ty tz qx qy qz qw`` (camera-to-world).
 * :mod:`jog3r.io.scene` - point clouds and scenes: binary PLY, GLB (points + camera frustums), the confidence cut
   shared with the viewer.
+* :mod:`jog3r.io.video` - video and image-folder input (PyAV), frame sampling, resize + centre crop, MP4 output.
+  Import it explicitly (``from jog3r.io.video import read_video``); it pulls in PyAV and OpenCV.
 * :mod:`jog3r.io.export_bundle` - every format at once for a ``Reconstruction`` (plus PLY/GLB/depth), zipped.
   Import it explicitly (``from jog3r.io.export_bundle import export_all``); it pulls in trimesh and PyAV.
 """

@@ -25,7 +25,7 @@ from jog3r.io.nerfstudio import write_transforms_json
 from jog3r.io.re10k import write_re10k
 from jog3r.io.tum import write_tum
 from jog3r.types import Reconstruction
-from jog3r.video_io import write_video
+from jog3r.io.video import write_video
 from jog3r.pixels import to_uint8
 from jog3r.io.scene import (
     DEFAULT_KEEP_PERCENT,
@@ -174,7 +174,7 @@ def export_all(
             as ``images/`` and ``video.mp4``. Default: ``images/`` from ``recon.colors`` and no video.
         fps: frame rate of the reconstructed frames (the video's; after any temporal sampling).
         frame_indices: ``[F]`` distinct 0-based indices of the frames in their source video or folder (as
-            :func:`jog3r.video_io.read_video` returns them in ``Video.frame_indices``); default ``0 .. F-1``.
+            :func:`jog3r.io.video.read_video` returns them in ``Video.frame_indices``); default ``0 .. F-1``.
             Recorded in every file: image names ``frame_NNNNN.png`` with ``NNNNN`` = index + 1 (the 1-based
             source frame number: ``images/``, ``depth/``, COLMAP and ``transforms.json`` names), the
             RealEstate10K and TUM timestamps (``index / source_fps``), the RealEstate10K first line and a TUM

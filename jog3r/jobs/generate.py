@@ -24,7 +24,7 @@ from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS
 from jog3r.io.export_bundle import export_all
 from jog3r.pipeline import JOG3RPipeline, T2VOutput
 from jog3r.types import Reconstruction, Video
-from jog3r.video_io import write_video
+from jog3r.io.video import write_video
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import torch
 
 from jog3r.align.order import match_graph, order_by_matches
 from jog3r.pipeline import JOG3RPipeline
-from jog3r.video_io import read_video
+from jog3r.io.video import read_video
 
 FRAMES = Path(__file__).parents[1] / "data" / "realestate10k" / "clips16_384x256" / "frames" / "0bf152ef84195293"
 PERM = [5, 2, 7, 0, 4, 1, 6, 3]  # file k of the shuffled folder is frame PERM[k] of the clip

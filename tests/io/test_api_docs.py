@@ -14,11 +14,11 @@ import jog3r.io.nerfstudio
 import jog3r.io.re10k
 import jog3r.io.tum
 import jog3r.io.types
-import jog3r.video_io
+import jog3r.io.video
 import jog3r.io.scene
 
 MODULES = [jog3r.io.re10k, jog3r.io.nerfstudio, jog3r.io.colmap, jog3r.io.tum, jog3r.io.types,
-           jog3r.io.export_bundle, jog3r.video_io, jog3r.io.scene]
+           jog3r.io.export_bundle, jog3r.io.video, jog3r.io.scene]
 
 
 def _section(doc: str, title: str) -> list[str]:

@@ -16,7 +16,7 @@ from jog3r.geometry.camera import depth_to_world_points
 from jog3r.io import read_colmap_text, read_re10k, read_transforms_json, read_tum
 from jog3r.io.export_bundle import export_all, zip_bundle
 from jog3r.types import Reconstruction
-from jog3r.video_io import read_video
+from jog3r.io.video import read_video
 
 F, H, W = 4, 12, 16
 

@@ -31,7 +31,7 @@ from jog3r.data.synth.generate import SynthConfig, generate_clip
 from jog3r.io.atomic import atomic_path, atomic_write_text
 from jog3r.io.re10k import write_re10k
 from jog3r.types import PosedClip
-from jog3r.video_io import write_video
+from jog3r.io.video import write_video
 
 logger = logging.getLogger(__name__)
 
