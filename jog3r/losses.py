@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 
+import roma
 import torch
 
 from jog3r.types import PairwisePointmaps
@@ -150,6 +151,80 @@ def reconstruction_loss(
             out[f"regr_{view}"] = regr.detach().mean()
         out["loss"] = out["conf_loss_1"] + out["conf_loss_2"]
     return out
+
+
+def relative_pose_loss(
+    pred: PairwisePointmaps,
+    gt_pts3d: torch.Tensor,
+    gt_pts3d_in_other_view: torch.Tensor,
+    gt_other_to_ref: torch.Tensor,
+    valid: torch.Tensor,
+    valid_in_other_view: torch.Tensor,
+    *,
+    min_baseline: float = 0.01,
+) -> dict[str, torch.Tensor]:
+    """Optional pose-aware auxiliary term (issue 18; **not in the paper**): the relative pose that the predicted
+    point maps imply, against the true one.
+
+    Why: ``L_rec`` charges every pixel for its distance to the truth, so a translation direction 30 deg off at a
+    baseline of 2-5 % of the depth costs less than the per-pixel error the loss still tolerates
+    (``docs/notes/pose_diagnosis.md``). This term charges the pose itself, once per pair.
+
+    For each pair ``(i, j)``: the true points of frame ``i`` (in camera ``i``) are registered onto the predicted
+    view 1 and the true points of frame ``j`` in camera ``j`` (``inverse(gt_other_to_ref)`` applied to
+    ``gt_pts3d_in_other_view``) onto the predicted view 2 by confidence-weighted Umeyama (with scale;
+    :func:`roma.rigid_points_registration`, differentiable). The relative pose ``T1^-1 o T2`` (camera ``j`` ->
+    camera ``i`` as the prediction has it, a common rigid error of the prediction's frame cancels) is compared with
+    ``gt_other_to_ref``: ``||R - R_gt||_F`` (chordal, ``2 sqrt(2) sin(theta / 2)`` for a rotation error
+    ``theta``) plus ``||t / |t| - t_gt / |t_gt|||`` (chord between the translation directions), the latter only
+    for pairs whose true baseline is at least ``min_baseline`` times the mean distance of frame ``i``'s points.
+    Chordal distances are smooth at zero error, unlike angles.
+
+    Args:
+        pred: predicted point maps, ``pts3d``/``pts3d_in_other_view`` ``[B, P, H, W, 3]``, ``conf`` /
+            ``conf_in_other_view`` ``[B, P, H, W]`` (registration weights, detached), in camera ``i``.
+        gt_pts3d: ``[B, P, H, W, 3]`` true points of frame ``i``'s pixels in camera ``i``.
+        gt_pts3d_in_other_view: ``[B, P, H, W, 3]`` true points of frame ``j``'s pixels in camera ``i``.
+        gt_other_to_ref: ``[B, P, 4, 4]`` true camera ``j`` -> camera ``i`` transform (OpenCV axes).
+        valid, valid_in_other_view: ``[B, P, H, W]`` bool, pixels with ground truth in frames ``i`` and ``j``.
+        min_baseline: baselines below this fraction of the scene distance give no direction term.
+
+    Returns:
+        dict of 0-d float32 tensors: ``loss`` (differentiable; mean over pairs of the rotation chord plus, over the
+        pairs with a baseline, the direction chord), and the monitoring terms ``pose_rot_deg`` /
+        ``pose_trans_deg`` (median angles over the pairs, detached; ``nan`` if no pair has a baseline).
+    """
+    with torch.autocast(device_type=pred.pts3d.device.type, enabled=False):
+        m1 = valid.flatten(0, 1).flatten(1).float()
+        m2 = valid_in_other_view.flatten(0, 1).flatten(1).float()
+        p1 = _masked_points(pred.pts3d.float(), valid).flatten(0, 1).flatten(1, 2)
+        p2 = _masked_points(pred.pts3d_in_other_view.float(), valid_in_other_view).flatten(0, 1).flatten(1, 2)
+        x1 = _masked_points(gt_pts3d.float(), valid).flatten(0, 1).flatten(1, 2)
+        x2 = _masked_points(gt_pts3d_in_other_view.float(), valid_in_other_view).flatten(0, 1).flatten(1, 2)
+        rel = gt_other_to_ref.float().flatten(0, 1)  # [N, 4, 4] camera j -> camera i
+        r_gt, t_gt = rel[:, :3, :3], rel[:, :3, 3]
+        y2 = torch.einsum("nji,nkj->nki", r_gt, x2 - t_gt[:, None])  # frame j's points in camera j
+        w1 = pred.conf.detach().float().flatten(0, 1).flatten(1) * m1
+        w2 = pred.conf_in_other_view.detach().float().flatten(0, 1).flatten(1) * m2
+        r1, t1, s1 = roma.rigid_points_registration(x1, p1, weights=w1, compute_scaling=True)
+        r2, t2, _ = roma.rigid_points_registration(y2, p2, weights=w2, compute_scaling=True)
+        r_rel = r1.transpose(-1, -2) @ r2  # camera j -> camera i in the prediction, registered on view 1
+        t_rel = (r1.transpose(-1, -2) @ (t2 - t1)[..., None])[..., 0] / s1[:, None]
+        rot_chord = (r_rel - r_gt).flatten(1).norm(dim=-1)
+        scene = (x1.norm(dim=-1) * m1).sum(-1) / m1.sum(-1).clamp_min(1.0)
+        has_baseline = t_gt.norm(dim=-1) >= min_baseline * scene
+        dir_pred = t_rel / t_rel.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        dir_gt = t_gt / t_gt.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        dir_chord = (dir_pred - dir_gt).norm(dim=-1)
+        loss = rot_chord.mean() + (dir_chord * has_baseline).sum() / has_baseline.sum().clamp_min(1)
+        with torch.no_grad():
+            rot_deg = torch.rad2deg(roma.rotmat_geodesic_distance(r_rel, r_gt))
+            trans_deg = torch.rad2deg(torch.arccos((dir_pred * dir_gt).sum(-1).clamp(-1, 1)))[has_baseline]
+    return {
+        "loss": loss,
+        "pose_rot_deg": rot_deg.median(),
+        "pose_trans_deg": trans_deg.median() if trans_deg.numel() else torch.tensor(float("nan")),
+    }
 
 
 def total_loss(

@@ -47,6 +47,20 @@ def pointmaps_in_first(depth: torch.Tensor, K: torch.Tensor, cam2world: torch.Te
     return pts.float(), valid
 
 
+def cameras_in_first(cam2world: torch.Tensor) -> torch.Tensor:
+    """Every frame's camera expressed in the first frame's camera: ``inverse(cam2world[0]) @ cam2world[f]``.
+
+    Args:
+        cam2world: ``[F, 4, 4]`` camera-to-world (OpenCV axes), any world frame.
+
+    Returns:
+        ``[F, 4, 4]`` float32 camera-``f``-to-camera-0 transforms (the frame :func:`pointmaps_in_first` puts the
+        points in; entry 0 is the identity).
+    """
+    c2w = cam2world.double()
+    return (inverse_se3(c2w[0])[None] @ c2w).float()
+
+
 class DepthEstimator:
     """A ``transformers`` monocular depth model loaded from a local folder (no download).
 

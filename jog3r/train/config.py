@@ -100,6 +100,12 @@ class TrainConfig:
     """L_rec uses timesteps t ~ U{0..rec_t_max} with the empty (null) prompt (paper: [0, 10])."""
     num_pairs: int = 4
     """Frame pairs per video sampled from (1 -> f) for L_rec (paper: 4)."""
+    pair_min_gap: int = 1
+    """Smallest frame gap ``f - 1`` of the sampled ``(1 -> f)`` pairs (1: the paper's, any ``f``); larger values
+    train on wider baselines only (issue 18; not in the paper)."""
+    pose_weight: float = 0.0
+    """Weight of the optional pose-aware auxiliary term added to ``L_rec`` (:func:`jog3r.losses.relative_pose_loss`,
+    issue 18; **not in the paper**, so 0 = off is the default)."""
     conf_alpha: float = 0.2
     """alpha of the confidence-weighted regression loss (DUSt3R ConfLoss, paper eq. 2)."""
     caption_dropout: float = 0.1

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.data.annotate import pointmaps_in_first
+from jog3r.data.annotate import cameras_in_first, pointmaps_in_first
 from jog3r.data.sampling import ClipDataset
 from jog3r.train.config import TrainConfig
 from jog3r.train.pack import is_packed, load_packed_clip, packed_clips, read_manifest
@@ -46,6 +46,8 @@ class TrainBatch:
         captions: ``B`` RealEstate10K-style captions.
         latents: ``[B, C, F, h, w]`` float32 VAE latents (already scaled) of packed data, else None (the trainer
             encodes ``frames``).
+        cam2first: ``[B, F, 4, 4]`` float32 true camera-``f``-to-first-camera transforms (OpenCV axes, the frame of
+            ``pts3d``; :func:`jog3r.data.annotate.cameras_in_first`), used by the optional pose term.
     """
 
     frames: torch.Tensor | None
@@ -53,6 +55,7 @@ class TrainBatch:
     valid: torch.Tensor
     captions: list[str]
     latents: torch.Tensor | None = None
+    cam2first: torch.Tensor | None = None
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -103,8 +106,9 @@ def reverse_clip(clip: PosedClip) -> PosedClip:
                      caption=clip.caption, name=clip.name, frame_indices=flip(clip.frame_indices))
 
 
-def clip_to_example(clip: PosedClip) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
-    """Turn a posed clip with depth into ``(frames [3,F,H,W], pts3d [F,H,W,3], valid [F,H,W], caption)``.
+def clip_to_example(clip: PosedClip) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str, torch.Tensor]:
+    """Turn a posed clip with depth into ``(frames [3,F,H,W], pts3d [F,H,W,3], valid [F,H,W], caption,
+    cam2first [F,4,4])``.
 
     Raises:
         ValueError: if the clip has no depth (``L_rec`` needs ground-truth points).
@@ -116,15 +120,16 @@ def clip_to_example(clip: PosedClip) -> tuple[torch.Tensor, torch.Tensor, torch.
         )
     pts3d, valid = pointmaps_in_first(clip.depth.float(), clip.K.float(), clip.cam2world.float())
     frames = clip.frames.permute(1, 0, 2, 3).contiguous()
-    return frames, pts3d.float(), valid, clip.caption or ""
+    return frames, pts3d.float(), valid, clip.caption or "", cameras_in_first(clip.cam2world)
 
 
-def _stack(examples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]]) -> TrainBatch:
+def _stack(examples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str, torch.Tensor]]) -> TrainBatch:
     return TrainBatch(
         frames=torch.stack([e[0] for e in examples]),
         pts3d=torch.stack([e[1] for e in examples]),
         valid=torch.stack([e[2] for e in examples]),
         captions=[e[3] for e in examples],
+        cam2first=torch.stack([e[4] for e in examples]),
     )
 
 
@@ -215,19 +220,20 @@ def _packed_source(cfg: TrainConfig, *, height: int, width: int, rank: int, worl
     n = len(files)
 
     def packed_batch(step: int, micro: int) -> TrainBatch:
-        latents, pts, valids, captions = [], [], [], []
+        latents, pts, valids, captions, cams = [], [], [], [], []
         for b in range(cfg.batch_size):
             index = _sample_index(step, micro, b, cfg, rank, world)
             z, clip = load_packed_clip(files[_epoch_item(index, n, cfg.seed)])
             if _is_reversed(index):
                 clip, z = reverse_clip(clip), z.flip(1)  # latents are frame-wise: flipping them is exact
             pts3d, valid = pointmaps_in_first(clip.depth, clip.K, clip.cam2world)
+            cams.append(cameras_in_first(clip.cam2world))
             latents.append(z)
             pts.append(pts3d.float())
             valids.append(valid)
             captions.append(clip.caption or "")
         return TrainBatch(frames=None, pts3d=torch.stack(pts), valid=torch.stack(valids), captions=captions,
-                          latents=torch.stack(latents))
+                          latents=torch.stack(latents), cam2first=torch.stack(cams))
 
     packed_batch.vae_name = manifest["vae"]  # checked against the run's VAE by the trainer
     return packed_batch

@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from jog3r.data.annotate import pointmaps_in_first
+from jog3r.data.annotate import cameras_in_first, pointmaps_in_first
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.train.data import TrainBatch
 
@@ -164,18 +164,19 @@ class ReplayPool:
             picks = torch.randint(0, n, (batch_size,), generator=gen).tolist()
             entries = [self.slots[i] for i in picks]
         flips = (torch.rand(batch_size, generator=gen) < 0.5).tolist()
-        latents, pts, valids, captions = [], [], [], []
+        latents, pts, valids, captions, cams = [], [], [], [], []
         for entry, flip in zip(entries, flips):
             z, depth, K, c2w = entry["latents"], entry["depth"], entry["K"], entry["cam2world"]
             if flip:  # played backwards: latents are frame-wise, so flipping them is exact
                 z, depth, K, c2w = z.flip(1), depth.flip(0), K.flip(0), c2w.flip(0)
             p, v = pointmaps_in_first(depth.float(), K, c2w)
+            cams.append(cameras_in_first(c2w))
             latents.append(z.float())
             pts.append(p)
             valids.append(v)
             captions.append(entry["caption"])
         return TrainBatch(frames=None, pts3d=torch.stack(pts), valid=torch.stack(valids), captions=captions,
-                          latents=torch.stack(latents))
+                          latents=torch.stack(latents), cam2first=torch.stack(cams))
 
     def stats(self) -> dict[str, float]:
         """``pool_size``, ``pool_total`` (clips encoded so far), ``pool_clips_per_s`` since start."""

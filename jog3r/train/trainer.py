@@ -38,7 +38,7 @@ from jog3r.components import build_text_encoder, build_vae, write_components
 from jog3r.config import get_preset
 from jog3r.diffusion import GaussianDiffusion, SamplingOptions, write_sampling_options
 from jog3r.encode.taef2 import TAEF2VAE
-from jog3r.losses import reconstruction_loss, total_loss
+from jog3r.losses import reconstruction_loss, relative_pose_loss, total_loss
 from jog3r.model import JOG3R
 from jog3r.train.checkpoints import (
     new_tmp_dir,
@@ -74,6 +74,24 @@ def _memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def sample_rec_pairs(num_frames: int, num_pairs: int, gen: torch.Generator, *, min_gap: int = 1) -> torch.Tensor:
+    """The ``(1 -> f)`` pairs of one ``L_rec`` step: ``min(num_pairs, F - min_gap)`` distinct ``f`` drawn from
+    ``[min_gap, F - 1]`` (0-based; the paper's sampling for ``min_gap = 1``).
+
+    Args:
+        num_frames: frames per clip, ``F``.
+        num_pairs: pairs wanted.
+        gen: the step's generator (its device is used for the draw).
+        min_gap: smallest frame gap.
+
+    Returns:
+        ``[P, 2]`` int64 CPU tensor of ``(0, f)`` rows, sorted by ``f``.
+    """
+    k = min(num_pairs, num_frames - min_gap)
+    others = torch.randperm(num_frames - min_gap, generator=gen, device=gen.device)[:k] + min_gap
+    return torch.stack([torch.zeros_like(others), others], dim=1).sort(dim=0).values.cpu()
+
+
 class Trainer:
     """Runs a :class:`~jog3r.train.config.TrainConfig` to completion (see the module docstring).
 
@@ -101,6 +119,11 @@ class Trainer:
         if config.replay_pool > 0 and config.data != "synth":
             raise ValueError(f"--replay-pool works with --data synth only (got {config.data!r}); packed folders are "
                              "already encoded")
+        if not 1 <= config.pair_min_gap < config.num_frames:
+            raise ValueError(f"--pair-min-gap {config.pair_min_gap} must be in [1, --num-frames - 1 = "
+                             f"{config.num_frames - 1}]")
+        if not (config.pose_weight >= 0 and math.isfinite(config.pose_weight)):
+            raise ValueError(f"--pose-weight must be a finite number >= 0, got {config.pose_weight}")
         self.cfg = config
         self.out = Path(config.out)
         self.device = _resolve_device(config.device)
@@ -229,9 +252,7 @@ class Trainer:
             t = torch.randint(0, cfg.rec_t_max + 1, (bsz,), generator=gen, device=self.device)
             noise = torch.randn(z0.shape, generator=gen, device=self.device)
             z_t = self.diffusion.q_sample(z0, t, noise)
-            k = min(cfg.num_pairs, f - 1)
-            others = torch.randperm(f - 1, generator=gen, device=self.device)[:k] + 1
-            edges = torch.stack([torch.zeros_like(others), others], dim=1).sort(dim=0).values.cpu()
+            edges = sample_rec_pairs(f, cfg.num_pairs, gen, min_gap=cfg.pair_min_gap)
             with autocast:
                 res = model(z_t, t, model.stdit.null_caption(bsz), None, edges=edges, compute_gen=False)
             pm = res.pointmaps
@@ -243,6 +264,13 @@ class Trainer:
             )
             l_rec = rec["loss"]
             out["regr_1"], out["regr_2"] = rec["regr_1"], rec["regr_2"]
+            if cfg.pose_weight > 0:  # optional, not in the paper (issue 18)
+                cams = batch.cam2first.to(self.device)
+                rel = torch.linalg.inv(cams[:, e0]) @ cams[:, e1]  # camera j -> camera i
+                pose = relative_pose_loss(pm, pts[:, e0], pts[:, e1], rel, valid[:, e0], valid[:, e1])
+                l_rec = l_rec + cfg.pose_weight * pose["loss"]
+                out["loss_pose"] = pose["loss"].detach()
+                out["pose_rot_deg"], out["pose_trans_deg"] = pose["pose_rot_deg"], pose["pose_trans_deg"]
         total = total_loss(l_gen, l_rec, lam=cfg.lam)
         out["loss_total"] = total
         if l_gen is not None:
