@@ -49,7 +49,8 @@ from jog3r.metrics.pose import pose_metrics
 from jog3r.model import JOG3R
 from jog3r.recon.pairs import SceneGraph, make_edges
 from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
-from jog3r.io.video import adjust_intrinsics, read_video, resize_and_center_crop
+from jog3r.geometry.camera import adjust_intrinsics
+from jog3r.io.video import read_video, resize_and_center_crop
 
 logger = logging.getLogger(__name__)
 
@@ -438,7 +439,7 @@ class JOG3RPipeline:
                 :attr:`resolution`; see :func:`jog3r.io.video.resize_and_center_crop`).
             known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` intrinsics in pixels of ``video``'s size, kept fixed.
                 Note that :meth:`load_video` already resizes to :attr:`resolution`: adjust a source-size ``K`` with
-                :func:`jog3r.io.video.adjust_intrinsics` first.
+                :func:`jog3r.geometry.camera.adjust_intrinsics` first.
             align: settings of the point-map global alignment (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import jog3r.io.video as video_io
+from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.video import (
-    adjust_intrinsics,
     read_video,
     crop_to_aspect,
     resize_and_center_crop,

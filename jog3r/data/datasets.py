@@ -8,7 +8,7 @@ of frames and poses, a missing image, a non-RGB image, frames of different sizes
 ``ValueError`` naming the file and the problem, never a silently shortened or shifted clip.
 
 Frames can be resized with ``size=(H, W)``: resize to cover + centre crop
-(:func:`jog3r.io.video.resize_and_center_crop`), with ``K`` adjusted by :func:`jog3r.io.video.adjust_intrinsics`
+(:func:`jog3r.io.video.resize_and_center_crop`), with ``K`` adjusted by :func:`jog3r.geometry.camera.adjust_intrinsics`
 and depth resampled with nearest neighbours on the same geometry.
 """
 
@@ -28,7 +28,8 @@ from jog3r.io.colmap import natural_key, read_colmap_text
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
 from jog3r.types import PosedClip
-from jog3r.io.video import IMAGE_SUFFIXES, adjust_intrinsics, read_video, resize_and_center_crop, resize_crop_geometry
+from jog3r.geometry.camera import adjust_intrinsics, resize_crop_geometry
+from jog3r.io.video import IMAGE_SUFFIXES, read_video, resize_and_center_crop
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import roma
 import torch
 
@@ -43,6 +44,8 @@ __all__ = [
     "quat_to_matrix",
     "matrix_to_quat",
     "estimate_focal",
+    "resize_crop_geometry",
+    "adjust_intrinsics",
 ]
 
 # OpenCV (x right, y down, z forward) <-> OpenGL (x right, y up, z backward): flip the camera's y and z axes.
@@ -393,4 +396,48 @@ def estimate_pixel_aspect(
             f.append(v[torch.searchsorted(cw, 0.5 * cw[-1]).clamp(max=v.numel() - 1)])
         if len(f) == 2:
             out[b] = f[1] / f[0]
+    return out
+
+
+def resize_crop_geometry(
+    src_size: tuple[int, int], dst_size: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Resized size and crop offset of :func:`jog3r.io.video.resize_and_center_crop`.
+
+    Args:
+        src_size: ``(H, W)`` of the input.
+        dst_size: ``(H', W')`` wanted.
+
+    Returns:
+        ``((H_r, W_r), (top, left))``: the image is resized to ``H_r x W_r`` with one scale
+        ``s = max(H' / H, W' / W)`` (rounded, never below ``H' x W'``), then ``[top:top + H', left:left +
+        W']`` is kept.
+    """
+    (H, W), (h, w) = src_size, dst_size
+    scale = max(h / H, w / W)
+    resized = (max(h, round(H * scale)), max(w, round(W * scale)))
+    return resized, ((resized[0] - h) // 2, (resized[1] - w) // 2)
+
+
+def adjust_intrinsics(K: torch.Tensor | np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]):
+    """Intrinsics of frames after :func:`jog3r.io.video.resize_and_center_crop` from ``src_size`` to ``dst_size``.
+
+    Scale row 0 (``fx, cx``) by ``W_r / W`` and row 1 (``fy, cy``) by ``H_r / H`` (the short-side factor, up
+    to rounding of the resized size), then subtract the crop offset: ``cx -= left``, ``cy -= top``. Exact
+    under the package's pixel-centre convention (this module's docstring).
+
+    Args:
+        K: ``[..., 3, 3]`` intrinsics in pixels of ``src_size`` images.
+        src_size: ``(H, W)`` before.
+        dst_size: ``(H', W')`` after.
+
+    Returns:
+        ``[..., 3, 3]`` intrinsics in pixels of ``dst_size`` images, same type and dtype as ``K``.
+    """
+    (Hr, Wr), (top, left) = resize_crop_geometry(src_size, dst_size)
+    out = K.clone() if isinstance(K, torch.Tensor) else np.array(K, copy=True)
+    out[..., 0, :] *= Wr / src_size[1]
+    out[..., 1, :] *= Hr / src_size[0]
+    out[..., 0, 2] -= left
+    out[..., 1, 2] -= top
     return out

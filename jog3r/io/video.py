@@ -17,10 +17,10 @@ Temporal sampling (reported in ``info["message"]``, e.g. ``"sampled 16 of 9000 f
 
 Spatial size: ``size=(H, W)`` resizes each frame so it covers ``H x W`` (one scale factor, the larger of
 ``H / H_src`` and ``W / W_src``: "the short-side factor" for equal aspect ratios) and centre-crops the rest,
-as :func:`resize_and_center_crop`; :func:`adjust_intrinsics` gives the matching ``K``. With ``size=None``
-frames keep their size, except that a long side above ``max_side`` is scaled down (aspect kept). In an image
-folder every image is resized + centre-cropped to the first selected image's (capped) size, so mixed sizes
-work. Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied,
+as :func:`resize_and_center_crop`; :func:`jog3r.geometry.camera.adjust_intrinsics` gives the matching ``K``.
+With ``size=None`` frames keep their size, except that a long side above ``max_side`` is scaled down (aspect
+kept). In an image folder every image is resized + centre-cropped to the first selected image's (capped) size, so
+mixed sizes work. Grayscale, palette, 16-bit and RGBA images become RGB (alpha is dropped); EXIF orientation is applied,
 and so is a video's display-matrix rotation (portrait phone videos come out upright, as players show them).
 Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; resizing maps ``[0, W]`` onto
 ``[0, W']``).
@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F_nn
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jog3r.geometry.camera import resize_crop_geometry
 from jog3r.io.atomic import atomic_path
 from jog3r.io.colmap import natural_key
 from jog3r.types import Video
@@ -114,26 +115,6 @@ def sample_frame_indices(
     return indices, mode, message
 
 
-def resize_crop_geometry(
-    src_size: tuple[int, int], dst_size: tuple[int, int]
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Resized size and crop offset of :func:`resize_and_center_crop`.
-
-    Args:
-        src_size: ``(H, W)`` of the input.
-        dst_size: ``(H', W')`` wanted.
-
-    Returns:
-        ``((H_r, W_r), (top, left))``: the image is resized to ``H_r x W_r`` with one scale
-        ``s = max(H' / H, W' / W)`` (rounded, never below ``H' x W'``), then ``[top:top + H', left:left +
-        W']`` is kept.
-    """
-    (H, W), (h, w) = src_size, dst_size
-    scale = max(h / H, w / W)
-    resized = (max(h, round(H * scale)), max(w, round(W * scale)))
-    return resized, ((resized[0] - h) // 2, (resized[1] - w) // 2)
-
-
 def resize_and_center_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize frames to cover ``size`` (aspect kept) and centre-crop the excess.
 
@@ -143,7 +124,7 @@ def resize_and_center_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch
 
     Returns:
         ``[F, 3, H', W']`` (or ``[3, H', W']``) float, bilinear with antialiasing (pixel centres aligned, as
-        :func:`adjust_intrinsics` assumes), clamped to ``[0, 1]``.
+        :func:`jog3r.geometry.camera.adjust_intrinsics` assumes), clamped to ``[0, 1]``.
     """
     squeeze = frames.ndim == 3
     x = frames[None] if squeeze else frames
@@ -176,30 +157,6 @@ def crop_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     hc, wc = min(H, round(size[0] / scale)), min(W, round(size[1] / scale))
     top, left = (H - hc) // 2, (W - wc) // 2
     return frames[..., top : top + hc, left : left + wc]
-
-
-def adjust_intrinsics(K: torch.Tensor | np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]):
-    """Intrinsics of frames after :func:`resize_and_center_crop` from ``src_size`` to ``dst_size``.
-
-    Scale row 0 (``fx, cx``) by ``W_r / W`` and row 1 (``fy, cy``) by ``H_r / H`` (the short-side factor, up
-    to rounding of the resized size), then subtract the crop offset: ``cx -= left``, ``cy -= top``. Exact
-    under the package's pixel-centre convention (:mod:`jog3r.geometry.camera`).
-
-    Args:
-        K: ``[..., 3, 3]`` intrinsics in pixels of ``src_size`` images.
-        src_size: ``(H, W)`` before.
-        dst_size: ``(H', W')`` after.
-
-    Returns:
-        ``[..., 3, 3]`` intrinsics in pixels of ``dst_size`` images, same type and dtype as ``K``.
-    """
-    (Hr, Wr), (top, left) = resize_crop_geometry(src_size, dst_size)
-    out = K.clone() if isinstance(K, torch.Tensor) else np.array(K, copy=True)
-    out[..., 0, :] *= Wr / src_size[1]
-    out[..., 1, :] *= Hr / src_size[0]
-    out[..., 0, 2] -= left
-    out[..., 1, 2] -= top
-    return out
 
 
 def _capped_size(src_size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -465,5 +422,5 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     return path
 
 
-__all__ = ["IMAGE_SUFFIXES", "adjust_intrinsics", "crop_to_aspect", "read_video", "resize_and_center_crop",
-           "resize_crop_geometry", "sample_frame_indices", "write_video"]
+__all__ = ["IMAGE_SUFFIXES", "crop_to_aspect", "read_video", "resize_and_center_crop", "sample_frame_indices",
+           "write_video"]

@@ -5,7 +5,7 @@ Called by the app's Estimate tab (``app/tabs/estimate.py``), ``jog3r v2c`` (:mod
 
 1. read and sample the frames at the model's size (:meth:`JOG3RPipeline.load_video`), check the frame count;
 2. known intrinsics (pixels of the source frames) checked (:func:`jog3r.checks.check_intrinsics`) and carried to
-   the model's frames (:func:`jog3r.io.video.adjust_intrinsics`);
+   the model's frames (:func:`jog3r.geometry.camera.adjust_intrinsics`);
 3. ground-truth cameras of the sampled frames (:func:`read_ground_truth`: the one reader and length check);
 4. with correspondences (the default), the same frames at the source resolution;
 5. V2C (:meth:`JOG3RPipeline.video_to_cameras`; with ``long=True`` :func:`jog3r.long_v2c.long_video_to_cameras`:
@@ -33,7 +33,7 @@ from jog3r.io.re10k import read_re10k
 from jog3r.metrics.pose import pose_metrics
 from jog3r.pipeline import JOG3RPipeline, V2COutput
 from jog3r.types import Reconstruction, Video
-from jog3r.io.video import adjust_intrinsics
+from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.long_v2c import check_long_frame_count, long_video_to_cameras
 from jog3r.io.video import IMAGE_SUFFIXES, _count_frames

@@ -232,7 +232,7 @@ def test_known_intrinsics_are_carried_to_the_model_size_and_kept(studio, clip):
     """fx fy cx cy typed in pixels of the upload (RE10K: 384x256) come back, rescaled, as the cameras' K."""
     import torch
 
-    from jog3r.io.video import adjust_intrinsics
+    from jog3r.geometry.camera import adjust_intrinsics
 
     video, gt = clip
     fx_n, fy_n, cx_n, cy_n = (float(v) for v in gt.read_text().splitlines()[1].split()[1:5])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jog3r.data.datasets import load_re10k_clip
 from jog3r.data.sampling import STRIDES, ClipDataset, choose_window, relative_to_first
 from jog3r.geometry.camera import inverse_se3
-from jog3r.io.video import adjust_intrinsics
+from jog3r.geometry.camera import adjust_intrinsics
 
 RE10K = Path(__file__).parents[1] / "data" / "realestate10k"
 
