@@ -59,6 +59,18 @@ def test_geometry_imports_nothing_of_jog3r_outside_itself():
     assert outside == []
 
 
+def test_dit_and_recon_share_only_nn():
+    """The STDiT and the DUSt3R decoder never import each other; their shared blocks live in :mod:`jog3r.nn`, which
+    imports nothing else of ``jog3r``."""
+    assert _broken(("jog3r.recon",), ("jog3r.dit",)) == []
+    assert _broken(("jog3r.dit",), ("jog3r.recon",)) == []
+    outside = sorted({i for m, imported in EDGES.items() if _within(m, ("jog3r.nn",)) for i in imported
+                      if _within(i, ("jog3r",)) and not _within(i, ("jog3r.nn",))})
+    assert outside == []
+    for user in ("jog3r.recon.layers", "jog3r.dit.stdit"):  # both really use the shared blocks
+        assert {"jog3r.nn.attention", "jog3r.nn.mlp"} <= EDGES[user]
+
+
 def test_viz_and_metrics_never_load_models():
     assert _broken(("jog3r.viz", "jog3r.metrics"), ("jog3r.model", "jog3r.pipeline")) == []
 

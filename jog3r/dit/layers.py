@@ -2,7 +2,7 @@
 
 Faithful re-implementations of OpenSora tag ``v1.0.0`` ``opensora/models/layers/blocks.py`` (REFERENCE.md
 A.2-A.3) with the same module and parameter names, so OpenSora state dicts load without remapping. The
-attention modules live in :mod:`jog3r.dit.attention` (re-exported here).
+attention modules and the timm ``Mlp`` are shared with the DUSt3R decoder and live in :mod:`jog3r.nn`.
 
 Shapes use the package axis alphabet (:mod:`jog3r`): ``B`` batch, ``F`` frames, ``S`` tokens per frame,
 ``N`` tokens, ``D`` hidden width, ``L`` caption tokens.
@@ -17,35 +17,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from jog3r.dit.attention import MultiHeadCrossAttention, RotaryFn, SelfAttention, attention
-
-class Mlp(nn.Module):
-    """timm ``Mlp``: ``fc2(act(fc1(x)))`` with state-dict keys ``fc1`` and ``fc2`` (dropout 0, as OpenSora).
-
-    Args:
-        in_features: input width.
-        hidden_features: width of ``fc1``'s output.
-        out_features: output width (default ``in_features``).
-        approximate: GELU variant, ``"tanh"`` (OpenSora ``approx_gelu``) or ``"none"`` (timm's default,
-            DUSt3R).
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        hidden_features: int,
-        out_features: int | None = None,
-        approximate: Literal["tanh", "none"] = "tanh",
-    ) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_features)
-        self.act = nn.GELU(approximate=approximate)
-        self.fc2 = nn.Linear(hidden_features, out_features or in_features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP to the last axis: ``[..., in_features] -> [..., out_features]``."""
-        return self.fc2(self.act(self.fc1(x)))
-
+from jog3r.nn.mlp import Mlp
 
 def t2i_modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN modulation of PixArt/OpenSora: ``x * (1 + scale) + shift`` (OS ``blocks.py`` ``t2i_modulate``).
@@ -287,11 +259,6 @@ class T2IFinalLayer(nn.Module):
 
 
 __all__ = [
-    "RotaryFn",
-    "attention",
-    "SelfAttention",
-    "MultiHeadCrossAttention",
-    "Mlp",
     "t2i_modulate",
     "PatchEmbed3D",
     "timestep_embedding",

@@ -29,16 +29,15 @@ from torch.utils.checkpoint import checkpoint
 
 from jog3r.dit.layers import (
     CaptionEmbedder,
-    Mlp,
-    MultiHeadCrossAttention,
     PatchEmbed3D,
-    SelfAttention,
     T2IFinalLayer,
     TimestepEmbedder,
     get_1d_sincos_pos_embed,
     get_2d_sincos_pos_embed,
     t2i_modulate,
 )
+from jog3r.nn.attention import MultiHeadCrossAttention, SelfAttention
+from jog3r.nn.mlp import Mlp
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ RoPE with base 100 on queries and keys. Parameter names match the reference stat
 (``norm1``, ``attn.qkv``, ``attn.proj``, ``norm_y``, ``norm2``, ``cross_attn.projq/projk/projv/proj``,
 ``norm3``, ``mlp.fc1``, ``mlp.fc2``), so DUSt3R checkpoints load by name.
 
-Attention is the package's single SDPA implementation (:mod:`jog3r.dit.attention`, shared with the STDiT); the
-self-attention and MLP modules are the STDiT's too (with exact GELU here). Token sequences are ``[B, N, D]``; positions are ``[B, N, 2]`` int64 ``(row, col)`` patch indices (row-major
+Attention is the package's single SDPA implementation (:mod:`jog3r.nn.attention`, shared with the STDiT); the
+self-attention and MLP modules (:mod:`jog3r.nn`) are the STDiT's too (with exact GELU here). Token sequences are
+``[B, N, D]``; positions are ``[B, N, 2]`` int64 ``(row, col)`` patch indices (row-major
 ``cartesian_prod(rows, cols)``, as DUSt3R's ``PositionGetter``).
 """
 
@@ -17,8 +18,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from jog3r.dit.attention import SelfAttention, attention
-from jog3r.dit.layers import Mlp
+from jog3r.nn.attention import SelfAttention, attention
+from jog3r.nn.mlp import Mlp
 
 LAYER_NORM_EPS = 1e-6
 """LayerNorm epsilon of every CroCo/DUSt3R norm (``partial(nn.LayerNorm, eps=1e-6)``)."""

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import jog3r.dit
+import jog3r.nn.attention
+import jog3r.nn.mlp
 from jog3r.dit import layers
 from jog3r.dit.layers import (
     CaptionEmbedder,
@@ -71,9 +73,9 @@ def test_final_layer_uses_its_own_table_and_t():
 
 
 def test_public_api_has_docstrings():
-    """Every public function/class (and public method) of jog3r.dit has a docstring."""
+    """Every public function/class (and public method) of jog3r.dit and jog3r.nn has a docstring."""
     missing = []
-    for module in (jog3r.dit, layers, jog3r.dit.stdit, jog3r.dit.attention):
+    for module in (jog3r.dit, layers, jog3r.dit.stdit, jog3r.nn.attention, jog3r.nn.mlp):
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name)
             if not (inspect.isfunction(obj) or inspect.isclass(obj)):

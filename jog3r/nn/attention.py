@@ -1,4 +1,5 @@
-"""The package's one attention implementation (PyTorch SDPA), shared by the STDiT and the DUSt3R decoder.
+"""The package's one attention implementation (PyTorch SDPA), shared by the STDiT (:mod:`jog3r.dit`) and the
+DUSt3R decoder (:mod:`jog3r.recon`).
 
 :func:`attention` works on the SDPA layout ``[B, heads, N, head_dim]``. :class:`SelfAttention` (fused ``qkv``,
 optional rotary hook ``rope(t, pos) -> t`` on queries and keys, as CroCo/DUSt3R's RoPE2D) and

@@ -6,7 +6,7 @@ import pytest
 import torch
 from einops import rearrange
 
-from jog3r.dit.attention import MultiHeadCrossAttention, SelfAttention, attention
+from jog3r.nn.attention import MultiHeadCrossAttention, SelfAttention, attention
 
 
 def naive_attention(q, k, v, mask=None):
