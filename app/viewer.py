@@ -251,7 +251,7 @@ class ViewerHub:
             session.scene.keep_percent = keep_percent
             views = list(session.views.values())
         for view in views:
-            view.handles.update_points(keep_percent=keep_percent)
+            view.controls.update_points(keep_percent=keep_percent)
             view.controls.keep_percent.value = keep_percent
         return len(views)
 
@@ -284,6 +284,7 @@ class ViewerHub:
                 gt.image_size,
                 state.recon.cam2world,
                 frustum_scale=handles.frustum_scale,
+                frames=handles.frustum_frames,
             )
         set_initial_view(client, state.recon)
         controls = ViewerControls(client, handles, ground_truth=gt_handles, folder=state.label or "Reconstruction")

@@ -82,15 +82,45 @@ POINTS_OF = ("all frames", "the current frame")
 """Choices of the "Points of" dropdown: every frame's points, or only the frame on the slider."""
 
 
-class ViewerControls:
-    """GUI panel: share of points kept, point size, colour mode, frame slider + play, GT toggle, legend.
+def budget_text(handles: ReconstructionHandles) -> str:
+    """The panel's line on what is drawn: points drawn of those kept (the budget), frustums of frames.
 
-    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum; with *Points of* = "the current
-    frame" (and always while *Play* runs) only that frame's points are drawn, so the cloud follows the frame.
-    "Play" advances the slider at ``fps`` in a daemon thread until unticked or :meth:`close` is called.
+    Args:
+        handles: from :func:`jog3r.viz.viewer.add_reconstruction` (``num_drawn``, ``num_selected``, ...).
+
+    Returns:
+        Markdown, e.g. ``"300,000 of 8,847,360 kept points drawn (budget 300,000, uniform over all frames) ·
+        47 of 600 frames have a frustum (every 13th, and the slider's); the line joins all"``.
+    """
+    scope = f"frame {handles.frame + 1}" if handles.frame is not None else "all frames"
+    text = f"{handles.num_drawn:,} of {handles.num_selected:,} kept points drawn"
+    if handles.num_selected > handles.num_drawn:
+        text += f" (budget {handles.max_points:,}, a uniform sample over {scope})"
+    num_frames, shown = handles.recon.num_frames, len(handles.frustums)
+    if shown < num_frames:
+        step = handles.frustum_frames[1] - handles.frustum_frames[0]
+        text += (f" · {shown} of {num_frames} frames have a frustum (every {step}th, and the slider's); the line "
+                 "joins all")
+    return text
+
+
+def playback_fps(num_frames: int) -> float:
+    """Default playback speed: 4 frames per second, faster for long videos (a loop in about 20 s, at most 15)."""
+    return float(min(15.0, max(4.0, num_frames / 20.0)))
+
+
+class ViewerControls:
+    """GUI panel: share of points kept, point size, colour mode, frame slider + play, GT toggle, what is drawn
+    (:func:`budget_text`), legend.
+
+    The frame slider is 1-based (``1 .. F``) and highlights that frame's frustum (long videos: the frame's own
+    frustum, drawn while it is on the slider); with *Points of* = "the current frame" (and always while *Play*
+    runs) only that frame's points are drawn, so the cloud follows the frame. "Play" advances the slider at
+    ``fps`` in a daemon thread until unticked or :meth:`close` is called.
 
     Attributes:
-        keep_percent, point_size, color_by, points_of, frame, play, show_gt, legend: the viser GUI handles.
+        keep_percent, point_size, color_by, points_of, frame, play, show_gt, budget, legend: the viser GUI
+            handles.
     """
 
     def __init__(
@@ -99,7 +129,7 @@ class ViewerControls:
         handles: ReconstructionHandles,
         *,
         ground_truth: GroundTruthHandles | None = None,
-        fps: float = 4.0,
+        fps: float | None = None,
         folder: str = "Reconstruction",
     ) -> None:
         """Add the controls.
@@ -108,12 +138,13 @@ class ViewerControls:
             target: the server or client whose ``gui`` gets the panel (same scope as ``handles``).
             handles: from :func:`jog3r.viz.viewer.add_reconstruction`.
             ground_truth: from :func:`jog3r.viz.viewer.add_ground_truth`, or ``None`` (checkbox hidden).
-            fps: playback speed in frames per second.
+            fps: playback speed in frames per second; default :func:`playback_fps` of the frame count.
             folder: GUI folder label.
 
         Raises:
             ValueError: if ``fps <= 0``.
         """
+        fps = playback_fps(handles.recon.num_frames) if fps is None else fps
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.handles, self.ground_truth, self.fps = handles, ground_truth, fps
@@ -142,9 +173,10 @@ class ViewerControls:
             self.play = gui.add_checkbox("Play", False, disabled=num_frames < 2,
                                          hint="Step through the frames, drawing each frame's points.")
             self.show_gt = gui.add_checkbox("Show ground truth", True, visible=ground_truth is not None)
+            self.budget = gui.add_markdown(budget_text(handles))
             self.legend = gui.add_html(legend_html(num_frames, ground_truth=ground_truth is not None))
-        self.keep_percent.on_update(lambda _: self.handles.update_points(keep_percent=self.keep_percent.value))
-        self.color_by.on_update(lambda _: self.handles.update_points(color_by=self.color_by.value))
+        self.keep_percent.on_update(lambda _: self.update_points(keep_percent=self.keep_percent.value))
+        self.color_by.on_update(lambda _: self.update_points(color_by=self.color_by.value))
         self.point_size.on_update(lambda _: setattr(self.handles.points, "point_size", self.point_size.value))
         self.points_of.on_update(lambda _: self._show_frame())
         self.frame.on_update(lambda _: self._show_frame())
@@ -157,6 +189,12 @@ class ViewerControls:
         """The 0-based frame on the slider."""
         return min(int(self.frame.value), self.handles.recon.num_frames) - 1
 
+    def update_points(self, **how) -> int:
+        """``handles.update_points(**how)`` (returns the points drawn) and the panel's :func:`budget_text` line."""
+        drawn = self.handles.update_points(**how)
+        self.budget.content = budget_text(self.handles)
+        return drawn
+
     def _show_frame(self) -> None:
         """Highlight the slider's frustum; draw only its points while playing or with "the current frame"."""
         frame = self.current_frame
@@ -164,7 +202,7 @@ class ViewerControls:
         one = self.play.value or self.points_of.value == POINTS_OF[1]
         wanted = frame if one and self.handles.recon.num_frames > 1 else None
         if wanted != self.handles.frame:
-            self.handles.update_points(frame=wanted)
+            self.update_points(frame=wanted)
 
     def step(self) -> int:
         """Advance the frame slider by one (wrapping to 1 after ``F``) and return the new 1-based frame."""

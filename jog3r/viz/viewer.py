@@ -7,10 +7,16 @@ changes: roma's XYZW inside the package, viser's WXYZ at this boundary.
 
 Stable scene-tree names (``prefix`` defaults to ``/recon``; frames are 0-based, zero-padded to 3 digits)::
 
-    /recon/points                 point cloud of every kept pixel
+    /recon/points                 point cloud of the kept pixels (at most MAX_POINTS, a uniform sample)
     /recon/cameras/frame_007      frustum of frame 7, coloured on the red -> purple ramp, frame image on it
-    /recon/trajectory             camera centres joined in time order
+    /recon/cameras/current        the slider's frame when it has no frustum of its own (long videos)
+    /recon/trajectory             camera centres joined in time order (every frame)
     /gt/cameras/frame_007, /gt/trajectory   ground truth, similarity-aligned to the prediction
+
+Long videos (hundreds of frames, issue 16): the cloud keeps the exports' point budget
+(:data:`~jog3r.io.scene.MAX_POINTS`, a seeded uniform sample over every frame's kept points); at most
+:data:`MAX_FRUSTUMS` frustums are drawn (every ``k``-th frame and the last, :func:`frustum_frames`), smaller as
+there are more, while the trajectory joins every frame's centre.
 
 ``scene`` is ``server.scene`` (shared by every browser) or ``client.scene`` (one browser session); the GUI
 helper :class:`ViewerControls` takes the matching ``server`` or ``client``.
@@ -41,6 +47,31 @@ _THUMBNAIL_SIDE = 160  # longest side, pixels, of the images sent to the browser
 _FRUSTUM_FRACTION = 0.04  # auto frustum size as a fraction of the scene extent
 _POINT_FRACTION = 0.004  # auto point size as a fraction of the scene extent
 _LINE_PX, _HIGHLIGHT_PX = 2.0, 6.0  # frustum / trajectory line widths in screen pixels
+MAX_FRUSTUMS = 48
+"""Most camera frustums drawn per reconstruction; longer videos get every ``k``-th frame's (the trajectory line
+still joins every frame, and the frame slider's frame is always drawn)."""
+_FULL_SIZE_FRUSTUMS = 16  # up to this many frustums keep the full auto size; more shrink as 1/sqrt(count)
+
+
+def frustum_frames(num_frames: int, max_frustums: int = MAX_FRUSTUMS) -> list[int]:
+    """The 0-based frames that get a frustum: all of them up to ``max_frustums``, else every ``k``-th frame
+    (``k = ceil(num_frames / max_frustums)``, starting at 0) and the last one.
+
+    Args:
+        num_frames: frames ``F`` of the reconstruction (``>= 1``).
+        max_frustums: at most this many frustums, plus possibly the last frame (``>= 1``).
+
+    Returns:
+        Increasing frame indices, ``0`` and ``F - 1`` included.
+
+    Raises:
+        ValueError: for ``max_frustums < 1``.
+    """
+    if max_frustums < 1:
+        raise ValueError(f"max_frustums must be >= 1, got {max_frustums}")
+    step = max(1, -(-num_frames // max_frustums))
+    frames = list(range(0, num_frames, step))
+    return frames if frames[-1] == num_frames - 1 else frames + [num_frames - 1]
 
 
 def cam2world_to_wxyz_position(cam2world: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -234,13 +265,18 @@ class ReconstructionHandles:
         recon: the reconstruction shown.
         prefix: scene-tree prefix (``/recon``).
         points: handle of ``{prefix}/points``.
-        frustums: ``F`` handles of ``{prefix}/cameras/frame_XXX``.
+        frustums: handles of ``{prefix}/cameras/frame_XXX``, one per frame of :attr:`frustum_frames` (every frame
+            up to :data:`MAX_FRUSTUMS`); :meth:`frustum_of` finds a frame's.
         trajectory: handle of ``{prefix}/trajectory`` (``None`` for a single frame).
         frustum_scale: frustum size in world units.
-        images: the ``F`` uint8 thumbnails on the frustums (to restore after :func:`add_error_maps`).
+        images: the ``F`` uint8 thumbnails of the frames (on the frustums; restored after :func:`add_error_maps`).
         keep_percent, conf_threshold, color_by, max_points, frame: the current point selection (see
             :func:`select_points`; an absolute ``conf_threshold`` overrides ``keep_percent``; ``frame`` is the one
             frame whose points are drawn, ``None`` for all).
+        frustum_frames: the 0-based frames with a frustum (:func:`frustum_frames`); ``None``: every frame.
+        scene: the scene the nodes are in (for ``{prefix}/cameras/current``).
+        num_drawn, num_selected: points drawn, and points that pass the cut before the budget ``max_points``
+            (of the current frame only when ``frame`` is set).
     """
 
     recon: Reconstruction
@@ -255,6 +291,51 @@ class ReconstructionHandles:
     color_by: ColorBy
     max_points: int
     frame: int | None = None
+    frustum_frames: list[int] | None = None
+    scene: viser.SceneApi | None = None
+    num_drawn: int = 0
+    num_selected: int = 0
+    _current: viser.CameraFrustumHandle | None = None
+    _cuts: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.frustum_frames is None:
+            self.frustum_frames = list(range(len(self.frustums)))
+
+    def frustum_of(self, frame: int) -> viser.CameraFrustumHandle | None:
+        """The frustum drawn for 0-based ``frame``, or ``None`` when that frame has none (long videos)."""
+        try:
+            return self.frustums[self.frustum_frames.index(frame)]
+        except ValueError:
+            return None
+
+    def _threshold(self) -> float | None:
+        """The absolute confidence cut of the current selection, computed once per ``keep_percent``.
+
+        The same value :func:`jog3r.io.scene.select_points` derives from ``keep_percent`` (finite points only), so
+        the drawn points are unchanged; caching it keeps each frame of playback from re-sorting every
+        confidence of a long video.
+        """
+        if self.conf_threshold is not None or self.keep_percent is None:
+            return self.conf_threshold
+        if self.keep_percent not in self._cuts:
+            conf = self.recon.conf.detach().cpu().reshape(-1).float().numpy()
+            pts = self.recon.pts3d.detach().cpu().reshape(-1, 3).float().numpy()
+            finite = np.isfinite(pts).all(axis=1) & np.isfinite(conf)
+            self._cuts[self.keep_percent] = (export.confidence_cut(conf[finite], self.keep_percent)
+                                             if finite.any() else None)
+        return self._cuts[self.keep_percent]
+
+    def _count_selected(self, threshold: float | None) -> int:
+        """Finite points passing ``threshold`` (of :attr:`frame` only when set), before the point budget."""
+        conf = self.recon.conf.detach().cpu().float()
+        pts = self.recon.pts3d.detach().cpu().float()
+        if self.frame is not None:
+            conf, pts = conf[self.frame], pts[self.frame]
+        keep = torch.isfinite(pts).all(-1) & torch.isfinite(conf)
+        if threshold is not None:
+            keep &= conf >= threshold
+        return int(keep.sum())
 
     def update_points(
         self,
@@ -288,27 +369,47 @@ class ReconstructionHandles:
         self.color_by = self.color_by if color_by is None else color_by
         if frame is not _UNSET:
             self.frame = frame  # type: ignore[assignment]
+        threshold = self._threshold()
         pts, rgb = select_points(
-            self.recon, keep_percent=self.keep_percent, conf_threshold=self.conf_threshold,
-            max_points=self.max_points, color_by=self.color_by, frame=self.frame,
+            self.recon, keep_percent=None, conf_threshold=threshold, max_points=self.max_points,
+            color_by=self.color_by, frame=self.frame,
         )
         self.points.points, self.points.colors = pts, rgb
+        self.num_drawn, self.num_selected = len(pts), self._count_selected(threshold)
         return len(pts)
 
     def highlight_frame(self, frame: int | None) -> None:
-        """Draw one frustum 1.5x bigger with thicker lines, the others normally.
+        """Draw one frame's frustum 1.5x bigger with thicker lines, the others normally.
+
+        A frame without a frustum of its own (:attr:`frustum_frames`, long videos) gets the
+        ``{prefix}/cameras/current`` frustum, with its image, at its pose; it is hidden otherwise.
 
         Args:
             frame: 0-based frame index, or ``None`` to clear the highlight.
         """
-        for f, frustum in enumerate(self.frustums):
+        for f, frustum in zip(self.frustum_frames, self.frustums):
             on = f == frame
             frustum.scale = self.frustum_scale * (1.5 if on else 1.0)
             frustum.thickness = _HIGHLIGHT_PX if on else _LINE_PX
+        if frame is None or frame in self.frustum_frames or self.scene is None:
+            if self._current is not None:
+                self._current.visible = False
+            return
+        wxyz, position = cam2world_to_wxyz_position(self.recon.cam2world[frame].detach().cpu())
+        color = tuple(int(c) for c in to_uint8(time_colors(self.recon.num_frames)[frame]))
+        if self._current is None:
+            fov, aspect = frustum_fov_aspect(self.recon.K[frame].detach().cpu(), self.recon.image_size)
+            self._current = self.scene.add_camera_frustum(
+                f"{self.prefix}/cameras/current", fov=float(fov), aspect=float(aspect),
+                scale=1.5 * self.frustum_scale, thickness=_HIGHLIGHT_PX, thickness_units="screen",
+                color=color, image=self.images[frame], wxyz=wxyz, position=position)
+            return
+        self._current.wxyz, self._current.position = wxyz, position
+        self._current.image, self._current.color, self._current.visible = self.images[frame], color, True
 
     def remove(self) -> None:
         """Remove every node of this reconstruction from the scene."""
-        for handle in [self.points, *self.frustums, self.trajectory]:
+        for handle in [self.points, *self.frustums, self.trajectory, self._current]:
             if handle is not None:
                 handle.remove()
 
@@ -325,6 +426,7 @@ def add_reconstruction(
     color_by: ColorBy = "rgb",
     frustum_scale: float | None = None,
     show_images: bool = True,
+    max_frustums: int = MAX_FRUSTUMS,
 ) -> ReconstructionHandles:
     """Add a reconstruction (points, camera frustums, trajectory) to a viser scene.
 
@@ -339,14 +441,20 @@ def add_reconstruction(
         point_size: point size in world units; default ``0.004 *`` :func:`scene_extent`.
         max_points: draw at most this many points (seeded subsample).
         color_by: ``"rgb"``, ``"time"`` or ``"confidence"`` (see :func:`select_points`).
-        frustum_scale: frustum size in world units; default ``0.04 *`` :func:`scene_extent`.
+        frustum_scale: frustum size in world units; default ``0.04 *`` :func:`scene_extent`, times
+            ``sqrt(16 / n)`` when ``n > 16`` frustums are drawn.
         show_images: put each frame's image on its frustum.
+        max_frustums: draw at most this many frustums (every ``k``-th frame and the last,
+            :func:`frustum_frames`); the trajectory line still joins every frame.
 
     Returns:
         The :class:`ReconstructionHandles`.
     """
     extent = scene_extent(recon)
-    frustum_scale = _FRUSTUM_FRACTION * extent if frustum_scale is None else float(frustum_scale)
+    drawn = frustum_frames(recon.num_frames, max_frustums)
+    if frustum_scale is None:
+        frustum_scale = _FRUSTUM_FRACTION * extent * min(1.0, (_FULL_SIZE_FRUSTUMS / len(drawn)) ** 0.5)
+    frustum_scale = float(frustum_scale)
     point_size = _POINT_FRACTION * extent if point_size is None else float(point_size)
     pts, rgb = select_points(recon, keep_percent=keep_percent, conf_threshold=conf_threshold,
                              max_points=max_points, color_by=color_by)
@@ -370,7 +478,7 @@ def add_reconstruction(
             wxyz=wxyz[f],
             position=position[f],
         )
-        for f in range(recon.num_frames)
+        for f in drawn
     ]
     trajectory = None
     if recon.num_frames > 1:
@@ -382,11 +490,13 @@ def add_reconstruction(
             thickness=_LINE_PX + 1,
             thickness_units="screen",
         )
-    logger.debug("added %d points and %d cameras under %s", len(pts), recon.num_frames, prefix)
-    return ReconstructionHandles(
+    logger.debug("added %d points and %d of %d cameras under %s", len(pts), len(drawn), recon.num_frames, prefix)
+    handles = ReconstructionHandles(
         recon, prefix, points, frustums, trajectory, frustum_scale, images, keep_percent, conf_threshold,
-        color_by, max_points,
+        color_by, max_points, frustum_frames=drawn, scene=scene,
     )
+    handles.num_drawn, handles.num_selected = len(pts), handles._count_selected(handles._threshold())
+    return handles
 
 
 def align_ground_truth(
@@ -427,7 +537,8 @@ def align_ground_truth(
 
 @dataclasses.dataclass
 class GroundTruthHandles:
-    """viser handles of the ground-truth cameras (``/gt/...``) and the aligned ``[F, 4, 4]`` cam2world."""
+    """viser handles of the ground-truth cameras (``/gt/...``; frustums of the drawn frames only, as the
+    prediction's) and the aligned ``[F, 4, 4]`` cam2world."""
 
     frustums: list[viser.CameraFrustumHandle]
     trajectory: viser.LineSegmentsHandle | None
@@ -453,6 +564,7 @@ def add_ground_truth(
     *,
     prefix: str = "/gt",
     frustum_scale: float = 0.1,
+    frames: list[int] | None = None,
 ) -> GroundTruthHandles:
     """Add ground-truth cameras in :data:`~jog3r.viz.colors.GT_COLOR`, aligned to the prediction first.
 
@@ -464,6 +576,8 @@ def add_ground_truth(
         reference_cam2world: ``[F, 4, 4]`` predicted cameras; see :func:`align_ground_truth`.
         prefix: scene-tree prefix.
         frustum_scale: frustum size in world units (pass ``handles.frustum_scale`` to match the prediction).
+        frames: the 0-based frames that get a frustum (pass ``handles.frustum_frames``); default
+            :func:`frustum_frames` of ``F``. The trajectory joins every frame.
 
     Returns:
         The :class:`GroundTruthHandles`.
@@ -477,7 +591,7 @@ def add_ground_truth(
             frame_node_name(prefix, f), fov=float(fov[f]), aspect=float(aspect[f]), scale=frustum_scale,
             thickness=_LINE_PX / 2, thickness_units="screen", color=color, wxyz=wxyz[f], position=position[f],
         )
-        for f in range(len(aligned))
+        for f in (frustum_frames(len(aligned)) if frames is None else frames)
     ]
     trajectory = None
     if len(aligned) > 1:
@@ -515,13 +629,16 @@ def add_error_maps(
     err = torch.as_tensor(error_maps).detach().cpu().double().numpy()
     valid = np.isfinite(err) if masks is None else torch.as_tensor(masks).detach().cpu().bool().numpy()
     frames = list(range(1, len(err) + 1)) if frames is None else list(frames)
-    if len(frames) != len(err) or any(not 0 <= f < len(handles.frustums) for f in frames):
-        raise ValueError(f"{len(err)} maps do not fit frames {frames} of {len(handles.frustums)} cameras")
+    num = handles.recon.num_frames
+    if len(frames) != len(err) or any(not 0 <= f < num for f in frames):
+        raise ValueError(f"{len(err)} maps do not fit frames {frames} of {num} cameras")
     if vmax is None:
         vmax = float(err[valid].max()) if valid.any() else 1.0
     images = [to_uint8(colormap(e, "turbo", vmin=0.0, vmax=vmax, mask=m)) for e, m in zip(err, valid)]
     for f, image in zip(frames, images):
-        handles.frustums[f].image = image
+        frustum = handles.frustum_of(f)
+        if frustum is not None:  # frames without a frustum (long videos) keep no map
+            frustum.image = image
     return images
 
 
@@ -531,5 +648,5 @@ def restore_images(handles: ReconstructionHandles) -> None:
     Args:
         handles: from :func:`add_reconstruction`.
     """
-    for frustum, image in zip(handles.frustums, handles.images):
-        frustum.image = image
+    for f, frustum in zip(handles.frustum_frames, handles.frustums):
+        frustum.image = handles.images[f]

@@ -15,10 +15,12 @@ import roma
 import torch
 import viser
 
+from jog3r.io.scene import select_points as export_select
 from jog3r.types import Reconstruction
 from jog3r.viz.colors import time_colors, to_uint8
-from jog3r.viz.controls import ViewerControls, legend_html, set_initial_view
+from jog3r.viz.controls import ViewerControls, budget_text, legend_html, playback_fps, set_initial_view
 from jog3r.viz.viewer import (
+    MAX_FRUSTUMS,
     add_error_maps,
     add_ground_truth,
     add_reconstruction,
@@ -26,6 +28,7 @@ from jog3r.viz.viewer import (
     cam2world_to_wxyz_position,
     default_view,
     frustum_fov_aspect,
+    frustum_frames,
     restore_images,
     scene_extent,
     select_points,
@@ -307,6 +310,60 @@ def test_play_and_the_frame_slider_draw_that_frames_points(server):
     controls.frame.value = 1
     np.testing.assert_allclose(handles.points.points, recon.pts3d[0].reshape(-1, 3).numpy())
     controls.close()
+
+
+def test_frustum_frames_keep_every_kth_and_the_last():
+    assert frustum_frames(16) == list(range(16)) and frustum_frames(1) == [0]
+    frames = frustum_frames(600)
+    assert frames[0] == 0 and frames[-1] == 599 and len(frames) <= MAX_FRUSTUMS + 1
+    assert set(np.diff(frames[:-1])) == {13}  # ceil(600 / 48)
+    assert frustum_frames(98, 48) == list(range(0, 98, 3)) + [97]
+    with pytest.raises(ValueError, match="max_frustums"):
+        frustum_frames(10, 0)
+
+
+def test_a_long_reconstruction_keeps_the_point_budget_and_few_small_frustums(server):
+    """Issue 16: hundreds of frames -> at most MAX_FRUSTUMS frustums (smaller), the trajectory through every
+    frame, at most ``max_points`` points sampled over all frames (said in the panel), and the slider's frame
+    drawn even when it has no frustum of its own."""
+    num = 240
+    recon = room_reconstruction(num_frames=num, height=12, width=16)
+    short = add_reconstruction(server.scene, room_reconstruction(num_frames=16, height=12, width=16), prefix="/s")
+    handles = add_reconstruction(server.scene, recon, max_points=5000)
+    assert handles.frustum_frames == frustum_frames(num) and len(handles.frustums) == len(handles.frustum_frames)
+    assert len(handles.frustums) <= MAX_FRUSTUMS + 1
+    assert handles.frustum_scale < 0.7 * short.frustum_scale  # 0.04 extent * sqrt(16 / 49)
+    assert np.asarray(handles.trajectory.points).shape == (num - 1, 2, 3)  # every frame on the line
+    for f, frustum in zip(handles.frustum_frames, handles.frustums):
+        c2w = wxyz_position_to_cam2world(np.asarray(frustum.wxyz), np.asarray(frustum.position))
+        np.testing.assert_allclose(c2w, recon.cam2world[f].numpy(), atol=1e-5)
+    # the budget: 5000 of the 60 % kept points, spread over the frames like the exports' sample
+    kept = _num_kept(recon, 60)
+    assert len(handles.points.points) == 5000 == handles.num_drawn and handles.num_selected == kept
+    np.testing.assert_array_equal(handles.points.points, select_points(recon, max_points=5000)[0])
+    counts = np.bincount(export_select(recon, keep_percent=60, max_points=5000)["index"] // (12 * 16),
+                         minlength=num)
+    assert (counts > 0).mean() > 0.9, counts  # the sample covers (nearly) every frame
+    controls = ViewerControls(server, handles)
+    assert controls.fps == playback_fps(num) == 12.0
+    text = budget_text(handles)
+    assert f"5,000 of {kept:,} kept points drawn (budget 5,000" in text and f"of {num} frames have a frustum" in text
+    assert controls.budget.content == text
+    # a frame without a frustum: the "current" frustum at its pose, with its image; hidden again on a drawn one
+    controls.frame.value = 8  # frame 7 (0-based): not a multiple of 5
+    assert 7 not in handles.frustum_frames
+    current = handles._current
+    assert current is not None and current.visible and current.name == "/recon/cameras/current"
+    c2w = wxyz_position_to_cam2world(np.asarray(current.wxyz), np.asarray(current.position))
+    np.testing.assert_allclose(c2w, recon.cam2world[7].numpy(), atol=1e-5)
+    assert current.image is handles.images[7]
+    controls.points_of.value = "the current frame"  # one frame's points: under the budget, all drawn
+    assert handles.num_drawn == handles.num_selected == len(select_points(recon, frame=7)[0]) > 0
+    assert controls.budget.content.startswith(f"{handles.num_drawn:,} of {handles.num_drawn:,} kept points")
+    controls.frame.value = 1
+    assert not current.visible and handles.frustum_of(0).thickness > handles.frustum_of(5).thickness
+    controls.close()
+    handles.remove()
 
 
 def test_default_view_looks_at_the_scene():
