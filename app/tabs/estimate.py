@@ -5,21 +5,32 @@ run should cost. A ground-truth camera file (RealEstate10K ``.txt`` or nerfstudi
 paper's pose metrics, a per-frame error curve and the GT cameras in the viewer. Every export is offered as one zip.
 
 Frame ``i`` of the upload (in file-name order for images) is matched to camera ``i`` of the ground-truth file.
+
+Frame counts (:func:`frame_plan`): up to the model's ``F`` (16) frames one V2C run; above it, up to
+:data:`jog3r.long_v2c.MAX_FRAMES` (600), the long-video V2C (the model on overlapping ``F``-frame windows, one global
+alignment; :func:`jog3r.long_v2c.long_video_to_cameras`), as ``jog3r v2c --frames N|all``; above 600 a one-line
+refusal, said in the plan before anything is decoded. *Fit to the model's aspect* is ``load_video(fit=...)``:
+``crop`` (centre crop, the default) or ``pad`` (black bars, the whole frame is seen), as ``jog3r v2c --fit``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import re
 import shutil
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 from jog3r.align.refine import RefineConfig
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.io.export_bundle import zip_bundle
-from jog3r.jobs import MATCHES, Intrinsics, V2CReport, estimate_cameras
+from jog3r.jobs import MATCHES, Intrinsics, V2CReport, estimate_cameras, load_video
+from jog3r.jobs.v2c import count_source_frames
+from jog3r.long_v2c import MAX_FRAMES, estimate_long_cost
 from jog3r.types import Reconstruction
 from jog3r.io.video import IMAGE_SUFFIXES
 from jog3r.viz.colors import colormap, to_uint8
@@ -36,8 +47,114 @@ SAMPLING = {
     "Model default (evenly spaced)": "default",
     "Number of frames": "count",
     "Every k-th frame": "stride",
+    "All frames": "all",
 }
-"""Radio label -> how ``load_video`` picks frames."""
+"""Radio label -> how ``load_video`` picks frames (see :func:`frame_plan`)."""
+
+FIT = {"crop": "crop: centre crop to the model's aspect", "pad": "pad: the whole frame, with black bars"}
+"""``fit`` value of ``load_video`` -> its label in the *Fit to the model's aspect* radio."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FramePlan:
+    """Which frames a run samples and which V2C runs them.
+
+    Attributes:
+        num_frames: frames the run will use (the source may have fewer: then all of them).
+        long: the long-video V2C (more frames than the model's ``F``) instead of one run.
+        how: ``num_frames`` / ``stride`` keyword arguments of ``load_video`` and ``estimate_cameras``.
+    """
+
+    num_frames: int
+    long: bool
+    how: dict
+
+    @property
+    def refusal(self) -> str | None:
+        """The one-line refusal when :attr:`num_frames` is above :data:`MAX_FRAMES`, else ``None``."""
+        if self.num_frames <= MAX_FRAMES:
+            return None
+        return (f"{self.num_frames} frames is more than the long-video limit of {MAX_FRAMES} frames (time and "
+                f"memory grow with the frame count): choose *Number of frames* (at most {MAX_FRAMES}) or a larger "
+                "*Every k-th frame*.")
+
+
+def frame_plan(source: Path, sampling: str, count, stride, model_frames: int) -> FramePlan:
+    """The frame count and path of a run, from the sampling controls, without decoding the video.
+
+    ``"default"``: the model's ``F`` frames evenly spaced, one run. ``"count"`` (N) and ``"all"`` (every frame of
+    the source, counted from the file header or the folder) and ``"stride"`` (every k-th: ``ceil(frames / k)``)
+    run the long-video V2C above ``model_frames`` (as ``jog3r v2c --frames``).
+
+    Args:
+        source: the video file or image folder.
+        sampling: a :data:`SAMPLING` label; count, stride: the *Frames* and *Stride k* fields.
+        model_frames: the model's frame count ``F``.
+
+    Returns:
+        A :class:`FramePlan`; above :data:`MAX_FRAMES` its :attr:`~FramePlan.refusal` says so (nothing decoded).
+
+    Raises:
+        gr.Error: an unknown sampling, fewer than 2 frames or a stride below 1.
+    """
+    mode = SAMPLING.get(sampling)
+    if mode is None:
+        raise gr.Error(f"Unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING)}.")
+    if mode == "default":
+        return FramePlan(model_frames, False, {})
+    if mode == "count":
+        if count is None or int(count) < 2:
+            raise gr.Error("Use at least 2 frames: cameras are estimated relative to each other.")
+        available = _count_frames(source, required=False)
+        n, how = int(count) if available is None else min(int(count), available), {"num_frames": int(count)}
+    elif mode == "stride":
+        if stride is None or int(stride) < 1:
+            raise gr.Error("The stride must be a whole number of at least 1.")
+        k = int(stride)
+        n = math.ceil(_count_frames(source) / k)
+        how = {"stride": k} if n <= model_frames else {"num_frames": n, "stride": k}
+    else:
+        n = _count_frames(source)
+        how = {"num_frames": n}
+    return FramePlan(n, n > model_frames, how)
+
+
+def _count_frames(source: Path, required: bool = True) -> int | None:
+    """Frames of the source (:func:`jog3r.jobs.v2c.count_source_frames`: the header, nothing decoded).
+
+    Raises:
+        gr.Error: an unreadable source, when ``required`` (else ``None``: the run's own reader says why).
+    """
+    try:
+        return count_source_frames(source)
+    except Exception as exc:  # PyAV raises its own errors for files that are not videos
+        if not required:
+            return None
+        what = "the uploaded images" if source.is_dir() else source.name
+        raise gr.Error(f"Cannot count the frames of {what}: {exc}") from exc
+
+
+def _check_fit(value) -> str:
+    """The *Fit* value (``"crop"`` or ``"pad"``; ``None`` -> ``"crop"``), or a ``gr.Error``."""
+    value = "crop" if value is None else value
+    if value not in FIT:
+        raise gr.Error(f"Fit to the model's aspect must be 'crop' or 'pad', got {value!r}.")
+    return value
+
+
+def _duration(seconds: float) -> str:
+    """``"45 s"`` or ``"3 min 20 s"``."""
+    seconds = round(float(seconds))
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def _fit_note(message: str) -> str:
+    """``load_video``'s message with its ``fit='pad'`` advice pointing at the tab's control."""
+    return (message.replace("fit='pad' keeps all of it", "choose **Fit to the model's aspect: pad** to keep all of it")
+            .replace("(fit='pad')", "(*Fit: pad*)"))
+
+GALLERY_FRAMES = 32
+"""Most frames whose depth and confidence the gallery shows (evenly spaced; long runs have hundreds)."""
 
 METRIC_KEYS = ("RRA@5", "RTA@5", "mAA@30", "Rot. err.", "Trans. err.")
 """The pose metrics shown, in this order (all of :data:`jog3r.jobs.METRIC_KEYS`)."""
@@ -67,11 +184,6 @@ def example_inputs() -> list[list]:
             if mp4.with_suffix(".txt").is_file()]
 
 
-def _frame_range(pipe) -> str:
-    """``"2 to 64"``: the frame counts one V2C run accepts."""
-    return f"2 to {getattr(pipe, 'max_frames', 4 * pipe.num_frames)}"
-
-
 def _natural_key(path: Path) -> list:
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", path.name)]
 
@@ -85,10 +197,17 @@ class EstimateTab:
             with gr.Column():
                 files = gr.File(label="Video, or images of one scene", file_count="multiple",
                                 file_types=["video", "image"], elem_id="estimate-files")
-                sampling = gr.Radio(list(SAMPLING), value=next(iter(SAMPLING)), label="Frame sampling")
+                sampling = gr.Radio(list(SAMPLING), value=next(iter(SAMPLING)), label="Frame sampling",
+                                    elem_id="estimate-sampling",
+                                    info="Above the model's frames (16) the long-video V2C runs: the model on "
+                                    f"overlapping windows, one global alignment; at most {MAX_FRAMES} frames.")
                 with gr.Row():
-                    count = gr.Number(16, label="Frames", precision=0, minimum=2)
+                    count = gr.Number(16, label="Frames", info=f"2 to {MAX_FRAMES}", precision=0, minimum=2,
+                                      elem_id="estimate-count")
                     stride = gr.Number(1, label="Stride k", precision=0, minimum=1)
+                fit = gr.Radio([(label, value) for value, label in FIT.items()], value="crop",
+                               label="Fit to the model's aspect", elem_id="estimate-fit",
+                               info="Frames of another shape (e.g. portrait video) are centre-cropped or padded.")
                 plan = gr.Markdown("Choose a video or images to see the frames and the expected cost.",
                                    elem_id="estimate-plan")
                 with gr.Accordion("Known intrinsics (pixels of the uploaded frames)", open=False):
@@ -123,11 +242,11 @@ class EstimateTab:
                 with gr.Accordion("Cameras and metrics (JSON)", open=False):
                     result = gr.JSON(show_label=False, max_height=300)
 
-        wire.on([files.change, sampling.change, count.change, stride.change], self.plan,
-                [files, sampling, count, stride], [plan], api_name="estimate_plan", show_progress="minimal",
+        wire.on([files.change, sampling.change, count.change, stride.change, fit.change], self.plan,
+                [files, sampling, count, stride, fit], [plan], api_name="estimate_plan", show_progress="minimal",
                 trigger_mode="always_last")
         wire.on(run.click, self.estimate,
-                [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf, refine],
+                [files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, conf, refine, fit],
                 [summary, metrics, trajectory, rot_per_frame, trans_per_frame, bundle, gallery, loss, result],
                 api_name="estimate_cameras", model=True)
         wire.on(conf.change, self.set_keep_percent, [conf], None, api_name=None, show_progress="hidden",
@@ -161,91 +280,100 @@ class EstimateTab:
 
     @staticmethod
     def _load(pipe, path: Path, **how):
-        """``pipe.load_video`` with messages about the app's internal image folder said as "the uploaded images"."""
+        """``jog3r.jobs.load_video`` with messages about the app's internal image folder said as "the uploaded images"."""
         try:
-            return pipe.load_video(path, **how)
+            return load_video(pipe, path, **how)
         except (ValueError, FileNotFoundError) as exc:
             text = str(exc)
             if path.is_dir():
                 text = text.replace(str(path), "the uploaded images")
             raise gr.Error(text) from exc
 
-    @staticmethod
-    def _sampling(sampling: str, count, stride) -> dict:
-        mode = SAMPLING.get(sampling)
-        if mode is None:
-            raise gr.Error(f"Unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING)}.")
-        if mode == "count":
-            if count is None or int(count) < 2:
-                raise gr.Error("Use at least 2 frames: cameras are estimated relative to each other.")
-            return {"num_frames": int(count)}
-        if mode == "stride":
-            if stride is None or int(stride) < 1:
-                raise gr.Error("The stride must be a whole number of at least 1.")
-            return {"stride": int(stride)}
-        return {}
-
     # ---- handlers --------------------------------------------------------------------------------------------
 
-    def plan(self, files, sampling, count, stride, request: gr.Request) -> str:
-        """How many frames will be used and the expected time and memory, before running.
+    def plan(self, files, sampling, count, stride, fit="crop", request: gr.Request = None) -> str:
+        """How many frames will be used, by which V2C, and the expected time and memory, before running.
 
-        The frame count follows the run's own rule (``pipeline.check_frame_count``): a sampling the run would
-        refuse is said here, with what to change, instead of a cost.
+        The frame count follows the run's own rule (:func:`frame_plan`): one run up to the model's frames, the
+        long-video V2C (cost :func:`jog3r.long_v2c.estimate_long_cost`) up to :data:`MAX_FRAMES`, and above it the
+        one-line refusal instead of a cost. A long source is counted from its header, not decoded; the fit note
+        (``load_video``'s crop note, pointed at the *Fit* control, or the pad line) comes from 2 decoded frames.
         """
         if not file_paths(files):
             return "Choose a video or images to see the frames and the expected cost."
+        fit = _check_fit(fit)
         session = self.runtime.session(request.session_hash)
         pipe = self.runtime.pipeline_for(request.session_hash)
-        how = self._sampling(sampling, count, stride)
         source = self._source(files, session, PLAN_PREFIX + "images")
         try:
-            video, info = self._load(pipe, source, **how)
+            frames = frame_plan(source, sampling, count, stride, pipe.num_frames)
+            if frames.refusal:
+                return f"**Would be refused:** {frames.refusal}"
+            # one run: the frames as the run samples them; long: 2 frames, for the size and the fit note
+            video, info = self._load(pipe, source, **(frames.how if not frames.long else {"num_frames": 2}),
+                                     fit=fit)
         finally:
             if source.parent == session.folder and source.name.startswith(PLAN_PREFIX):
                 shutil.rmtree(source, ignore_errors=True)
         height, width = video.size
-        try:
-            cost = pipe.estimate_cost(video.num_frames)
-        except ValueError as exc:
-            text = (f"**{video.num_frames} frames** were asked for, but one run takes "
-                    f"{_frame_range(pipe)} frames, so this would be refused: {exc}. Choose *Number of frames* "
-                    f"(at most {getattr(pipe, 'max_frames', '?')}) or a larger *Every k-th frame*.")
+        if frames.long:
+            cost = estimate_long_cost(pipe, frames.num_frames)
+            text = (f"**{frames.num_frames} frames** will be used, at the model's {width}x{height}, by the "
+                    f"**long-video V2C** ({cost['windows']} windows of {pipe.num_frames} frames, one global "
+                    f"alignment). Expected: about **{_duration(cost['seconds'])}** and "
+                    f"**{cost['memory_mb']:.0f} MB** on `{self.runtime.device}` (exports not included).")
+            notes = [f"NOTE: {note}" for note in info.get("warnings", [])]
+            if fit == "pad":
+                notes.append(f"padded to the model's {width}x{height} aspect (fit='pad'): the whole frame is seen")
+            message = "; ".join(notes)
         else:
-            text = (
-                f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
-                f"Expected: about **{cost['seconds']:.0f} s** and **{cost['memory_mb']:.0f} MB** on "
-                f"`{self.runtime.device}`."
-            )
-        if info.get("message"):
-            text += f"\n\n{info['message']}"
+            try:
+                cost = pipe.estimate_cost(video.num_frames)
+            except ValueError as exc:
+                return f"**Would be refused:** {exc}"
+            text = (f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
+                    f"Expected: about **{_duration(cost['seconds'])}** and **{cost['memory_mb']:.0f} MB** on "
+                    f"`{self.runtime.device}`.")
+            message = info.get("message", "")
+        if message:
+            text += f"\n\n{_fit_note(message)}"
         return text
 
     def estimate(self, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file,
-                 keep_percent=DEFAULT_KEEP_PERCENT, matches="sift", request: gr.Request = None,
+                 keep_percent=DEFAULT_KEEP_PERCENT, matches="sift", fit="crop", request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()):
         """Run V2C; returns the summary, metrics, plots, the zip of exports, the depth gallery and a JSON result.
 
-        Earlier results of the session are deleted first, and a failed run leaves no folder behind.
+        Above the model's frames (:func:`frame_plan`) the long-video V2C runs, with its progress (windows, then
+        the global alignment) in the page. Earlier results of the session are deleted first, and a failed run
+        leaves no folder behind.
         """
         keep_percent = _check_keep_percent(keep_percent)
+        fit = _check_fit(fit)
         with self.runtime.job(request.session_hash) as session:
             return self._estimate(session, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file,
-                                  keep_percent, matches, progress)
+                                  keep_percent, matches, fit, progress)
 
     def _estimate(self, session, files, sampling, count, stride, use_K, fx, fy, cx, cy, gt_file, keep_percent,
-                  matches, progress):
+                  matches, fit, progress):
         pipe = self.runtime.pipeline_for(session.key)
-        path, how = self._source(files, session), self._sampling(sampling, count, stride)
         if matches not in MATCHES:
             raise gr.Error(f"'Cameras from' must be 'sift' or 'none', got {matches!r}.")
+        path = self._source(files, session)
+        frames = frame_plan(path, sampling, count, stride, pipe.num_frames)
+        if frames.refusal:
+            raise gr.Error(frames.refusal)
+        if frames.long and matches == "none":
+            raise gr.Error(f"The long-video V2C ({frames.num_frames} frames, more than the model's "
+                           f"{pipe.num_frames}) always uses correspondences: choose *Cameras from* {METHOD_JOINT}, "
+                           f"or at most {pipe.num_frames} frames for the paper's V2C.")
         gt = file_paths(gt_file)[0] if file_paths(gt_file) else None
         folder = session.new_folder("v2c")
         try:  # the one V2C job (jog3r.jobs): frames, known K, ground truth, cameras, metrics, exports
             report = estimate_cameras(
-                pipe, path, **how, intrinsics=Intrinsics(fx, fy, cx, cy) if use_K else None, gt=gt,
+                pipe, path, **frames.how, fit=fit, intrinsics=Intrinsics(fx, fy, cx, cy) if use_K else None, gt=gt,
                 matches=matches, export_dir=folder / "export", keep_percent=keep_percent,
-                progress=progress_callback(progress))
+                progress=progress_callback(progress), long=frames.long)
         except (ValueError, FileNotFoundError) as exc:
             text = str(exc)
             if path.is_dir():  # the app's internal image folder is "the uploaded images" to the user
@@ -254,7 +382,7 @@ class EstimateTab:
                 text = text.replace(str(gt), gt.name)
             raise gr.Error(text) from exc
         for message in report.messages:
-            gr.Info(message)
+            gr.Info(_fit_note(message))
         bundle = zip_bundle(folder / "export")
         gt = None
         if report.ground_truth is not None:
@@ -268,16 +396,26 @@ class EstimateTab:
     def _outputs(self, report: V2CReport, bundle: Path, model: str) -> tuple:
         """What the widgets show after a V2C run (same order as the ``estimate_cameras`` outputs)."""
         video, out, recon = report.video, report.output, report.reconstruction
+        long = out.pointmaps is None and isinstance(out.align_history, dict) and "windows" in out.align_history
         summary = (
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
             f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}\n\n{model}"
         )
+        fit = report.info.get("fit", "crop")
+        kept = float(report.info.get("crop_kept", 1.0))
+        summary += ("\n\nFit: **pad** (the whole frame, black bars)" if fit == "pad" else
+                    f"\n\nFit: **crop** (keeps {100 * kept:.0f} % of each frame)")
+        if long:
+            summary += (f" · **long-video V2C**: the model on {len(out.align_history['windows'])} overlapping "
+                        "windows, one global alignment")
         summary += f"\n\nCameras: **{out.method}**"
         if out.match_info is not None:
             r = out.match_info
             cloud = r.get("cloud_reprojection_px")
-            summary += (f" ({r['status']}: {r['matches']} correspondences over {r['pairs']} frame pairs at "
-                        f"{r['match_size'][1]}x{r['match_size'][0]}; point cloud reprojection error "
+            size = r.get("match_size")
+            at = f" at {size[1]}x{size[0]}" if size else ""
+            summary += (f" ({r.get('status', '?')}: {r.get('matches', 0)} correspondences over {r.get('pairs', 0)} "
+                        f"frame pairs{at}; point cloud reprojection error "
                         + (f"{cloud:.2f} px" if cloud is not None else "not measured") + ")")
             if r.get("weak_steps"):
                 summary += (f". {r['weak_steps']} steps rest on fewer than {RefineConfig().weak_matches} "
@@ -306,16 +444,21 @@ class EstimateTab:
             "timings": out.timings,
             "method": out.method,
             "matches": out.match_info,
+            "fit": fit,
+            "long": long,
         }
+        loss = None if long else loss_figure(out.align_history)  # long runs: windows' links, no loss curve
         return (summary, metrics_md, trajectory, rot_plot, trans_plot, str(bundle), self._gallery(recon),
-                loss_figure(out.align_history), result)
+                loss, result)
 
     @staticmethod
-    def _gallery(recon: Reconstruction) -> list:
-        """Depth (turbo) and confidence (viridis) of every frame, each colour-mapped over its own range."""
+    def _gallery(recon: Reconstruction, max_frames: int = GALLERY_FRAMES) -> list:
+        """Depth (turbo) and confidence (viridis) of the frames, each colour-mapped over its own range; at most
+        ``max_frames`` frames, evenly spaced (first and last included), captioned with their 1-based number."""
         maps = recon.numpy()
+        count = min(recon.num_frames, max_frames)
         items = []
-        for f in range(recon.num_frames):
+        for f in np.unique(np.round(np.linspace(0, recon.num_frames - 1, count)).astype(int)):
             items.append((to_uint8(colormap(maps["depth"][f], "turbo")), f"depth {f + 1}"))
             items.append((to_uint8(colormap(maps["conf"][f], "viridis")), f"confidence {f + 1}"))
         return items

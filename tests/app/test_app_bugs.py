@@ -14,11 +14,15 @@ from test_app_api import DEFAULT_SAMPLING, _estimate_args, _still_answers, _writ
 
 
 def test_plan_says_the_run_would_refuse_too_many_frames(studio, tmp_path):
-    """B7: asking for 100 frames showed "100 frames will be used" and a cost, while the run refuses over 64."""
-    video = _write_video(tmp_path / "long.mp4", np.random.default_rng(0).integers(0, 255, (100, 32, 48, 3),
-                                                                                  dtype=np.uint8))
+    """B7: asking for 100 frames showed "100 frames will be used" and a cost, while the run refused over 64.
+    Since issue 16 the run takes them (the long-video V2C, quoted as such) and refuses above 600, as the plan says."""
+    rng = np.random.default_rng(0)
+    video = _write_video(tmp_path / "long.mp4", rng.integers(0, 255, (100, 32, 48, 3), dtype=np.uint8))
     plan = studio.client().predict([handle_file(str(video))], "Number of frames", 100, 1, api_name="/estimate_plan")
-    assert "will be used" not in plan and "would be refused" in plan and "at most 64" in plan, plan
+    assert "**100 frames** will be used" in plan and "long-video V2C" in plan, plan
+    video = _write_video(tmp_path / "longer.mp4", rng.integers(0, 255, (650, 32, 48, 3), dtype=np.uint8))
+    plan = studio.client().predict([handle_file(str(video))], "All frames", 16, 1, api_name="/estimate_plan")
+    assert "will be used" not in plan and "Would be refused" in plan and "limit of 600 frames" in plan, plan
 
 
 def test_implausible_known_intrinsics_are_refused_like_the_cli(studio, clip):
