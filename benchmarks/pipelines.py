@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from jog3r.jobs import load_source_frames, load_video, met3r_of_video
 from jog3r.pipeline import JOG3RPipeline
 
 CLIP = Path(__file__).resolve().parents[1] / "tests/data/realestate10k/clips16_384x256/0bf152ef84195293.mp4"
@@ -40,7 +41,7 @@ def main() -> None:
     print(f"model {pipe.info['name']}: {pipe.info['parameters']:,} parameters, {pipe.resolution} x "
           f"{pipe.num_frames} frames; load {time.perf_counter() - start:.1f} s; {args.threads} threads")
     start = time.perf_counter()
-    video, info = pipe.load_video(CLIP)
+    video, info = load_video(pipe, CLIP)
     read_s = time.perf_counter() - start
     print(f"read + resize the clip: {read_s:.2f} s ({info['message']})")
     pipe.video_to_cameras(video, matches="none")  # warm-up
@@ -53,7 +54,7 @@ def main() -> None:
     stages = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total")
     print(f"V2C (paper, matches='none'), {video.num_frames} frames at {video.size[1]}x{video.size[0]}: {best:.2f} s end to end "
           f"(best of {args.repeats}; read {read_s:.2f} s not included) - {stages}; peak RSS {peak_rss_mb():.0f} MiB")
-    source = pipe.load_source_frames(CLIP, video, info)  # as the CLI and the app do
+    source = load_source_frames(pipe, CLIP, video, info)  # as the CLI and the app do
     runs = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -70,7 +71,7 @@ def main() -> None:
     stages = ", ".join(f"{k} {v:.2f}" for k, v in t2v.timings.items() if k != "total")
     print(f"T2V, DDIM {args.t2v_steps} steps with CFG: {total:.2f} s - {stages}; peak RSS {peak_rss_mb():.0f} MiB")
     start = time.perf_counter()
-    res = pipe.met3r(video, backbone="taef2")
+    res = met3r_of_video(pipe, video, backbone="taef2")
     print(f"MEt3R (taef2) of the clip: {time.perf_counter() - start:.2f} s, score {res.score:.4f}; "
           f"peak RSS {peak_rss_mb():.0f} MiB")
 

@@ -27,6 +27,7 @@ from jog3r.align.joint import JointConfig, joint_align
 from jog3r.align.refine import matching_frames
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.pose import pose_metrics
+from jog3r.jobs import load_source_frames, load_video
 from jog3r.pipeline import JOG3RPipeline
 
 DATA = Path(__file__).resolve().parents[1] / "tests/data/realestate10k"
@@ -50,10 +51,10 @@ def main() -> None:
         print(f"{'clip':28s} {'paper mAA@30':>12s} {'default mAA@30':>14s} {'cloud px paper':>14s} "
               f"{'cloud px default':>16s} {'matches':>8s} {'s joint':>8s}")
         for path in sorted((DATA / window).glob("*.mp4")):
-            video, info = pipe.load_video(path, num_frames=args.num_frames)
+            video, info = load_video(pipe, path, num_frames=args.num_frames)
             gt = torch.as_tensor(read_re10k(path.with_suffix(".txt"), tuple(info["source_size"])).cam2world,
                                  dtype=torch.float32)[video.frame_indices.long()]
-            source = pipe.load_source_frames(path, video, info, num_frames=args.num_frames)
+            source = load_source_frames(pipe, path, video, info, num_frames=args.num_frames)
             paper = pipe.video_to_cameras(video, matches="none")
             start = time.perf_counter()
             recon, jinfo = joint_align(paper.reconstruction, matching_frames(paper.video.frames, source),
@@ -71,12 +72,12 @@ def main() -> None:
         a = np.array(vals)
         print(f"{window:18s} {a[:, 0].mean():18.2f} {a[:, 1].mean():40.2f}")
     path = DATA / WINDOWS[0] / "0bf152ef84195293.mp4"
-    video, info = pipe.load_video(path)
+    video, info = load_video(pipe, path)
     runs = []
     for _ in range(args.repeats):
         start, cpu = time.perf_counter(), time.process_time()
-        video, info = pipe.load_video(path)
-        source = pipe.load_source_frames(path, video, info)
+        video, info = load_video(pipe, path)
+        source = load_source_frames(pipe, path, video, info)
         read = time.perf_counter() - start
         out = pipe.video_to_cameras(video, source_frames=source)
         runs.append((time.perf_counter() - start, read, out.timings, out.match_info["seconds"],

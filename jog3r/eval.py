@@ -36,7 +36,7 @@ import tyro
 from jog3r.checks import parse_device
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.jobs import METRIC_KEYS, estimate_cameras, read_ground_truth, score_cameras
+from jog3r.jobs import METRIC_KEYS, estimate_cameras, load_video, met3r_of_video, read_ground_truth, score_cameras
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.io.video import read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
@@ -191,7 +191,7 @@ def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
         out = pipe.text_to_video(prompt, seed=i, sampler=cfg.sampler, steps=cfg.steps,
                                  estimate_cameras=cfg.consistency, cascade=cfg.consistency)
         videos.append(out.video.frames)
-        scores.append(float(scorer.met3r(out.video, backbone="taef2").score))
+        scores.append(float(met3r_of_video(scorer, out.video, backbone="taef2").score))
         if out.consistency is not None:
             rot.append(out.consistency["rot_deg"])
             transl.append(out.consistency["transl_deg"])
@@ -204,7 +204,7 @@ def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
     if (cfg.inception is not None or cfg.i3d is not None) and videos:
         if not cfg.windows:
             raise ValueError("FID / FVD compare with the real clips of the first --windows folder; give one")
-        real = [pipe.load_video(p, num_frames=pipe.num_frames)[0].frames
+        real = [load_video(pipe, p, num_frames=pipe.num_frames)[0].frames
                 for p in sorted((cfg.re10k / cfg.windows[0]).glob("*.mp4"))]
     if cfg.inception is not None and videos:
         row["FID"] = fid(load_feature_network(cfg.inception, cfg.device), torch.cat(real), torch.cat(videos))

@@ -23,7 +23,6 @@ from jog3r.align.refine import RefineConfig, matching_frames
 from jog3r.align.windows import STRIDE, StreamMatcher, WindowedAligner, plan_windows
 from jog3r.checks import check_seed
 from jog3r.pipeline import FEATURE_T_RANGE, JOG3RPipeline, Progress, V2COutput
-from jog3r.recon.pairs import SceneGraph, make_edges
 from jog3r.types import Video
 
 MAX_FRAMES = 600
@@ -81,7 +80,7 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
 
     Args:
         pipe: the pipeline (its model, VAE, point-map alignment preset :attr:`JOG3RPipeline.align_config`).
-        video: ``N`` frames ``[N, 3, H, W]`` in ``[0, 1]`` at the model's size (:meth:`JOG3RPipeline.load_video`
+        video: ``N`` frames ``[N, 3, H, W]`` in ``[0, 1]`` at the model's size (:func:`jog3r.jobs.load.load_video`
             with ``num_frames=N``), any ``N`` in ``[2, max_frames]``.
         source_frames: ``[N, 3, H_s, W_s]`` the same frames at the source resolution (float in ``[0, 1]`` or
             uint8), matched instead of ``video``; read one window at a time.
@@ -125,11 +124,11 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
         sub = dataclasses.replace(video, frames=video.frames[s:e],
                                   frame_indices=None if video.frame_indices is None else video.frame_indices[s:e])
         t0 = time.perf_counter()
-        sub, K = pipe._prepare_video(sub, known_K)
+        sub, K = pipe.prepare_video(sub, known_K)
         with torch.no_grad():
             z0 = pipe.encode_frames(sub.frames)
             feats = pipe.features_of_latents(z0, t, seed)
-            pointmaps = pipe.model.decode_pointmaps(feats, make_edges(e - s, SceneGraph.FIRST_TO_ALL)).to("cpu")
+            pointmaps = pipe.decode_pairs(feats).to("cpu")
         timings["model"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)

@@ -1,21 +1,24 @@
 """``JOG3RPipeline``: text -> video (T2V), video -> cameras (V2C) and both in one run (T2V+C); paper Sec. 4, Fig. 3.
 
-The denoiser (:class:`jog3r.model.JOG3R`), the scheduler (:class:`jog3r.diffusion.GaussianDiffusion`, diffusers
-underneath) and the frozen encoders are separate objects; each job reads top to bottom as numbered steps:
+The denoiser (:class:`jog3r.model.JOG3R`), the scheduler (:class:`jog3r.diffusion.Sampler` on the schedule of
+:class:`jog3r.diffusion.GaussianDiffusion`, diffusers underneath) and the frozen encoders are separate objects; each
+job reads top to bottom as numbered steps, and both camera jobs end in the same reconstruct step
+(:meth:`JOG3RPipeline.reconstruct`: decoder + head on the pairs ``(1 -> f)``, then global alignment):
 
 * **T2V** (:meth:`JOG3RPipeline.text_to_video`): 1 check inputs, 2 encode the prompt (+ null caption for
-  classifier-free guidance), 3 prepare Gaussian latents, 4 denoising loop with CFG, 5 (T2V+C) tap the STDiT
-  features at the visited step whose ``t`` is in ``[0, 5]``, 6 decode frame pairs ``(1 -> f)`` to point maps,
-  7 global alignment with ``L_fl`` and ``L_transl``, 8 VAE-decode the frames, 9 return a :class:`T2VOutput`.
-* **V2C** (:meth:`JOG3RPipeline.video_to_cameras`, paper Sec. 4 (ii)): 1 check / resize the video, 2 VAE latents,
-  3 noise them at a small ``t``, 4 one STDiT pass with the empty (null) prompt up to the tapped block,
-  5 decoder + head on ``(1 -> f)``, 6 global alignment of the point maps (the paper's V2C), 7 by default
+  classifier-free guidance), 3 prepare Gaussian latents and the sampler's steps, 4 the denoising loop with CFG,
+  written out as diffusers' pipelines write it, 5 (T2V+C) inside the loop, tap the STDiT features at the visited
+  step whose ``t`` is in ``[0, 5]``, 6-7 (T2V+C) the reconstruct step on the tapped features, 8 VAE-decode the
+  frames, 9 return a :class:`T2VOutput`.
+* **V2C** (:meth:`JOG3RPipeline.video_to_cameras`, paper Sec. 4 (ii)): 1 check / resize the video
+  (:meth:`JOG3RPipeline.prepare_video`), 2 VAE latents, 3 noise them at a small ``t``, 4 one STDiT pass with the
+  empty (null) prompt up to the tapped block, 5-6 the reconstruct step (the paper's V2C), 7 by default
   (``matches="sift"``, not the paper's) the correspondence-aware alignment of :mod:`jog3r.align.joint`: SIFT
   correspondences at the source resolution and the point maps in one objective, 8 return a :class:`V2COutput`.
 
-Conventions of the returned cameras: :mod:`jog3r.geometry.camera`.
+The pipeline reads no files and computes no MEt3R: reading a video for the model is :mod:`jog3r.jobs.load`, MEt3R
+is :func:`jog3r.jobs.met3r.met3r_of_video`. Conventions of the returned cameras: :mod:`jog3r.geometry.camera`.
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -31,50 +34,32 @@ import torch
 from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER, JointConfig, joint_align
-from jog3r.align.order import order_by_matches
 from jog3r.align.refine import matching_frames
 from jog3r.checks import check_seed, parse_device
 from jog3r.components import build_text_encoder, build_vae, read_components
 from jog3r.diffusion import (
     SAMPLERS,
     GaussianDiffusion,
+    Sampler,
     SamplingOptions,
     classifier_free_guidance,
     read_sampling_options,
 )
 from jog3r.encode.vae import default_asset_dir
-from jog3r.metrics.features import DINOv2Features, FeatureExtractor, RGBFeatures, TAEF2Features
-from jog3r.metrics.met3r import Met3RResult, met3r
 from jog3r.metrics.pose import pose_metrics
 from jog3r.model import JOG3R
 from jog3r.recon.pairs import SceneGraph, make_edges
 from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
-from jog3r.io.video import read_video, resize_and_center_crop
+from jog3r.io.video import resize_and_center_crop
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 MAX_PROMPT_CHARS = 1000
 """Longest prompt accepted; the text encoders read 32 (MiniLM) or 120 (T5) tokens anyway."""
-CROP_NOTE_BELOW = 0.8
-"""``load_video`` notes a centre crop that keeps less than this fraction of the frame."""
 FEATURE_T_RANGE = (0, 5)
 """Timesteps whose STDiT features feed the decoder at inference (paper Sec. 4: ``t`` in ``[0, 5]``)."""
-
-
-def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Pad ``[F, 3, H, W]`` frames with black, centred, to the aspect ratio of ``size = (h, w)`` (no resize)."""
-    H, W = frames.shape[-2:]
-    h, w = size
-    if W * h >= w * H:  # too wide: pad rows
-        new_h, new_w = round(W * h / w), W
-    else:
-        new_h, new_w = H, round(H * w / h)
-    top, left = (new_h - H) // 2, (new_w - W) // 2
-    out = frames.new_zeros(*frames.shape[:-2], new_h, new_w)
-    out[..., top:top + H, left:left + W] = frames
-    return out
 
 
 def default_model_dir() -> Path:
@@ -135,8 +120,10 @@ class V2COutput:
 
 
 class _Timer:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
+    """Adds the seconds of each ``with timer(name):`` block to ``timings[name]``."""
+
+    def __init__(self, timings: dict[str, float] | None = None) -> None:
+        self.timings: dict[str, float] = {} if timings is None else timings
 
     def __call__(self, name: str):
         timer = self
@@ -272,95 +259,23 @@ class JOG3RPipeline:
         return {"seconds": round(seconds, 1), "memory_mb": round(memory)}
 
     # ------------------------------------------------------------------ inputs
-    def load_video(self, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
-                   full_size: bool = False, fit: str = "crop") -> tuple[Video, dict]:
-        """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
+    def prepare_video(self, video: Video, known_K: torch.Tensor | None = None) -> tuple[Video, torch.Tensor | None]:
+        """V2C step 1: check a video and bring it (and its known intrinsics) to the model's size.
 
         Args:
-            path: mp4/mov/webm/gif file or a folder of images.
-            num_frames: frames to sample uniformly (default: the model's ``F`` when neither option is given).
-            stride: take every ``stride``-th frame instead.
-            full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing, e.g. for
-                ``video_to_cameras(..., source_frames=...)``; image folders of mixed sizes are then
-                resized to the first image's size.
-            fit: ``"crop"`` (default) centre-crops to the model's aspect ratio; ``info["message"]`` carries a note
-                (and ``info["warnings"]`` the same line) when that keeps less than 80 % of the frame
-                (``info["crop_kept"]``, e.g. portrait video); ``"pad"`` pads with black to the model's aspect
-                instead (the whole frame is seen, smaller).
-
-        An image folder of more than 2 images is put in the order of its match graph when its file-name order is
-        clearly not a sequence (:func:`jog3r.align.order.order_by_matches`; ``info["order"]``, and the message says
-        so); a sequence stays in order. ``video.frame_indices`` then follow the new order.
+            video: frames ``[F, 3, H, W]`` float in ``[0, 1]``, any size.
+            known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` pinhole intrinsics in pixels of ``video``'s size.
 
         Returns:
-            ``(video, info)``; ``info["message"]`` says what was sampled.
+            ``(video, known_K)``: the frames resized + centre-cropped to :attr:`resolution`
+            (:func:`jog3r.io.video.resize_and_center_crop`) and ``known_K`` float32 adjusted to them
+            (:func:`jog3r.geometry.camera.adjust_intrinsics`), or ``None``.
 
         Raises:
-            ValueError / FileNotFoundError: from :func:`jog3r.io.video.read_video` (corrupt file, one frame, ...).
+            ValueError: fewer than 2 or more than :attr:`max_frames` frames, frames outside ``[0, 1]`` or not
+                finite, a ``known_K`` of the wrong shape, with skew, or whose principal point lies outside the
+                frame.
         """
-        if fit not in ("crop", "pad"):
-            raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
-        if num_frames is None and stride is None:
-            num_frames = self.num_frames
-        pad, folder = fit == "pad", Path(path).is_dir()
-        video, info = read_video(path, num_frames=num_frames, stride=stride,
-                                 size=None if (full_size or pad or folder) else self.resolution)
-        info = dict(info)
-        src = info.get("source_size") or video.size
-        h, w = self.resolution
-        kept = min((src[1] / src[0]) / (w / h), (w / h) / (src[1] / src[0]))  # area fraction a centre crop keeps
-        info["crop_kept"], info["fit"] = (1.0 if pad else kept), fit
-        if pad:
-            video = dataclasses.replace(video, frames=pad_to_aspect(video.frames, (h, w)))
-            info["message"] += f"; padded to the model's {w}x{h} aspect (fit='pad')"
-        elif kept < CROP_NOTE_BELOW:
-            note = (f"the centre crop to the model's {w}x{h} aspect keeps {100 * kept:.0f} % of each "
-                    f"{src[1]}x{src[0]} frame (portrait video?); fit='pad' keeps all of it")
-            info["message"] += f"; NOTE: {note}"
-            info["warnings"] = list(info.get("warnings", [])) + [note]
-        if not full_size and folder and video.num_frames > 2:  # on the source-size frames: sharper matches
-            order, how = order_by_matches(video.frames)
-            info["order"] = {**how, "order": order}
-            if how["reordered"]:
-                idx = torch.as_tensor(order)
-                video = dataclasses.replace(video, frames=video.frames[idx], frame_indices=video.frame_indices[idx])
-                if info.get("files"):
-                    info["files"] = [info["files"][k] for k in order]
-                info["frame_indices"] = video.frame_indices.tolist()
-                info["message"] += ("; the images are not a sequence: ordered by their match graph "
-                                    f"({', '.join(str(k) for k in order)} of the file-name order)")
-        if not full_size and video.size != (h, w):
-            video = dataclasses.replace(video, frames=resize_and_center_crop(video.frames, (h, w)))
-            info["size"] = (h, w)
-        return video, info
-
-    def load_source_frames(self, path: str | Path, video: Video, info: dict, *, num_frames: int | None = None,
-                           stride: int | None = None) -> torch.Tensor | None:
-        """The frames of ``video`` at their source resolution, for ``video_to_cameras(..., source_frames=...)``.
-
-        Args:
-            path, num_frames, stride: as given to the :meth:`load_video` call that returned ``video`` and ``info``.
-            video, info: that call's result.
-
-        Returns:
-            ``[F, 3, H_s, W_s]`` float32 in ``[0, 1]`` (long side capped at 1024), or ``None`` for an image folder
-            of mixed sizes (no single source crop fits all its frames).
-
-        Raises:
-            RuntimeError: if the second read sampled other frames (the file changed in between).
-        """
-        if info.get("source_size") is None:
-            return None
-        source, _ = self.load_video(path, num_frames=num_frames, stride=stride, full_size=True,
-                                    fit=info.get("fit", "crop"))
-        if video.frame_indices is not None:
-            pos = {int(k): n for n, k in enumerate(source.frame_indices.tolist())}
-            if sorted(pos) != sorted(int(k) for k in video.frame_indices.tolist()):
-                raise RuntimeError(f"{path}: the source-size read sampled other frames than the model-size read")
-            return source.frames[[pos[int(k)] for k in video.frame_indices.tolist()]]  # in the video's order
-        return source.frames
-
-    def _prepare_video(self, video: Video, known_K: torch.Tensor | None) -> tuple[Video, torch.Tensor | None]:
         self.check_frame_count(video.num_frames)
         if not bool(torch.isfinite(video.frames).all()):
             raise ValueError("the video frames contain NaN or inf")
@@ -428,6 +343,47 @@ class JOG3RPipeline:
             K = known_K.float().reshape(-1, 3, 3).expand(frames.shape[0], 3, 3).clone()
         return fit(pointmaps.to("cpu"), frames.cpu(), config or self.align_config, K=K)
 
+    @torch.no_grad()
+    def decode_pairs(self, features: DiTFeatures) -> PairwisePointmaps:
+        """Decoder + head on the pairs ``(1 -> f)`` of one video's STDiT features (paper Sec. 4).
+
+        Args:
+            features: the tapped STDiT tokens ``[1, F, S, D]`` of one video of ``F`` frames.
+
+        Returns:
+            Point maps of the ``F`` pairs ``(0, f)``, ``f = 0..F-1``, on the model's device.
+        """
+        return self.model.decode_pointmaps(features, make_edges(features.tokens.shape[1], SceneGraph.FIRST_TO_ALL))
+
+    def reconstruct(self, features: DiTFeatures, frames: torch.Tensor, *, known_K: torch.Tensor | None = None,
+                    config: AlignConfig | None = None, timings: dict[str, float] | None = None,
+                    announce: Callable[[str], None] | None = None
+                    ) -> tuple[PairwisePointmaps, Reconstruction, dict]:
+        """The reconstruct step shared by V2C and T2V+C: point maps of ``(1 -> f)`` (:meth:`decode_pairs`), then
+        their global alignment (:meth:`align`).
+
+        Args:
+            features: the STDiT features of one video (from :meth:`features_of_latents` or tapped while sampling).
+            frames: ``[F, 3, H, W]`` in ``[0, 1]`` at the model's size (the point colours).
+            known_K: optional ``[3, 3]`` / ``[F, 3, 3]`` intrinsics in pixels of ``frames``, kept fixed.
+            config: alignment settings (default :attr:`align_config`).
+            timings: seconds are added to its ``"decoder"`` and ``"align"`` entries when given.
+            announce: called with ``"point maps"`` and ``"global alignment"`` as each stage starts.
+
+        Returns:
+            ``(pointmaps, reconstruction, align_history)``; the point maps on the model's device.
+        """
+        timer = _Timer(timings)
+        if announce is not None:
+            announce("point maps")
+        with timer("decoder"):
+            pointmaps = self.decode_pairs(features)
+        if announce is not None:
+            announce("global alignment")
+        with timer("align"):
+            recon, history = self.align(pointmaps, frames, known_K=known_K, config=config)
+        return pointmaps, recon, history
+
     # ------------------------------------------------------------------ V2C
     def video_to_cameras(self, video: Video, *, known_K: torch.Tensor | None = None, align: AlignConfig | None = None,
                          t: int = 2, seed: int = 0, matches: str | JointConfig = "sift",
@@ -438,8 +394,8 @@ class JOG3RPipeline:
             video: frames ``[F, 3, H, W]`` in ``[0, 1]``, ``F >= 2`` (any size: resized + centre-cropped to
                 :attr:`resolution`; see :func:`jog3r.io.video.resize_and_center_crop`).
             known_K: optional ``[3, 3]`` or ``[F, 3, 3]`` intrinsics in pixels of ``video``'s size, kept fixed.
-                Note that :meth:`load_video` already resizes to :attr:`resolution`: adjust a source-size ``K`` with
-                :func:`jog3r.geometry.camera.adjust_intrinsics` first.
+                Note that :func:`jog3r.jobs.load.load_video` already resizes to :attr:`resolution`: adjust a
+                source-size ``K`` with :func:`jog3r.geometry.camera.adjust_intrinsics` first.
             align: settings of the point-map global alignment (default :attr:`align_config`).
             t: diffusion timestep of the features, in ``[0, 5]`` (paper).
             seed: seeds the noise added at ``t``.
@@ -448,8 +404,8 @@ class JOG3RPipeline:
                 whose cameras, focals and depth maps agree; a :class:`~jog3r.align.joint.JointConfig` for other
                 settings. ``"none"``: the paper's V2C, the point maps' global alignment alone.
             source_frames: ``[F, 3, H_s, W_s]`` the same frames at their source resolution, matched instead of
-                ``video`` (e.g. :meth:`load_source_frames`): the correspondences are much more accurate there, and
-                the model's input stays the same. Without it ``video`` itself is matched, centre-cropped to the
+                ``video`` (e.g. :func:`jog3r.jobs.load.load_source_frames`): the correspondences are much more
+                accurate there, and the model's input stays the same. Without it ``video`` itself is matched, centre-cropped to the
                 model's aspect ratio when larger than the model's size (:func:`jog3r.align.refine.matching_frames`).
             progress: optional ``(fraction, description)`` callback.
 
@@ -470,7 +426,7 @@ class JOG3RPipeline:
         joint = matches != "none"
         with timer("prepare"):
             given = video.frames
-            video, known_K = self._prepare_video(video, known_K)
+            video, known_K = self.prepare_video(video, known_K)
             detail = matching_frames(video.frames, given if source_frames is None else source_frames) if joint else None
         progress(0.05, "encoding frames")
         with timer("vae_encode"):
@@ -478,13 +434,9 @@ class JOG3RPipeline:
         progress(0.2, "STDiT features")
         with timer("stdit"):
             feats = self.features_of_latents(z0, t, seed)
-        progress(0.35, "point maps")
-        with timer("decoder"), torch.no_grad():
-            edges = make_edges(video.num_frames, SceneGraph.FIRST_TO_ALL)
-            pointmaps = self.model.decode_pointmaps(feats, edges)
-        progress(0.5, "global alignment")
-        with timer("align"):
-            recon, history = self.align(pointmaps, video.frames, known_K=known_K, config=align)
+        pointmaps, recon, history = self.reconstruct(  # steps 5-6
+            feats, video.frames, known_K=known_K, config=align, timings=timer.timings,
+            announce=lambda stage: progress({"point maps": 0.35, "global alignment": 0.5}[stage], stage))
         method, match_info = METHOD_PAPER, None
         if joint:
             progress(0.7, "correspondences and joint alignment")
@@ -499,53 +451,6 @@ class JOG3RPipeline:
         timer.timings["total"] = sum(timer.timings.values())
         return V2COutput(video=video, reconstruction=recon, pointmaps=pointmaps, align_history=history,
                          timings=timer.timings, method=method, match_info=match_info)
-
-    # ------------------------------------------------------------------ MEt3R
-    def feature_extractor(self, backbone: str = "taef2", dinov2_path: str | Path | None = None) -> FeatureExtractor:
-        """The MEt3R feature backbone by name: ``"taef2"`` (embedded), ``"rgb"`` or ``"dinov2"`` (local folder).
-
-        Raises:
-            ValueError: unknown backbone, or ``"dinov2"`` without ``dinov2_path``.
-        """
-        if backbone == "taef2":
-            return TAEF2Features(device=self.device)
-        if backbone == "rgb":
-            return RGBFeatures()
-        if backbone == "dinov2":
-            if dinov2_path is None:
-                raise ValueError("the dinov2 backbone needs a local folder with a transformers DINOv2 model "
-                                 "(e.g. facebook/dinov2-small downloaded beforehand)")
-            return DINOv2Features(dinov2_path, device=self.device)
-        raise ValueError(f"unknown MEt3R backbone {backbone!r}; choose taef2, rgb or dinov2")
-
-    def met3r(self, video: Video, *, backbone: str = "taef2", dinov2_path: str | Path | None = None,
-              reconstruction: Reconstruction | None = None, t: int = 2, seed: int = 0) -> Met3RResult:
-        """MEt3R 3D consistency of a video (paper Sec. 4.1): frame ``f``'s features warped into frame 1.
-
-        Point maps come from this model's ``(1 -> f)`` predictions (V2C steps 1-5, no alignment needed), or from
-        ``reconstruction`` when given (it must be at the model resolution).
-
-        Args:
-            video: frames in ``[0, 1]``, any size (resized + centre-cropped to :attr:`resolution`).
-            backbone: feature extractor name (see :meth:`feature_extractor`); reported in the result.
-            dinov2_path: local DINOv2 folder for ``backbone="dinov2"``.
-            reconstruction: optional point source instead of the model.
-            t: feature timestep in ``[0, 5]``.
-            seed: seeds the noise at ``t``.
-
-        Raises:
-            ValueError: fewer than 2 frames, bad backbone, mismatched reconstruction size.
-        """
-        seed = check_seed(seed)
-        video, _ = self._prepare_video(video, None)
-        extractor = self.feature_extractor(backbone, dinov2_path)
-        if reconstruction is not None:
-            return met3r(video.frames, recon=reconstruction, features=extractor)
-        with torch.no_grad():
-            z0 = self.encode_frames(video.frames)
-            feats = self.features_of_latents(z0, t, seed)
-            pointmaps = self.model.decode_pointmaps(feats, make_edges(video.num_frames, SceneGraph.FIRST_TO_ALL))
-        return met3r(video.frames, pointmaps=pointmaps.to("cpu"), features=extractor)
 
     # ------------------------------------------------------------------ T2V / T2V+C
     def check_prompt(self, prompt: str) -> str:
@@ -615,43 +520,39 @@ class JOG3RPipeline:
         # 2. encode the prompt (and the null caption for CFG)
         with timer("text_encode"):
             y2, mask = self.encode_prompt(prompt)
-        # 3. prepare latents
+        # 3. prepare latents and the sampler's steps (the T2V+C tap: the visited step with t in [0, 5])
         c = self.model.config.stdit.in_channels
         nf, h, w = self.model.config.stdit.input_size
-        shape = (1, c, nf, h, w)
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        visited = self.diffusion.timesteps(sampler, steps)
-        small = [t for t in visited if FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]]
-        tap_t = (max(small) if small else min(visited)) if estimate_cameras else None
+        run = Sampler(sampler, steps, self.diffusion.schedule, torch.Generator(device="cpu").manual_seed(seed),
+                      self.sampling)
+        small = [t for t in run.timesteps if FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]]
+        tap_t = (max(small) if small else min(run.timesteps)) if estimate_cameras else None
         if estimate_cameras and not small:
             logger.warning("%s with %s steps never visits t in %s; T2V+C uses the features at t=%d instead",
                            sampler, steps, list(FEATURE_T_RANGE), tap_t)
-        tapped: dict[str, DiTFeatures] = {}
-        tap = self.model.config.tap_block
-        total = len(visited)
-
-        # 4. denoising loop with CFG; 5. tap the features of the null-caption half at t = tap_t
-        def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            xx, tt = torch.cat([x, x]), torch.cat([t, t])
-            if tap_t is not None and int(t[0]) == tap_t and "f" not in tapped:
-                # The null half attends to its whole caption here, as in L_rec training and V2C; OpenSora's sampling
-                # gives it the prompt's mask (kept at every other step), whose features the decoder never saw.
-                tap_mask = torch.cat([mask, torch.ones_like(mask)])
-                out, feats = self.model.stdit(xx, tt, y2, tap_mask, return_features=tap)
-                tokens = feats[tap][1:]  # the null-caption half: L_rec was trained with the empty prompt
-                tapped["f"] = DiTFeatures(tokens=tokens, grid=self.model.stdit.patch_grid(h, w),
-                                          timestep=t[:1].long(), block=tap)
-            else:
-                out = self.model.stdit(xx, tt, y2, mask)
-            cond, uncond = out.chunk(2)
-            return classifier_free_guidance(cond, uncond, guidance_scale, guide_channels)
-
-        def on_step(i: int, t: int, x: torch.Tensor) -> None:
-            progress(0.8 * i / total, f"denoising step {i + 1}/{total} (t={int(t)})")
-
+        tap, features, total = self.model.config.tap_block, None, len(run.timesteps)
+        # 4. denoising loop with classifier-free guidance (batch: prompt half, null-caption half)
         with timer("denoise"), torch.no_grad():
-            z0 = self.diffusion.sample(eps_model, shape, sampler, steps, gen, on_step, device=self.device,
-                                       options=self.sampling)
+            x = run.initial_latents((1, c, nf, h, w), device=self.device)
+            for i, t in enumerate(run.timesteps):
+                progress(0.8 * i / total, f"denoising step {i + 1}/{total} (t={t})")
+                x_in = run.model_input(x, i)
+                xx, tt = torch.cat([x_in, x_in]), torch.full((2,), t, dtype=torch.long, device=x_in.device)
+                if t == tap_t and features is None:
+                    # 5. T2V+C: tap the STDiT features of the null-caption half (L_rec was trained with the empty
+                    # prompt). The null half attends to its whole caption here, as in L_rec training and V2C;
+                    # OpenSora's sampling gives it the prompt's mask (kept at every other step), whose features the
+                    # decoder never saw.
+                    out, feats = self.model.stdit(xx, tt, y2, torch.cat([mask, torch.ones_like(mask)]),
+                                                  return_features=tap)
+                    features = DiTFeatures(tokens=feats[tap][1:], grid=self.model.stdit.patch_grid(h, w),
+                                           timestep=tt[:1], block=tap)
+                else:
+                    out = self.model.stdit(xx, tt, y2, mask)
+                cond, uncond = out.chunk(2)
+                x = run.step(classifier_free_guidance(cond, uncond, guidance_scale, guide_channels), i, x,
+                             model_input=x_in)
+            z0 = x
         # 8. VAE-decode the frames
         progress(0.82, "decoding frames")
         with timer("vae_decode"), torch.no_grad():
@@ -661,10 +562,7 @@ class JOG3RPipeline:
         if estimate_cameras:
             # 6. decode frame pairs (1 -> f) to point maps; 7. global alignment
             progress(0.85, "T2V+C: point maps and alignment")
-            with timer("decoder"), torch.no_grad():
-                pointmaps = self.model.decode_pointmaps(tapped["f"], make_edges(nf, SceneGraph.FIRST_TO_ALL))
-            with timer("align"):
-                recon, _ = self.align(pointmaps, video.frames, config=align)
+            pointmaps, recon, _ = self.reconstruct(features, video.frames, config=align, timings=timer.timings)
         if cascade:
             progress(0.92, "T2V -> V2C")
             with timer("cascade_v2c"):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from jog3r.checks import MAX_SEED, check_finite_weights, check_seed, parse_device
+from jog3r.jobs import met3r_of_video
 from jog3r.model import JOG3R
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
@@ -38,7 +39,7 @@ def test_frames_in_minus_one_one_are_refused_with_the_range_the_api_wants(pipe):
         pipe.video_to_cameras(_video(-1.0, 1.0))
     assert "-1" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        pipe.met3r(_video(-1.0, 1.0), backbone="rgb")
+        met3r_of_video(pipe, _video(-1.0, 1.0), backbone="rgb")
     bad = _video(0.0, 1.0)
     bad.frames[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):

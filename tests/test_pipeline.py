@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from jog3r.jobs import load_video, met3r_of_video
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
@@ -24,7 +25,7 @@ def test_info_and_resolution(pipe):
 
 
 def test_v2c_on_a_real_clip(pipe):
-    video, info = pipe.load_video(CLIP)
+    video, info = load_video(pipe, CLIP)
     assert video.num_frames == 4 and video.size == (32, 48) and "4" in info["message"]
     out = pipe.video_to_cameras(video)
     rec = out.reconstruction
@@ -56,7 +57,7 @@ def test_matches_none_is_the_papers_alignment(pipe):
     """``matches="none"`` returns exactly the point maps' global alignment (``fit`` with the pipeline's preset)."""
     from jog3r.align import fit
 
-    video, _ = pipe.load_video(CLIP)
+    video, _ = load_video(pipe, CLIP)
     out = pipe.video_to_cameras(video, matches="none")
     recon, _ = fit(out.pointmaps, out.video.frames, pipe.align_config)
     torch.testing.assert_close(out.reconstruction.cam2world, recon.cam2world, rtol=0, atol=0)
@@ -118,6 +119,50 @@ def test_t2v_and_t2vc(pipe):
     assert all(torch.isfinite(torch.tensor(v)) for v in both.consistency.values())
 
 
+@pytest.mark.parametrize("sampler", ["ddim", "iddpm", "dpmsolver++"])
+def test_t2v_loop_draws_what_the_sampler_draws(pipe, sampler):
+    """The denoising loop written out in ``text_to_video`` is :func:`jog3r.diffusion.sample` with the guided STDiT:
+    the same frames, bit for bit."""
+    from jog3r.diffusion import classifier_free_guidance
+
+    y2, mask = pipe.encode_prompt("a kitchen")
+
+    def guided_stdit(x, t):
+        cond, uncond = pipe.model.stdit(torch.cat([x, x]), torch.cat([t, t]), y2, mask).chunk(2)
+        return classifier_free_guidance(cond, uncond, 5.0, 3)
+
+    c = pipe.model.config.stdit.in_channels
+    with torch.no_grad():
+        z0 = pipe.diffusion.sample(guided_stdit, (1, c, *pipe.model.config.stdit.input_size), sampler, 3,
+                                   torch.Generator().manual_seed(4), options=pipe.sampling)
+        frames = ((pipe.vae.decode(z0)[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)
+    out = pipe.text_to_video("a kitchen", sampler=sampler, steps=3, seed=4, guidance_scale=5.0, guide_channels=3)
+    assert torch.equal(out.video.frames, frames)
+
+
+def test_t2vc_reconstructs_the_tapped_features(pipe, monkeypatch):
+    """T2V+C and V2C share one reconstruct step: T2V+C's point maps and cameras are ``reconstruct`` of the features
+    tapped in the loop, at the step with ``t`` in ``[0, 5]``."""
+    calls = []
+    reconstruct = type(pipe).reconstruct
+
+    def spy(self, features, frames, **kwargs):
+        result = reconstruct(self, features, frames, **kwargs)
+        calls.append((features, result))
+        return result
+
+    monkeypatch.setattr(type(pipe), "reconstruct", spy)
+    out = pipe.text_to_video("a kitchen", sampler="ddim", steps=3, estimate_cameras=True)
+    v2c = pipe.video_to_cameras(out.video, matches="none")
+    monkeypatch.undo()
+    assert len(calls) == 2
+    (features, (pointmaps, recon, _)), (v2c_features, _) = calls
+    assert int(features.timestep) == out.feature_timestep == 0 and int(v2c_features.timestep) == 2
+    assert torch.equal(pointmaps.pts3d, out.pointmaps.pts3d) and torch.equal(recon.cam2world, out.reconstruction.cam2world)
+    assert torch.equal(pipe.decode_pairs(features).pts3d, out.pointmaps.pts3d)
+    assert set(out.timings) >= {"denoise", "decoder", "align", "vae_decode"} and "decoder" in v2c.timings
+
+
 def test_t2vc_taps_the_null_half_with_the_mask_of_training(pipe, monkeypatch):
     """The tapped features are exactly V2C's: null caption attending to all its tokens (L_rec training, V2C),
     not with the prompt's mask OpenSora's CFG gives the null half at every other step."""
@@ -143,8 +188,8 @@ def test_t2vc_taps_the_null_half_with_the_mask_of_training(pipe, monkeypatch):
 
 
 def test_met3r_names_its_backbone(pipe):
-    video, _ = pipe.load_video(CLIP)
-    res = pipe.met3r(video, backbone="rgb")
+    video, _ = load_video(pipe, CLIP)
+    res = met3r_of_video(pipe, video, backbone="rgb")
     assert res.backbone and 0 <= res.score <= 2 and len(res.per_frame) == 3
 
 

@@ -347,8 +347,7 @@ def sampler_timesteps(
     return [int(t) for t in _diffusers_scheduler(sampler, steps, schedule).timesteps]
 
 
-def _call(eps_model: EpsModel, x: torch.Tensor, t: int) -> torch.Tensor:
-    out = eps_model(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
+def _check_output(out: torch.Tensor, x: torch.Tensor, t: int) -> torch.Tensor:
     expected = (x.shape[0], 2 * x.shape[1], *x.shape[2:])
     if tuple(out.shape) != expected:
         raise ValueError(
@@ -360,53 +359,134 @@ def _call(eps_model: EpsModel, x: torch.Tensor, t: int) -> torch.Tensor:
     return out.to(x.dtype)
 
 
-def _gain_corrected(eps_model: EpsModel, schedule: DiffusionSchedule, second_moment: float) -> EpsModel:
-    alphas_cumprod = torch.from_numpy(schedule.alphas_cumprod)  # unspaced: indexed by the original t
+class Sampler:
+    """One reverse-diffusion run, step by step: the loop a caller writes out, as diffusers' pipelines do.
 
-    def corrected(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = eps_model(x, t)
-        channels = x.shape[1]
-        if out.ndim != x.ndim or out.shape[1] != 2 * channels:
-            return out  # _call reports the shape error
-        eps = correct_eps_gain(out[:, :channels], x, alphas_cumprod[t.cpu()], second_moment)
-        return torch.cat([eps, out[:, channels:]], dim=1)
+    ::
 
-    return corrected
+        run = Sampler("ddim", 50, generator=g)
+        x = run.initial_latents((B, C, F, h, w))
+        for i, t in enumerate(run.timesteps):
+            x_in = run.model_input(x, i)
+            out = denoiser(x_in, torch.full((B,), t))       # [B, 2C, ...]: eps, then variance channels
+            x = run.step(out, i, x)                         # x_{t_{i+1}}; after the last step x_0
 
+    :func:`sample` is exactly this loop. The samplers, their grids and the :class:`SamplingOptions` are those of
+    the module docstring; the eps gain correction is applied inside :meth:`step`, to the output it is given.
 
-def _iddpm_loop(eps_model, x, schedule, steps, generator, callback, threshold=None):
-    spaced = schedule.respace(steps)
-    for i, k in enumerate(range(len(spaced.timesteps) - 1, -1, -1)):
-        t = int(spaced.timesteps[k])
-        if callback is not None:
-            callback(i, t, x)
-        out = _call(eps_model, x, t)
+    Args:
+        sampler: one of :data:`SAMPLERS`.
+        steps: number of denoiser calls (``None``: :data:`DEFAULT_STEPS`).
+        schedule: unspaced base schedule (``None``: ``DiffusionSchedule.linear()``, OpenSora's).
+        generator: seeds the initial noise (:meth:`initial_latents`) and the IDDPM step noise.
+        options: deviations from the reference sampling (``None``: OpenSora's reference).
+
+    Attributes:
+        timesteps: the original timesteps ``t`` in ``[0, N)`` the denoiser is called at, noisiest first (a list of
+            ints, equal to :func:`sampler_timesteps`).
+
+    Raises:
+        ValueError: unknown sampler or ``steps`` out of range.
+    """
+
+    def __init__(
+        self,
+        sampler: str = "iddpm",
+        steps: int | None = None,
+        schedule: DiffusionSchedule | None = None,
+        generator: torch.Generator | None = None,
+        options: SamplingOptions | None = None,
+    ) -> None:
+        self.schedule = DiffusionSchedule.linear() if schedule is None else schedule
+        self.steps = _check_sampler(sampler, steps, self.schedule.num_train_timesteps)
+        self.sampler = sampler
+        self.generator = generator
+        self.options = options or SamplingOptions()
+        if sampler == "iddpm":
+            self._spaced = self.schedule.respace(self.steps)
+            self._scheduler = None
+            n = len(self._spaced.timesteps)
+            self.timesteps = [int(self._spaced.timesteps[k]) for k in range(n - 1, -1, -1)]
+        else:
+            self._spaced = None
+            self._scheduler = _diffusers_scheduler(sampler, self.steps, self.schedule, self.options.x0_threshold)
+            self.timesteps = [int(t) for t in self._scheduler.timesteps]
+        self._alphas_cumprod = torch.from_numpy(self.schedule.alphas_cumprod)  # unspaced: indexed by original t
+
+    def initial_latents(
+        self,
+        shape: tuple[int, ...],
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``x_T``: Gaussian noise of ``shape`` drawn with the generator, or ``noise`` when given.
+
+        Raises:
+            ValueError: ``noise`` not of ``shape``.
+        """
+        if noise is None:
+            return randn_tensor(tuple(shape), generator=self.generator, device=torch.device(device), dtype=dtype)
+        if tuple(noise.shape) != tuple(shape):
+            raise ValueError(f"noise must have shape {tuple(shape)}, got {tuple(noise.shape)}.")
+        return noise.to(device=device, dtype=dtype)
+
+    def model_input(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """What the denoiser sees at step ``i``: ``x`` (the diffusers schedulers' ``scale_model_input``, an
+        identity for DDIM and DPM-Solver++)."""
+        if self._scheduler is None:
+            return x
+        return self._scheduler.scale_model_input(x, self._scheduler.timesteps[i])
+
+    def step(
+        self, out: torch.Tensor, i: int, x: torch.Tensor, model_input: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One reverse step: the denoiser's output at step ``i`` -> the next latents.
+
+        Args:
+            out: ``[B, 2C, ...]`` denoiser output (after guidance) for :meth:`model_input` ``(x, i)``.
+            i: the step index into :attr:`timesteps`.
+            x: ``[B, C, ...]`` the current latents ``x_t``.
+            model_input: the denoiser's input, if not ``x`` (only the eps gain correction reads it).
+
+        Returns:
+            ``[B, C, ...]`` latents of the next step (``x_0`` after the last), dtype of ``x``.
+
+        Raises:
+            ValueError: ``out`` of the wrong shape or not finite.
+        """
+        t = self.timesteps[i]
+        x_in = x if model_input is None else model_input
+        if self.options.eps_gain_second_moment is not None and out.ndim == x_in.ndim \
+                and out.shape[1] == 2 * x_in.shape[1]:  # else _check_output reports the shape error
+            channels = x_in.shape[1]
+            t_batch = torch.full((x_in.shape[0],), t, dtype=torch.long, device=x_in.device)
+            eps = correct_eps_gain(out[:, :channels], x_in, self._alphas_cumprod[t_batch.cpu()],
+                                   self.options.eps_gain_second_moment)
+            out = torch.cat([eps, out[:, channels:]], dim=1)
+        out = _check_output(out, x_in, t)
+        if self._scheduler is None:
+            return self._iddpm_step(out, i, x)
+        scheduler, channels = self._scheduler, x.shape[1]
+        eps, t_tensor = out[:, :channels], scheduler.timesteps[i]
+        if isinstance(scheduler, DDIMScheduler) and scheduler.config.thresholding:
+            # GLIDE / DDIM eq. 12 with the thresholded x0: the eps direction is re-derived from it, so that x_{t-1}
+            # stays consistent with x_t (diffusers keeps the raw eps unless asked).
+            return scheduler.step(eps, t_tensor, x, generator=self.generator,
+                                  use_clipped_model_output=True).prev_sample
+        return scheduler.step(eps, t_tensor, x, generator=self.generator).prev_sample
+
+    def _iddpm_step(self, out: torch.Tensor, i: int, x: torch.Tensor) -> torch.Tensor:
+        spaced, threshold = self._spaced, self.options.x0_threshold
+        k = len(self.timesteps) - 1 - i
         index = torch.full((x.shape[0],), k, dtype=torch.long, device=x.device)
         mean, log_variance, x0_hat = spaced.p_mean_variance(out, x, index)
         if threshold is not None:  # the reference's clip_denoised path, with dynamic thresholding as the clip
             mean, _ = spaced.q_posterior(threshold_x0(x0_hat, threshold.ratio, threshold.max_value), x, index)
         if k > 0:
-            noise = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = mean + torch.exp(0.5 * log_variance) * noise
-        else:
-            x = mean
-    return x
-
-
-def _diffusers_loop(eps_model, x, scheduler, generator, callback):
-    channels = x.shape[1]
-    for i, t in enumerate(scheduler.timesteps):
-        model_input = scheduler.scale_model_input(x, t)
-        if callback is not None:
-            callback(i, int(t), model_input)
-        eps = _call(eps_model, model_input, int(t))[:, :channels]
-        if isinstance(scheduler, DDIMScheduler) and scheduler.config.thresholding:
-            # GLIDE / DDIM eq. 12 with the thresholded x0: the eps direction is re-derived from it, so that x_{t-1}
-            # stays consistent with x_t (diffusers keeps the raw eps unless asked).
-            x = scheduler.step(eps, t, x, generator=generator, use_clipped_model_output=True).prev_sample
-        else:
-            x = scheduler.step(eps, t, x, generator=generator).prev_sample
-    return x
+            noise = randn_tensor(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+            return mean + torch.exp(0.5 * log_variance) * noise
+        return mean
 
 
 def sample(
@@ -447,22 +527,14 @@ def sample(
         ValueError: unknown sampler, bad ``steps``, wrong ``noise`` shape, or a denoiser output of the wrong
             shape / with non-finite values.
     """
-    schedule = DiffusionSchedule.linear() if schedule is None else schedule
-    steps = _check_sampler(sampler, steps, schedule.num_train_timesteps)
-    if noise is None:
-        x = randn_tensor(tuple(shape), generator=generator, device=torch.device(device), dtype=dtype)
-    else:
-        if tuple(noise.shape) != tuple(shape):
-            raise ValueError(f"noise must have shape {tuple(shape)}, got {tuple(noise.shape)}.")
-        x = noise.to(device=device, dtype=dtype)
-    logger.debug("sampling %s with %s, %d steps", tuple(shape), sampler, steps)
-    options = options or SamplingOptions()
-    threshold = options.x0_threshold
-    if options.eps_gain_second_moment is not None:
-        eps_model = _gain_corrected(eps_model, schedule, options.eps_gain_second_moment)
+    run = Sampler(sampler, steps, schedule, generator, options)
+    x = run.initial_latents(shape, device, dtype, noise)
+    logger.debug("sampling %s with %s, %d steps", tuple(shape), sampler, run.steps)
     with torch.no_grad():
-        if sampler == "iddpm":
-            return _iddpm_loop(eps_model, x, schedule, steps, generator, callback, threshold)
-        return _diffusers_loop(
-            eps_model, x, _diffusers_scheduler(sampler, steps, schedule, threshold), generator, callback
-        )
+        for i, t in enumerate(run.timesteps):
+            x_in = run.model_input(x, i)
+            if callback is not None:
+                callback(i, t, x_in)
+            x = run.step(eps_model(x_in, torch.full((x_in.shape[0],), t, dtype=torch.long, device=x_in.device)),
+                         i, x, model_input=x_in)
+    return x

@@ -8,11 +8,14 @@ result, and returns a typed report; the front ends only present it (gradio widge
 * :func:`generate` (T2V, T2V+C): prompt -> :class:`GenerateReport` (video, T2V+C and cascade cameras,
   self-consistency, timings, exports).
 * :func:`score_consistency` (MEt3R): video file or image folder -> :class:`Met3RReport` (score, per-frame curve,
-  error-map video, timings).
+  error-map video, timings); :func:`met3r_of_video` is its MEt3R step on frames already read.
+* :func:`load_video` / :func:`load_source_frames` (:mod:`jog3r.jobs.load`): a file or image folder -> frames at a
+  pipeline's model size / at the source resolution, for every job, eval and the benchmarks.
 """
 
 from jog3r.jobs.generate import GenerateReport, generate
-from jog3r.jobs.met3r import BACKBONES, Met3RReport, score_consistency
+from jog3r.jobs.load import load_source_frames, load_video
+from jog3r.jobs.met3r import BACKBONES, Met3RReport, feature_extractor, met3r_of_video, score_consistency
 
 from jog3r.jobs.v2c import (
     MATCHES,
@@ -33,6 +36,10 @@ __all__ = [
     "Met3RReport",
     "generate",
     "score_consistency",
+    "feature_extractor",
+    "met3r_of_video",
+    "load_video",
+    "load_source_frames",
     "MATCHES",
     "METRIC_KEYS",
     "GroundTruthCameras",

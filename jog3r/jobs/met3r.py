@@ -4,8 +4,8 @@ video (:class:`Met3RReport`).
 Called by the app's 3D-consistency tab (``app/tabs/consistency.py``) and ``jog3r met3r`` (:mod:`jog3r.cli`).
 Steps, top to bottom in :func:`score_consistency`:
 
-1. read and sample the frames at the model's size (:meth:`JOG3RPipeline.load_video`);
-2. MEt3R (:meth:`JOG3RPipeline.met3r`; lower is more 3D-consistent, comparable only for one backbone);
+1. read and sample the frames at the model's size (:func:`jog3r.jobs.load.load_video`);
+2. MEt3R (:func:`met3r_of_video`; lower is more 3D-consistent, comparable only for one backbone);
 3. the error-map video (:func:`jog3r.metrics.met3r.save_error_map_video`) and, with an export folder,
    :meth:`Met3RReport.record` as ``met3r.json``.
 """
@@ -18,12 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from jog3r.metrics.met3r import Met3RResult, save_error_map_video
+import torch
+
+from jog3r.checks import check_seed
+from jog3r.jobs.load import load_video
+from jog3r.metrics.features import DINOv2Features, FeatureExtractor, RGBFeatures, TAEF2Features
+from jog3r.metrics.met3r import Met3RResult, met3r, save_error_map_video
 from jog3r.pipeline import JOG3RPipeline
-from jog3r.types import Video
+from jog3r.types import Reconstruction, Video
 
 BACKBONES = ("taef2", "rgb", "dinov2")
-"""MEt3R feature backbones (:meth:`JOG3RPipeline.feature_extractor`): the embedded TAEF2 latent features, plain
+"""MEt3R feature backbones (:func:`feature_extractor`): the embedded TAEF2 latent features, plain
 RGB, or DINOv2 from a local folder."""
 
 
@@ -34,7 +39,7 @@ class Met3RReport:
     Attributes:
         result: the :class:`~jog3r.metrics.met3r.Met3RResult` (``score``, ``per_frame``, ``backbone``, maps).
         video: the frames as loaded at the model's size.
-        info: :meth:`JOG3RPipeline.load_video`'s info (``message``, ``source_size``, ...).
+        info: :func:`jog3r.jobs.load.load_video`'s info (``message``, ``source_size``, ...).
         timings: seconds per stage: ``load``, ``met3r``, ``export`` when written, and ``total``.
         messages: notes for the user, in order (the sampling message first).
         error_maps: the written error-map video, or ``None``.
@@ -72,6 +77,65 @@ class Met3RReport:
                 ("feature backbone", self.backbone)]
 
 
+def feature_extractor(backbone: str = "taef2", dinov2_path: str | Path | None = None,
+                      device: torch.device | str = "cpu") -> FeatureExtractor:
+    """The MEt3R feature backbone by name: ``"taef2"`` (embedded), ``"rgb"`` or ``"dinov2"`` (local folder).
+
+    Args:
+        backbone: one of :data:`BACKBONES`.
+        dinov2_path: local folder of a transformers DINOv2 model (``backbone="dinov2"`` only).
+        device: torch device of the backbone.
+
+    Raises:
+        ValueError: unknown backbone, or ``"dinov2"`` without ``dinov2_path``.
+    """
+    if backbone == "taef2":
+        return TAEF2Features(device=device)
+    if backbone == "rgb":
+        return RGBFeatures()
+    if backbone == "dinov2":
+        if dinov2_path is None:
+            raise ValueError("the dinov2 backbone needs a local folder with a transformers DINOv2 model "
+                             "(e.g. facebook/dinov2-small downloaded beforehand)")
+        return DINOv2Features(dinov2_path, device=device)
+    raise ValueError(f"unknown MEt3R backbone {backbone!r}; choose taef2, rgb or dinov2")
+
+
+def met3r_of_video(pipe: JOG3RPipeline, video: Video, *, backbone: str = "taef2",
+                   dinov2_path: str | Path | None = None, reconstruction: Reconstruction | None = None, t: int = 2,
+                   seed: int = 0) -> Met3RResult:
+    """MEt3R 3D consistency of a video (paper Sec. 4.1): frame ``f``'s features warped into frame 1.
+
+    Point maps come from the pipeline model's ``(1 -> f)`` predictions (V2C steps 1-5:
+    :meth:`JOG3RPipeline.prepare_video`, ``encode_frames``, ``features_of_latents``, ``decode_pairs``; no
+    alignment), or from ``reconstruction`` when given (it must be at the model resolution).
+
+    Args:
+        pipe: the pipeline whose model predicts the point maps (and whose device the backbone uses).
+        video: frames ``[F, 3, H, W]`` in ``[0, 1]``, any size (resized + centre-cropped to ``pipe.resolution``).
+        backbone: feature extractor name (see :func:`feature_extractor`); reported in the result.
+        dinov2_path: local DINOv2 folder for ``backbone="dinov2"``.
+        reconstruction: optional point source instead of the model.
+        t: feature timestep in ``[0, 5]``.
+        seed: seeds the noise at ``t``.
+
+    Returns:
+        The :class:`~jog3r.metrics.met3r.Met3RResult` (score, per-frame values, maps, backbone).
+
+    Raises:
+        ValueError: fewer than 2 frames, bad backbone, mismatched reconstruction size.
+    """
+    seed = check_seed(seed)
+    video, _ = pipe.prepare_video(video)
+    extractor = feature_extractor(backbone, dinov2_path, device=pipe.device)
+    if reconstruction is not None:
+        return met3r(video.frames, recon=reconstruction, features=extractor)
+    with torch.no_grad():
+        feats = pipe.features_of_latents(pipe.encode_frames(video.frames), t, seed)
+        pointmaps = pipe.decode_pairs(feats)
+    return met3r(video.frames, pointmaps=pointmaps.to("cpu"), features=extractor)
+
+
 def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: str = "taef2",
                       dinov2_path: str | Path | None = None, num_frames: int | None = None, seed: int = 0,
                       error_maps: str | Path | None = None, export_dir: str | Path | None = None,
@@ -105,13 +169,13 @@ def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: str 
     start = time.perf_counter()
     if progress is not None:
         progress(0.0, "reading video")
-    video, info = pipe.load_video(source, num_frames=num_frames)
+    video, info = load_video(pipe, source, num_frames=num_frames)
     messages = [info["message"]] if info.get("message") else []
     timings["load"] = time.perf_counter() - start
     if progress is not None:
         progress(0.3, "MEt3R of video")
     start = time.perf_counter()
-    result = pipe.met3r(video, backbone=backbone, dinov2_path=dinov2_path, seed=seed)
+    result = met3r_of_video(pipe, video, backbone=backbone, dinov2_path=dinov2_path, seed=seed)
     timings["met3r"] = time.perf_counter() - start
     if export_dir is not None:
         export_dir = Path(export_dir)
@@ -123,10 +187,10 @@ def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: str 
             record = Met3RReport(result, video, info, timings).record()
             (export_dir / "met3r.json").write_text(json.dumps(record, indent=1))
         if error_maps is not None:
-            error_maps = Path(save_error_map_video(result, pipe._prepare_video(video, None)[0].frames, error_maps))
+            error_maps = Path(save_error_map_video(result, pipe.prepare_video(video)[0].frames, error_maps))
         timings["export"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
     return Met3RReport(result, video, info, timings, messages, error_maps, export_dir)
 
 
-__all__ = ["BACKBONES", "Met3RReport", "score_consistency"]
+__all__ = ["BACKBONES", "Met3RReport", "feature_extractor", "met3r_of_video", "score_consistency"]

@@ -3,7 +3,7 @@
 Called by the app's Estimate tab (``app/tabs/estimate.py``), ``jog3r v2c`` (:mod:`jog3r.cli`) and ``jog3r eval``
 (:mod:`jog3r.eval`). Steps, top to bottom in :func:`estimate_cameras`:
 
-1. read and sample the frames at the model's size (:meth:`JOG3RPipeline.load_video`), check the frame count;
+1. read and sample the frames at the model's size (:func:`jog3r.jobs.load.load_video`), check the frame count;
 2. known intrinsics (pixels of the source frames) checked (:func:`jog3r.checks.check_intrinsics`) and carried to
    the model's frames (:func:`jog3r.geometry.camera.adjust_intrinsics`);
 3. ground-truth cameras of the sampled frames (:func:`read_ground_truth`: the one reader and length check);
@@ -37,6 +37,7 @@ from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.long_v2c import check_long_frame_count, long_video_to_cameras
 from jog3r.io.video import IMAGE_SUFFIXES, _count_frames
+from jog3r.jobs.load import load_source_frames, load_video
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class V2CReport:
         output: the pipeline's :class:`~jog3r.pipeline.V2COutput` (reconstruction, point maps, alignment history,
             ``method``, ``match_info``).
         video: the frames as loaded at the model's size (``frames [F, 3, H, W]`` in ``[0, 1]``, ``frame_indices``).
-        info: :meth:`JOG3RPipeline.load_video`'s info (``message``, ``source_size``, ``source_fps``, ...).
+        info: :func:`jog3r.jobs.load.load_video`'s info (``message``, ``source_size``, ``source_fps``, ...).
         ground_truth: the ground-truth cameras of the sampled frames, or ``None``.
         scores: pose metrics vs ``ground_truth``, or ``None``.
         timings: seconds per stage: ``load``, the pipeline's stages, ``export``, and ``total``.
@@ -278,7 +279,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     Args:
         pipe: the pipeline (its model's size and frame count set the sampling).
         source: a video file (mp4/mov/webm/gif) or a folder of images.
-        num_frames, stride, fit: the sampling, as :meth:`JOG3RPipeline.load_video`.
+        num_frames, stride, fit: the sampling, as :func:`jog3r.jobs.load.load_video`.
         intrinsics: known intrinsics in pixels of the source frames (the focal is then not estimated).
         gt_intrinsics: use the ground-truth file's intrinsics as the known ones (needs ``gt``).
         gt: ground-truth cameras (RealEstate10K ``.txt`` or ``transforms.json``) -> :attr:`V2CReport.scores`.
@@ -307,7 +308,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     timings: dict[str, float] = {}
     start = time.perf_counter()
     # 1. frames at the model's size
-    video, info = pipe.load_video(source, num_frames=num_frames, stride=stride, fit=fit)
+    video, info = load_video(pipe, source, num_frames=num_frames, stride=stride, fit=fit)
     messages = [info["message"]] if info.get("message") else []
     if long:
         check_long_frame_count(video.num_frames)
@@ -334,7 +335,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     # 4. the source-resolution frames the correspondences are matched on (the model's input stays the same)
     source_frames = None
     if matches != "none" or long:
-        source_frames = pipe.load_source_frames(source, video, info, num_frames=num_frames, stride=stride)
+        source_frames = load_source_frames(pipe, source, video, info, num_frames=num_frames, stride=stride)
         if source_frames is None:
             messages.append("images of mixed sizes: the correspondences are matched on the model-size frames")
     timings["load"] = time.perf_counter() - start

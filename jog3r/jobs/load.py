@@ -1,0 +1,132 @@
+"""Reading a video for the model, shared by the jobs (V2C, MEt3R), eval and the benchmarks: a video file or image
+folder -> frames sampled and resized (or padded) to a pipeline's model size, plus the same frames at the source
+resolution for the correspondence stage.
+
+``path -> (Video [F, 3, H, W] float32 in [0, 1] at pipe.resolution, info dict)``; decoding is
+:func:`jog3r.io.video.read_video` (sampling modes, the ``info["message"]``); an image folder that is clearly not a
+sequence is put in the order of its match graph (:func:`jog3r.align.order.order_by_matches`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from jog3r.align.order import order_by_matches
+from jog3r.io.video import read_video, resize_and_center_crop
+from jog3r.pipeline import JOG3RPipeline
+from jog3r.types import Video
+
+CROP_NOTE_BELOW = 0.8
+"""``load_video`` notes a centre crop that keeps less than this fraction of the frame."""
+
+
+def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pad ``[F, 3, H, W]`` frames with black, centred, to the aspect ratio of ``size = (h, w)`` (no resize)."""
+    H, W = frames.shape[-2:]
+    h, w = size
+    if W * h >= w * H:  # too wide: pad rows
+        new_h, new_w = round(W * h / w), W
+    else:
+        new_h, new_w = H, round(H * w / h)
+    top, left = (new_h - H) // 2, (new_w - W) // 2
+    out = frames.new_zeros(*frames.shape[:-2], new_h, new_w)
+    out[..., top:top + H, left:left + W] = frames
+    return out
+
+
+def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
+               full_size: bool = False, fit: str = "crop") -> tuple[Video, dict]:
+    """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
+
+    Args:
+        pipe: the pipeline whose model size (:attr:`~JOG3RPipeline.resolution`) and frame count
+            (:attr:`~JOG3RPipeline.num_frames`) the frames are read for.
+        path: mp4/mov/webm/gif file or a folder of images.
+        num_frames: frames to sample uniformly (default: the model's ``F`` when neither option is given).
+        stride: take every ``stride``-th frame instead.
+        full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing, e.g. for
+            ``pipe.video_to_cameras(..., source_frames=...)``; image folders of mixed sizes are then
+            resized to the first image's size.
+        fit: ``"crop"`` (default) centre-crops to the model's aspect ratio; ``info["message"]`` carries a note
+            (and ``info["warnings"]`` the same line) when that keeps less than 80 % of the frame
+            (``info["crop_kept"]``, e.g. portrait video); ``"pad"`` pads with black to the model's aspect
+            instead (the whole frame is seen, smaller).
+
+    An image folder of more than 2 images is put in the order of its match graph when its file-name order is
+    clearly not a sequence (:func:`jog3r.align.order.order_by_matches`; ``info["order"]``, and the message says
+    so); a sequence stays in order. ``video.frame_indices`` then follow the new order.
+
+    Returns:
+        ``(video, info)``; ``info["message"]`` says what was sampled.
+
+    Raises:
+        ValueError / FileNotFoundError: from :func:`jog3r.io.video.read_video` (corrupt file, one frame, ...).
+    """
+    if fit not in ("crop", "pad"):
+        raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
+    if num_frames is None and stride is None:
+        num_frames = pipe.num_frames
+    pad, folder = fit == "pad", Path(path).is_dir()
+    video, info = read_video(path, num_frames=num_frames, stride=stride,
+                             size=None if (full_size or pad or folder) else pipe.resolution)
+    info = dict(info)
+    src = info.get("source_size") or video.size
+    h, w = pipe.resolution
+    kept = min((src[1] / src[0]) / (w / h), (w / h) / (src[1] / src[0]))  # area fraction a centre crop keeps
+    info["crop_kept"], info["fit"] = (1.0 if pad else kept), fit
+    if pad:
+        video = dataclasses.replace(video, frames=pad_to_aspect(video.frames, (h, w)))
+        info["message"] += f"; padded to the model's {w}x{h} aspect (fit='pad')"
+    elif kept < CROP_NOTE_BELOW:
+        note = (f"the centre crop to the model's {w}x{h} aspect keeps {100 * kept:.0f} % of each "
+                f"{src[1]}x{src[0]} frame (portrait video?); fit='pad' keeps all of it")
+        info["message"] += f"; NOTE: {note}"
+        info["warnings"] = list(info.get("warnings", [])) + [note]
+    if not full_size and folder and video.num_frames > 2:  # on the source-size frames: sharper matches
+        order, how = order_by_matches(video.frames)
+        info["order"] = {**how, "order": order}
+        if how["reordered"]:
+            idx = torch.as_tensor(order)
+            video = dataclasses.replace(video, frames=video.frames[idx], frame_indices=video.frame_indices[idx])
+            if info.get("files"):
+                info["files"] = [info["files"][k] for k in order]
+            info["frame_indices"] = video.frame_indices.tolist()
+            info["message"] += ("; the images are not a sequence: ordered by their match graph "
+                                f"({', '.join(str(k) for k in order)} of the file-name order)")
+    if not full_size and video.size != (h, w):
+        video = dataclasses.replace(video, frames=resize_and_center_crop(video.frames, (h, w)))
+        info["size"] = (h, w)
+    return video, info
+
+def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info: dict, *,
+                       num_frames: int | None = None, stride: int | None = None) -> torch.Tensor | None:
+    """The frames of ``video`` at their source resolution, for ``pipe.video_to_cameras(..., source_frames=...)``.
+
+    Args:
+        pipe: the pipeline given to the :func:`load_video` call that returned ``video`` and ``info``.
+        path, num_frames, stride: as given to the :func:`load_video` call that returned ``video`` and ``info``.
+        video, info: that call's result.
+
+    Returns:
+        ``[F, 3, H_s, W_s]`` float32 in ``[0, 1]`` (long side capped at 1024), or ``None`` for an image folder
+        of mixed sizes (no single source crop fits all its frames).
+
+    Raises:
+        RuntimeError: if the second read sampled other frames (the file changed in between).
+    """
+    if info.get("source_size") is None:
+        return None
+    source, _ = load_video(pipe, path, num_frames=num_frames, stride=stride, full_size=True,
+                           fit=info.get("fit", "crop"))
+    if video.frame_indices is not None:
+        pos = {int(k): n for n, k in enumerate(source.frame_indices.tolist())}
+        if sorted(pos) != sorted(int(k) for k in video.frame_indices.tolist()):
+            raise RuntimeError(f"{path}: the source-size read sampled other frames than the model-size read")
+        return source.frames[[pos[int(k)] for k in video.frame_indices.tolist()]]  # in the video's order
+    return source.frames
+
+
+__all__ = ["CROP_NOTE_BELOW", "load_source_frames", "load_video", "pad_to_aspect"]
