@@ -36,7 +36,8 @@ import tyro
 from jog3r.checks import parse_device
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.jobs import METRIC_KEYS, estimate_cameras, load_video, met3r_of_video, read_ground_truth, score_cameras
+from jog3r.jobs import (METRIC_KEYS, estimate_cameras, generate, load_video, met3r_of_video, read_ground_truth,
+                        score_cameras)
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.io.video import read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
@@ -188,13 +189,13 @@ def eval_t2v(pipe: JOG3RPipeline, cfg: EvalConfig) -> dict:
     scorer = pipe if cfg.met3r_weights is None else JOG3RPipeline.from_pretrained(cfg.met3r_weights, device=cfg.device)
     videos, scores, rot, transl = [], [], [], []
     for i, prompt in enumerate(load_prompts(cfg.t2v_prompts)):
-        out = pipe.text_to_video(prompt, seed=i, sampler=cfg.sampler, steps=cfg.steps,
-                                 estimate_cameras=cfg.consistency, cascade=cfg.consistency)
-        videos.append(out.video.frames)
-        scores.append(float(met3r_of_video(scorer, out.video, backbone="taef2").score))
-        if out.consistency is not None:
-            rot.append(out.consistency["rot_deg"])
-            transl.append(out.consistency["transl_deg"])
+        report = generate(pipe, prompt, seed=i, sampler=cfg.sampler, steps=cfg.steps,
+                          estimate_cameras=cfg.consistency, cascade=cfg.consistency)
+        videos.append(report.video.frames)
+        scores.append(float(met3r_of_video(scorer, report.video, backbone="taef2").score))
+        if report.consistency is not None:
+            rot.append(report.consistency["rot_deg"])
+            transl.append(report.consistency["transl_deg"])
     row: dict = {"videos": len(videos), "MEt3R": float(np.mean(scores)) if scores else None,
                  "MEt3R backbone": "taef2 (TAEF2 encoder features; the published metric uses DINO)",
                  "MEt3R points": str(cfg.met3r_weights or cfg.weights or pipe.name),

@@ -27,7 +27,6 @@ import numpy as np
 
 from jog3r.align.refine import RefineConfig
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
-from jog3r.io.export_bundle import zip_bundle
 from jog3r.jobs import MATCHES, Intrinsics, V2CReport, estimate_cameras, load_video
 from jog3r.jobs.v2c import count_source_frames
 from jog3r.long_v2c import MAX_FRAMES, estimate_long_cost
@@ -373,7 +372,7 @@ class EstimateTab:
             report = estimate_cameras(
                 pipe, path, **frames.how, fit=fit, intrinsics=Intrinsics(fx, fy, cx, cy) if use_K else None, gt=gt,
                 matches=matches, export_dir=folder / "export", keep_percent=keep_percent,
-                progress=progress_callback(progress), long=frames.long)
+                progress=progress_callback(progress), long=frames.long, zip_exports=True)
         except (ValueError, FileNotFoundError) as exc:
             text = str(exc)
             if path.is_dir():  # the app's internal image folder is "the uploaded images" to the user
@@ -383,7 +382,7 @@ class EstimateTab:
             raise gr.Error(text) from exc
         for message in report.messages:
             gr.Info(_fit_note(message))
-        bundle = zip_bundle(folder / "export")
+        bundle = report.exports.zip_path
         gt = None
         if report.ground_truth is not None:
             truth = report.ground_truth

@@ -9,10 +9,14 @@ result, and returns a typed report; the front ends only present it (gradio widge
   self-consistency, timings, exports).
 * :func:`score_consistency` (MEt3R): video file or image folder -> :class:`Met3RReport` (score, per-frame curve,
   error-map video, timings); :func:`met3r_of_video` is its MEt3R step on frames already read.
+* :func:`export_reconstruction` (:mod:`jog3r.jobs.export`): a reconstruction -> every export
+  (:data:`EXPORT_FORMATS`: RealEstate10K, COLMAP, nerfstudio, TUM, PLY, GLB; images, depth) and optionally a zip,
+  used by the V2C and generate jobs.
 * :func:`load_video` / :func:`load_source_frames` (:mod:`jog3r.jobs.load`): a file or image folder -> frames at a
   pipeline's model size / at the source resolution, for every job, eval and the benchmarks.
 """
 
+from jog3r.jobs.export import EXPORT_FORMATS, ExportReport, export_reconstruction
 from jog3r.jobs.generate import GenerateReport, generate
 from jog3r.jobs.load import load_source_frames, load_video
 from jog3r.jobs.met3r import BACKBONES, Met3RReport, feature_extractor, met3r_of_video, score_consistency
@@ -31,6 +35,9 @@ from jog3r.jobs.v2c import (
 )
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "ExportReport",
+    "export_reconstruction",
     "BACKBONES",
     "GenerateReport",
     "Met3RReport",

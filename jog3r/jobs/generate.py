@@ -7,7 +7,8 @@ Steps, top to bottom in :func:`generate`:
 1. sampling (and, for T2V+C, decoding the tapped features; the cascade's V2C) by
    :meth:`JOG3RPipeline.text_to_video`;
 2. the video as ``video.mp4`` in the export folder;
-3. unless only the video is wanted, the cameras' exports (:func:`jog3r.io.export_bundle.export_all`, the cascade's
+3. unless only the video is wanted, the cameras' exports (the export job,
+   :func:`jog3r.jobs.export.export_reconstruction`; the cascade's
    in ``cascade_v2c/``) and :meth:`GenerateReport.record` as ``summary.json``.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS
-from jog3r.io.export_bundle import export_all
+from jog3r.jobs.export import export_reconstruction
 from jog3r.pipeline import JOG3RPipeline, T2VOutput
 from jog3r.types import Reconstruction, Video
 from jog3r.io.video import write_video
@@ -97,9 +98,8 @@ class GenerateReport:
 
 
 def _export_cameras(recon: Reconstruction, out: Path, video: Video, metrics: dict | None) -> None:
-    files = export_all(recon, out, metrics=metrics, video_frames=video.frames, fps=video.fps,
-                       method=(metrics or {}).get("method"))
-    logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
+    export_reconstruction(recon, out, metrics=metrics, video_frames=video.frames, fps=video.fps,
+                          method=(metrics or {}).get("method"))
 
 
 def generate(pipe: JOG3RPipeline, prompt: str, *, seed: int = 0, sampler: str = "ddim", steps: int | None = None,

@@ -11,7 +11,7 @@ Called by the app's Estimate tab (``app/tabs/estimate.py``), ``jog3r v2c`` (:mod
 5. V2C (:meth:`JOG3RPipeline.video_to_cameras`; with ``long=True`` :func:`jog3r.long_v2c.long_video_to_cameras`:
    16-frame windows, one global alignment, up to :data:`jog3r.long_v2c.MAX_FRAMES` frames);
 6. pose metrics vs the ground truth (:func:`score_cameras`: all pairs and ``(1 -> f)`` pairs);
-7. every export (:func:`jog3r.io.export_bundle.export_all`) with :meth:`V2CReport.record` as ``metrics.json``.
+7. every export (the export job, :func:`jog3r.jobs.export.export_reconstruction`) with :meth:`V2CReport.record` as ``metrics.json``.
 
 Frame ``i`` of the source (file-name order for images) is matched to camera ``i`` of the ground-truth file.
 """
@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 
 from jog3r.checks import check_intrinsics
-from jog3r.io.export_bundle import export_all
+from jog3r.jobs.export import ExportReport, export_reconstruction
 from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.pose import pose_metrics
@@ -193,6 +193,7 @@ class V2CReport:
         timings: seconds per stage: ``load``, the pipeline's stages, ``export``, and ``total``.
         messages: notes for the user, in order (the sampling message first).
         export_dir: the folder of every export, or ``None`` when nothing was written.
+        exports: what the export job wrote (files, seconds, the zip with ``zip_exports``), or ``None``.
     """
 
     output: V2COutput
@@ -203,6 +204,7 @@ class V2CReport:
     timings: dict[str, float] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     export_dir: Path | None = None
+    exports: ExportReport | None = None
 
     @property
     def reconstruction(self) -> Reconstruction:
@@ -273,7 +275,8 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
                      gt_intrinsics: bool = False, gt: str | Path | None = None, matches: str = "sift",
                      seed: int = 0, export_dir: str | Path | None = None,
                      keep_percent: float = DEFAULT_KEEP_PERCENT,
-                     progress: Callable[[float, str], None] | None = None, long: bool = False) -> V2CReport:
+                     progress: Callable[[float, str], None] | None = None, long: bool = False,
+                     zip_exports: bool = False) -> V2CReport:
     """Run the V2C job on a video file or image folder (steps in the module docstring).
 
     Args:
@@ -290,6 +293,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
         progress: optional ``(fraction, description)`` callback of the V2C run.
         long: the long-video V2C (:func:`jog3r.long_v2c.long_video_to_cameras`, any frame count up to its limit;
             always with correspondences), e.g. for more frames than the model's (:func:`resolve_frames`).
+        zip_exports: also zip the export folder to ``<export_dir>.zip`` (:attr:`V2CReport.exports`).
 
     Returns:
         A :class:`V2CReport`.
@@ -350,17 +354,17 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     # 6. metrics
     scores = score_cameras(out.reconstruction.cam2world, truth.cam2world) if truth is not None else None
     report = V2CReport(out, video, info, truth, scores, timings, messages)
-    # 7. exports
+    # 7. exports (the export job)
+    exports = None
     if export_dir is not None:
-        start = time.perf_counter()
         export_dir = Path(export_dir)
-        files = export_all(out.reconstruction, export_dir, metrics=report.record(), method=out.method,
-                           video_frames=out.video.frames, fps=video.fps, frame_indices=video.frame_indices,
-                           source_fps=info.get("source_fps"), keep_percent=keep_percent)
-        logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
-        timings["export"] = time.perf_counter() - start
+        exports = export_reconstruction(out.reconstruction, export_dir, metrics=report.record(), method=out.method,
+                                        video_frames=out.video.frames, fps=video.fps,
+                                        frame_indices=video.frame_indices, source_fps=info.get("source_fps"),
+                                        keep_percent=keep_percent, zip_bundle_too=zip_exports)
+        timings["export"] = exports.seconds
     timings["total"] = sum(timings.values())
-    return V2CReport(out, video, info, truth, scores, timings, messages, export_dir)
+    return V2CReport(out, video, info, truth, scores, timings, messages, export_dir, exports)
 
 
 __all__ = ["METRIC_KEYS", "MATCHES", "GroundTruthCameras", "Intrinsics", "IntrinsicsError", "PoseScores",

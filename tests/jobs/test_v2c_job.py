@@ -47,8 +47,12 @@ def test_intrinsics_are_checked_at_the_source_size():
 def test_estimate_cameras_scores_exports_and_names_the_method(micro_model_dir, tmp_path):
     torch.set_num_threads(1)
     pipe = JOG3RPipeline.from_pretrained(micro_model_dir)
-    report = estimate_cameras(pipe, CLIP, num_frames=3, gt=GT, matches="none", export_dir=tmp_path / "out")
+    report = estimate_cameras(pipe, CLIP, num_frames=3, gt=GT, matches="none", export_dir=tmp_path / "out",
+                              zip_exports=True)
     assert report.method == "JOG3R V2C (paper)" and report.reconstruction.cam2world.shape == (3, 4, 4)
+    assert report.exports.folder == tmp_path / "out" and report.exports.zip_path == tmp_path / "out.zip"
+    assert report.exports.files["metrics"] == tmp_path / "out" / "metrics.json" and report.exports.zip_path.is_file()
+    assert report.timings["export"] == report.exports.seconds
     assert report.ground_truth.cam2world.shape == (3, 4, 4) and report.messages[0] == report.info["message"]
     assert [k for k, _ in report.as_table()] == list(METRIC_KEYS)
     assert {"load", "align", "export", "total"} <= set(report.timings)
