@@ -28,7 +28,9 @@ import torch
 import tyro
 
 from jog3r.checks import check_seed, parse_device
-from jog3r.jobs import Intrinsics, IntrinsicsError, estimate_cameras, generate, score_consistency
+from jog3r.diffusion import SAMPLERS
+from jog3r.jobs import (BACKBONES, FITS, MATCHES, Intrinsics, IntrinsicsError, estimate_cameras, generate,
+                        score_consistency)
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
@@ -77,11 +79,11 @@ class V2C(Common):
     """Take every ``stride``-th frame instead."""
     focal: float | None = None
     """Known focal length in pixels of the input video (optional; estimated otherwise)."""
-    matches: Literal["sift", "none"] = "sift"
+    matches: Literal[*MATCHES] = "sift"
     """``sift`` (default): the model's point maps and SIFT correspondences between nearby frames at the source
     resolution in one alignment (jog3r/align/joint.py; not the paper's V2C). ``none``: the paper's V2C (the point
     maps' global alignment alone)."""
-    fit: Literal["crop", "pad"] = "crop"
+    fit: Literal[*FITS] = "crop"
     """How frames of another aspect ratio than the model's are fitted: centre ``crop`` (a note says when it drops
     more than 20 % of the frame, e.g. portrait video) or ``pad`` with black (the whole frame is seen)."""
 
@@ -92,7 +94,7 @@ class T2V(Common):
 
     prompt: tyro.conf.Positional[str] = ""
     """The caption."""
-    sampler: Literal["iddpm", "ddim", "dpmsolver++"] = "ddim"
+    sampler: Literal[*SAMPLERS] = "ddim"
     """Sampler: OpenSora's 100-step IDDPM, or diffusers' DDIM / DPM-Solver++."""
     steps: int | None = None
     """Denoising steps (default per sampler)."""
@@ -113,7 +115,7 @@ class Met3R(Common):
 
     video: tyro.conf.Positional[Path] = Path()
     """A video file or folder of images."""
-    backbone: Literal["taef2", "rgb", "dinov2"] = "taef2"
+    backbone: Literal[*BACKBONES] = "taef2"
     """Feature backbone (dinov2 needs --dinov2-path)."""
     dinov2_path: Path | None = None
     """Local transformers DINOv2 folder."""

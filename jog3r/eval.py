@@ -36,7 +36,7 @@ import tyro
 from jog3r.checks import parse_device
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.jobs import (METRIC_KEYS, estimate_cameras, generate, load_video, met3r_of_video, read_ground_truth,
+from jog3r.jobs import (MATCHES, METRIC_KEYS, estimate_cameras, generate, load_video, met3r_of_video, read_ground_truth,
                         score_cameras)
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.io.video import read_video
@@ -69,7 +69,7 @@ class EvalConfig:
     known_intrinsics: bool = False
     """Give the model the ground-truth intrinsics (the camera file's / the synthetic K) instead of estimating focal
     and pixel aspect; the paper's Table 2 estimates them. Adds " (known K)" to the row names."""
-    matches: Literal["sift", "none"] = "sift"
+    matches: Literal[*MATCHES] = "sift"
     """How V2C makes the cameras: ``sift`` (default) the model's point maps and SIFT correspondences at the source
     resolution in one alignment (jog3r/align/joint.py; not the paper's), ``none`` the paper's V2C. Every row names
     the method."""

@@ -126,6 +126,28 @@ def test_the_app_shares_the_library_vocabularies():
     assert "MATCHES" in source and set(MATCHES) == {"sift", "none"}
 
 
+def test_the_cli_and_eval_choices_are_the_library_vocabularies():
+    """tyro's ``Literal`` choices of ``jog3r v2c / t2v / met3r`` and ``jog3r eval`` are built from the library's
+    tuples (``Literal[*TUPLE]``), never copied: the same values, in the same order."""
+    import typing
+
+    from jog3r import cli, eval as eval_module
+    from jog3r.diffusion import SAMPLERS
+    from jog3r.jobs import BACKBONES, FITS, MATCHES
+
+    def choices(cls, name):
+        return typing.get_args(typing.get_type_hints(cls)[name])
+
+    assert choices(cli.V2C, "matches") == choices(eval_module.EvalConfig, "matches") == MATCHES
+    assert choices(cli.V2C, "fit") == FITS == ("crop", "pad")
+    assert choices(cli.T2V, "sampler") == choices(cli.T2VC, "sampler") == SAMPLERS
+    assert choices(cli.Met3R, "backbone") == BACKBONES
+    for path in (PACKAGE / "cli.py", PACKAGE / "eval.py"):  # no hand-copied list of these values left
+        source = path.read_text()
+        for vocabulary in (MATCHES, FITS, SAMPLERS, BACKBONES):
+            assert "Literal[" + ", ".join(f'"{v}"' for v in vocabulary) + "]" not in source, (path.name, vocabulary)
+
+
 def _public_api():
     for info in pkgutil.walk_packages([str(PACKAGE)], prefix="jog3r."):
         if ".train" in info.name or info.name.endswith("__main__"):

@@ -18,7 +18,7 @@ result, and returns a typed report; the front ends only present it (gradio widge
 
 from jog3r.jobs.export import EXPORT_FORMATS, ExportReport, export_reconstruction
 from jog3r.jobs.generate import GenerateReport, generate
-from jog3r.jobs.load import load_source_frames, load_video
+from jog3r.jobs.load import FITS, load_source_frames, load_video
 from jog3r.jobs.met3r import BACKBONES, Met3RReport, feature_extractor, met3r_of_video, score_consistency
 
 from jog3r.jobs.v2c import (
@@ -46,6 +46,7 @@ __all__ = [
     "feature_extractor",
     "met3r_of_video",
     "load_video",
+    "FITS",
     "load_source_frames",
     "MATCHES",
     "METRIC_KEYS",

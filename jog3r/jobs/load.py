@@ -19,6 +19,8 @@ from jog3r.io.video import read_video, resize_and_center_crop
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
+FITS = ("crop", "pad")
+"""How :func:`load_video` fits frames of another aspect ratio than the model's: centre ``crop`` or black ``pad``."""
 CROP_NOTE_BELOW = 0.8
 """``load_video`` notes a centre crop that keeps less than this fraction of the frame."""
 
@@ -65,7 +67,7 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
     Raises:
         ValueError / FileNotFoundError: from :func:`jog3r.io.video.read_video` (corrupt file, one frame, ...).
     """
-    if fit not in ("crop", "pad"):
+    if fit not in FITS:
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
     if num_frames is None and stride is None:
         num_frames = pipe.num_frames
@@ -129,4 +131,4 @@ def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info
     return source.frames
 
 
-__all__ = ["CROP_NOTE_BELOW", "load_source_frames", "load_video", "pad_to_aspect"]
+__all__ = ["CROP_NOTE_BELOW", "FITS", "load_source_frames", "load_video", "pad_to_aspect"]
