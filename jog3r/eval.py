@@ -36,8 +36,8 @@ import tyro
 from jog3r.checks import parse_device
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.data.synth import SynthConfig, generate_clip
-from jog3r.jobs import (MATCHES, METRIC_KEYS, estimate_cameras, generate, load_video, met3r_of_video, read_ground_truth,
-                        score_cameras)
+from jog3r.jobs import (MATCHES, METRIC_KEYS, estimate_cameras, generate, load_video, met3r_of_video,
+                        read_ground_truth, score_cameras)
 from jog3r.metrics.baselines import classical_chain_trajectory, never_turns_trajectory
 from jog3r.io.video import read_video
 from jog3r.metrics.video import fid, fvd, load_feature_network
