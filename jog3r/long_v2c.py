@@ -4,7 +4,8 @@
 <=`` :data:`MAX_FRAMES`: windows of the model's ``F`` frames with stride ``F - 4`` (:func:`jog3r.align.windows.
 plan_windows`), each encoded, tapped, decoded to its ``(1 -> f)`` point maps and aligned (the paper's V2C on the
 window), streamed into :class:`jog3r.align.windows.WindowedAligner` (linked through the shared frames), SIFT
-correspondences between frames at most 3 apart matched as the frames stream in, then one correspondence-aware
+correspondences between frames at most 3 apart and KLT tracks' correspondences between frames 1, 2, 4, 8 and 16 apart
+(:mod:`jog3r.align.tracks`) gathered as the frames stream in, then one correspondence-aware
 alignment over all frames (the default V2C's objective, sparse). One camera per sampled frame.
 
 :func:`estimate_long_cost` quotes time and memory before a run; :func:`check_long_frame_count` is the refusal
@@ -20,6 +21,7 @@ import torch
 
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER, JointConfig
 from jog3r.align.refine import RefineConfig, matching_frames
+from jog3r.align.tracks import TrackConfig, TrackStream, merge_matches
 from jog3r.align.windows import STRIDE, StreamMatcher, WindowedAligner, plan_windows
 from jog3r.checks import check_seed
 from jog3r.pipeline import FEATURE_T_RANGE, JOG3RPipeline, Progress, V2COutput
@@ -29,6 +31,9 @@ MAX_FRAMES = 600
 """Most frames one long V2C run takes (about 10 min and 2 GiB on 2 CPU cores at 128 x 192, see the README)."""
 LONG_MAX_MATCHES = 200
 """Correspondences kept per frame pair in long runs (400 for short ones): bounds the global problem's size."""
+LONG_TRACKS = TrackConfig(gaps=(1, 2, 4, 8, 16), max_matches=64)
+"""KLT tracks of long runs: pairs 1, 2, 4, 8 and 16 frames apart, at most 64 correspondences each (200 made the
+240-frame global alignment ~6x slower for the same accuracy)."""
 
 
 def check_long_frame_count(num_frames: int, max_frames: int = MAX_FRAMES) -> None:
@@ -75,7 +80,7 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
 def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: torch.Tensor | None = None,
                           known_K: torch.Tensor | None = None, stride: int | None = None, t: int = 2, seed: int = 0,
                           config: JointConfig | None = None, progress: Progress | None = None,
-                          max_frames: int = MAX_FRAMES) -> V2COutput:
+                          max_frames: int = MAX_FRAMES, tracks: TrackConfig | None = LONG_TRACKS) -> V2COutput:
     """One camera per frame of a video of any length up to ``max_frames`` (module docstring).
 
     Args:
@@ -91,6 +96,8 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
         config: :class:`JointConfig` of the global alignment (default :func:`long_config`).
         progress: ``(fraction, description)`` callback (per window, then per alignment step).
         max_frames: the refusal limit (:func:`check_long_frame_count`).
+        tracks: KLT tracks on the matched frames (:class:`jog3r.align.tracks.TrackStream`: correspondences of
+            frames ``tracks.gaps`` apart, added to the SIFT ones); ``None``: SIFT only.
 
     Returns:
         :class:`V2COutput` with the ``N`` cameras; ``pointmaps`` is ``None`` (not kept), ``align_history`` holds
@@ -116,7 +123,7 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
     timings: dict[str, float] = {"model": 0.0, "align": 0.0, "matches": 0.0}
     size = pipe.resolution
     acc = WindowedAligner(N, size, cfg)
-    matcher = None
+    matcher = tracker = None
     model_frames = []
     pushed = 0
     for w, (s, e) in enumerate(windows):
@@ -141,8 +148,11 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
         detail = matching_frames(sub.frames[pushed - s:], src)
         if matcher is None:
             matcher = StreamMatcher(cfg.matching, tuple(detail.shape[-2:]))
+            tracker = None if tracks is None else TrackStream(tracks, tuple(detail.shape[-2:]), seed=seed)
         for frame in detail:
             matcher.push(frame)
+            if tracker is not None:
+                tracker.push(frame)
         model_frames.append(sub.frames[pushed - s:])
         pushed = e
         timings["matches"] += time.perf_counter() - t0
@@ -150,11 +160,13 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
     progress(0.85, "global alignment")
     t0 = time.perf_counter()
     scale = matcher.size[1] / size[1]
-    recon, info = acc.solve(matcher.matches, scale, known_K=known_K is not None,
+    matches = matcher.matches if tracker is None else merge_matches(matcher.matches, tracker.matches)
+    recon, info = acc.solve(matches, scale, known_K=known_K is not None,
                             progress=lambda f, d: progress(0.85 + 0.15 * f, d))
     timings["global"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
     info["links"] = acc.link
+    info["track_pairs"] = 0 if tracker is None else len(tracker.matches)
     method = METHOD_JOINT if info["status"] == "aligned" else METHOD_PAPER
     out_video = dataclasses.replace(video, frames=torch.cat(model_frames))
     progress(1.0, "done")
@@ -162,5 +174,5 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
                      timings=timings, method=method, match_info=info)
 
 
-__all__ = ["LONG_MAX_MATCHES", "MAX_FRAMES", "check_long_frame_count", "estimate_long_cost", "long_config",
+__all__ = ["LONG_MAX_MATCHES", "LONG_TRACKS", "MAX_FRAMES", "check_long_frame_count", "estimate_long_cost", "long_config",
            "long_video_to_cameras"]

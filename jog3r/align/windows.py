@@ -17,9 +17,11 @@ the next ``window`` frames, the default alignment's matching of :func:`jog3r.ali
 cost and the memory of the matching are linear in ``N``.
 
 :meth:`WindowedAligner.solve` then runs the objective of :func:`jog3r.align.joint.joint_align` (same terms, same
-weights, same init: rotation chain + translation averaging of the correspondences) over all ``N`` frames at once:
+weights; init: the rotation chain refined by rotation averaging over all matched pairs, then translation averaging of
+the correspondences) over all ``N`` frames at once (the matches may include the KLT tracks' wide-baseline pairs of
+:mod:`jog3r.align.tracks`, up to 16 frames apart):
 the normal equations are assembled as a sparse matrix (7 + 12 unknowns per frame, 7 per edge; the matched frame
-pairs and the temporal terms couple frames at most ``window`` apart, the edges only their two frames) and solved
+pairs and the temporal terms couple frames at most the widest pair's gap apart, the edges only their two frames) and solved
 by a sparse LU (SuperLU), so one Levenberg-Marquardt step costs O(N) instead of the dense O(N^3).
 
 Memory: the model's activations of one window at a time, the source frames of ``window + 1`` frames for the
@@ -62,6 +64,7 @@ from jog3r.align.refine import (
     match_pair,
     pair_poses,
 )
+from jog3r.align.tracks import average_rotations
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
 
@@ -153,12 +156,16 @@ class WindowedAligner:
         rotation_fallback: consecutive pairs whose essential matrix fails start from their correspondences' pure
             rotation (:func:`rotation_only_fallback`); ``False``: from the linked windows' relative rotation, as
             :func:`jog3r.align.joint.joint_align` does.
+        rotation_averaging: the initial rotations are averaged over every matched pair's relative rotation
+            (:func:`jog3r.align.tracks.average_rotations`, started from the consecutive chain), so that a step
+            without correspondences is bridged by the wider pairs; ``False``: the chain alone.
     """
 
     def __init__(self, num_frames: int, size: tuple[int, int], config: JointConfig | None = None, *,
-                 rotation_fallback: bool = True):
+                 rotation_fallback: bool = True, rotation_averaging: bool = True):
         self.N, (self.H, self.W) = int(num_frames), tuple(size)
         self.rotation_fallback = rotation_fallback
+        self.rotation_averaging = rotation_averaging
         self.cfg = config or JointConfig()
         N, H, W = self.N, self.H, self.W
         self.depth = torch.zeros(N, H, W)
@@ -366,6 +373,9 @@ class WindowedAligner:
         info["rotation_only_steps"] = (rotation_only_fallback(linked, matches, poses, scale)
                                        if self.rotation_fallback else 0)
         c2w, chain_info = chain_cameras(linked, poses)
+        if self.rotation_averaging:
+            c2w[:, :3, :3], rot_info = average_rotations(c2w[:, :3, :3], poses)
+            info.update(rot_info)
         c2w[:, :3, 3], centre_info = solve_centres_sparse(linked, c2w[:, :3, :3], poses, cfg.matching)
         info.update(chain_info)
         info.update(centre_info)
