@@ -89,8 +89,8 @@ def budget_text(handles: ReconstructionHandles) -> str:
         handles: from :func:`jog3r.viz.viewer.add_reconstruction` (``num_drawn``, ``num_selected``, ...).
 
     Returns:
-        Markdown, e.g. ``"300,000 of 8,847,360 kept points drawn (budget 300,000, uniform over all frames) ·
-        47 of 600 frames have a frustum (every 13th, and the slider's); the line joins all"``.
+        Markdown, e.g. ``"300,000 of 8,847,360 kept points drawn (budget 300,000, a uniform sample over all frames) ·
+        31 of 600 frames have a frustum (every 20th, and the slider's); the line joins all"``.
     """
     scope = f"frame {handles.frame + 1}" if handles.frame is not None else "all frames"
     text = f"{handles.num_drawn:,} of {handles.num_selected:,} kept points drawn"
@@ -99,7 +99,8 @@ def budget_text(handles: ReconstructionHandles) -> str:
     num_frames, shown = handles.recon.num_frames, len(handles.frustums)
     if shown < num_frames:
         step = handles.frustum_frames[1] - handles.frustum_frames[0]
-        text += (f" · {shown} of {num_frames} frames have a frustum (every {step}th, and the slider's); the line "
+        nth = {1: "st", 2: "nd", 3: "rd"}.get(step % 10 if step % 100 not in (11, 12, 13) else 0, "th")
+        text += (f" · {shown} of {num_frames} frames have a frustum (every {step}{nth}, and the slider's); the line "
                  "joins all")
     return text
 

@@ -47,7 +47,7 @@ _THUMBNAIL_SIDE = 160  # longest side, pixels, of the images sent to the browser
 _FRUSTUM_FRACTION = 0.04  # auto frustum size as a fraction of the scene extent
 _POINT_FRACTION = 0.004  # auto point size as a fraction of the scene extent
 _LINE_PX, _HIGHLIGHT_PX = 2.0, 6.0  # frustum / trajectory line widths in screen pixels
-MAX_FRUSTUMS = 48
+MAX_FRUSTUMS = 30
 """Most camera frustums drawn per reconstruction; longer videos get every ``k``-th frame's (the trajectory line
 still joins every frame, and the frame slider's frame is always drawn)."""
 _FULL_SIZE_FRUSTUMS = 16  # up to this many frustums keep the full auto size; more shrink as 1/sqrt(count)
@@ -442,7 +442,8 @@ def add_reconstruction(
         max_points: draw at most this many points (seeded subsample).
         color_by: ``"rgb"``, ``"time"`` or ``"confidence"`` (see :func:`select_points`).
         frustum_scale: frustum size in world units; default ``0.04 *`` :func:`scene_extent`, times
-            ``sqrt(16 / n)`` when ``n > 16`` frustums are drawn.
+            ``sqrt(16 / n)`` when ``n > 16`` frustums are drawn, and at most half the median distance between
+            consecutive drawn frustums when only every ``k``-th frame has one (so they do not overlap).
         show_images: put each frame's image on its frustum.
         max_frustums: draw at most this many frustums (every ``k``-th frame and the last,
             :func:`frustum_frames`); the trajectory line still joins every frame.
@@ -454,6 +455,10 @@ def add_reconstruction(
     drawn = frustum_frames(recon.num_frames, max_frustums)
     if frustum_scale is None:
         frustum_scale = _FRUSTUM_FRACTION * extent * min(1.0, (_FULL_SIZE_FRUSTUMS / len(drawn)) ** 0.5)
+        if len(drawn) < recon.num_frames:  # every k-th frame: at most half the usual gap between drawn frustums
+            centres = recon.cam2world[drawn, :3, 3].detach().cpu().double()
+            gap = float((centres[1:] - centres[:-1]).norm(dim=-1).median())
+            frustum_scale = min(frustum_scale, 0.5 * gap) if gap > 1e-9 else frustum_scale
     frustum_scale = float(frustum_scale)
     point_size = _POINT_FRACTION * extent if point_size is None else float(point_size)
     pts, rgb = select_points(recon, keep_percent=keep_percent, conf_threshold=conf_threshold,
