@@ -51,7 +51,7 @@ SAMPLING = {
 """Radio label -> how ``load_video`` picks frames (see :func:`frame_plan`)."""
 
 FIT = {"crop": "crop: centre crop to the model's aspect", "pad": "pad: the whole frame, with black bars"}
-"""``fit`` value of ``load_video`` -> its label in the *Fit to the model's aspect* radio."""
+"""``fit`` value of ``load_video`` (:data:`jog3r.jobs.FITS`) -> its label in the *Fit to the model's aspect* radio."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +151,7 @@ def _fit_note(message: str) -> str:
     """``load_video``'s message with its ``fit='pad'`` advice pointing at the tab's control."""
     return (message.replace("fit='pad' keeps all of it", "choose **Fit to the model's aspect: pad** to keep all of it")
             .replace("(fit='pad')", "(*Fit: pad*)"))
+
 
 GALLERY_FRAMES = 32
 """Most frames whose depth and confidence the gallery shows (evenly spaced; long runs have hundreds)."""

@@ -179,6 +179,9 @@ def test_pad_keeps_the_whole_portrait_frame(micro_studio, tmp_path):
     assert "Fit: **crop** (keeps 33 % of each frame)" in runs["crop"][0]
     assert "Fit: **pad** (the whole frame" in runs["pad"][0]
     crop_img, pad_img = runs["crop"][1], runs["pad"][1]
+    from app.tabs.estimate import FIT
+    from jog3r.jobs import FITS
+    assert tuple(FIT) == FITS  # every fit of the library has its label in the tab
     assert crop_img.shape == pad_img.shape == (32, 48, 3)
     # pad: black bars left and right of the 16-pixel-wide frame; crop: the frame fills the width
     assert pad_img[:, :12].max() < 20 and pad_img[:, -12:].max() < 20 and pad_img[:, 20:28].mean() > 100
