@@ -189,3 +189,14 @@ def test_pad_keeps_the_whole_portrait_frame(micro_studio, tmp_path):
     # crop shows the middle third of the ramp, pad the whole ramp (red: top dark, bottom bright)
     crop_red, pad_red = crop_img[:, 24, 2].astype(int), pad_img[:, 24, 2].astype(int)
     assert pad_red[-1] - pad_red[0] > 1.8 * (crop_red[-1] - crop_red[0]) > 0
+
+
+def test_every_kth_frame_above_the_model_runs_long_on_those_frames(micro_studio, tmp_path):
+    """*Every k-th frame* giving more frames than the model's runs the long-video V2C on exactly frames 0, k, 2k..."""
+    video = _write_video(tmp_path / "walk.mp4", _walk(26))
+    client = micro_studio.client()
+    plan = client.predict([handle_file(str(video))], "Every k-th frame", 16, 3, "crop", api_name="/estimate_plan")
+    assert "**9 frames** will be used" in plan and "long-video V2C" in plan, plan
+    *_, result = client.predict(**_args(video, sampling="Every k-th frame", stride=3), api_name="/estimate_cameras")
+    assert result["long"] is True and result["frame_indices"] == list(range(0, 26, 3))
+    assert len(result["cam2world"]) == 9 and np.isfinite(np.asarray(result["cam2world"])).all()
