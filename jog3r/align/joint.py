@@ -37,9 +37,11 @@ of every residual block by forward-mode autodiff over its few local unknowns (``
 pair / edge view by one GEMM; the correspondence depths are eliminated (1 x 1 blocks). A step is kept only if the
 objective decreases.
 
-Init: rotations chained over consecutive frames and centres from robust translation averaging of the two-view
-geometry of the correspondences (:mod:`jog3r.align.refine`, steps 2-4) with the point-map alignment's intrinsics
-and scale; correspondence depths by a few 1-D Gauss-Newton steps with the cameras fixed.
+Init: rotations chained over consecutive frames, then robustly averaged over every matched pair
+(:func:`jog3r.align.refine.average_rotations`, ``RefineConfig.rotation_averaging``), and centres from robust
+translation averaging of the two-view geometry of the correspondences (:mod:`jog3r.align.refine`, steps 2-4) with
+the point-map alignment's intrinsics and scale; correspondence depths by a few 1-D Gauss-Newton steps with the
+cameras fixed.
 
 Correspondences (:func:`jog3r.align.refine.match_frames`): SIFT at the source resolution (the source frames
 centre-cropped like the model's), mutual nearest neighbours with Lowe's ratio test, a fundamental-matrix
@@ -59,8 +61,8 @@ import numpy as np
 import roma
 import torch
 
-from jog3r.align.refine import (RefineConfig, chain_cameras, check_matching_frames, match_frames, pair_poses,
-                                solve_centres)
+from jog3r.align.refine import (RefineConfig, average_rotations, chain_cameras, check_matching_frames, match_frames,
+                                pair_poses, solve_centres)
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
 
@@ -613,7 +615,8 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
         ``pairs``, ``matches``, ``iterations``, ``loss`` (first / last), ``terms``, ``reprojection_px`` (median of
         the optimised correspondences, source pixels), ``cloud_reprojection_px`` (:func:`cloud_reprojection_px`
         of the result; the same for the input in ``cloud_reprojection_px_before``), the init's
-        ``fallback_steps`` / ``low_parallax_steps`` / ``weak_steps`` and ``seconds`` per stage.
+        ``fallback_steps`` / ``low_parallax_steps`` / ``weak_steps`` (and ``rotation_pairs`` /
+        ``rotation_residual_deg`` of the rotation averaging, when on) and ``seconds`` per stage.
 
     Raises:
         ValueError: ``frames`` of the wrong shape or field of view, or not finite floating-point RGB.
@@ -656,6 +659,9 @@ def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: 
     t0 = time.perf_counter()
     poses = pair_poses(recon, matches, cfg.matching, match_scale=scale)
     c2w, chain_info = chain_cameras(recon, poses)
+    if cfg.matching.rotation_averaging:
+        c2w[:, :3, :3], rot_info = average_rotations(c2w[:, :3, :3], poses)
+        chain_info.update(rot_info)
     c2w[:, :3, 3], centre_info = solve_centres(recon, c2w[:, :3, :3], poses, cfg.matching)
     info.update(chain_info)
     info.update(centre_info)

@@ -9,8 +9,8 @@ import pytest
 import roma
 import torch
 
-from jog3r.align.refine import (RefineConfig, chain_cameras, match_frames, matching_frames, refine_with_matches,
-                                solve_centres)
+from jog3r.align.refine import (RefineConfig, average_rotations, chain_cameras, match_frames, matching_frames,
+                                refine_with_matches, solve_centres)
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.geometry.camera import depth_to_world_points, project, transform_points, inverse_se3
 from jog3r.metrics.pose import pose_metrics
@@ -237,3 +237,32 @@ def test_matching_frames_prefers_a_larger_source_crop():
     assert tuple(matching_frames(model, torch.rand(3, 3, 64, 120)).shape) == (3, 3, 64, 96)
     with pytest.raises(ValueError, match="frames"):
         matching_frames(model, torch.rand(2, 3, 64, 96))
+
+
+def test_rotation_averaging_undoes_one_bad_step_of_the_chain():
+    # 12 cameras, relative rotations of every pair up to 3 apart with 0.5 deg noise, and one consecutive pair off by
+    # 11 deg: the chain carries that error into every later frame, the robust average over all pairs does not
+    gen = torch.Generator().manual_seed(0)
+    n = 12
+    true = roma.rotvec_to_rotmat(torch.randn(n, 3, generator=gen, dtype=torch.float64) * 0.3).numpy()
+    poses = {}
+    for i in range(n):
+        for j in range(i + 1, min(n, i + 4)):
+            noise = roma.rotvec_to_rotmat(torch.randn(3, generator=gen, dtype=torch.float64) * np.deg2rad(0.5))
+            if (i, j) == (4, 5):
+                noise = roma.rotvec_to_rotmat(torch.tensor([0.2, 0.0, 0.0], dtype=torch.float64))
+            poses[(i, j)] = {"kind": "essential", "R": noise.numpy() @ true[j].T @ true[i]}
+    poses[(2, 5)] = {"kind": "failed", "parallax_px": 0.0}  # failed pairs are ignored
+    chain = [true[0]]
+    for i in range(n - 1):
+        chain.append(chain[-1] @ poses[(i, i + 1)]["R"].T)
+    chain = np.stack(chain)
+
+    def errors(rot):
+        return np.rad2deg(roma.rotmat_geodesic_distance(torch.as_tensor(rot), torch.as_tensor(true)).numpy())
+
+    out, info = average_rotations(chain, poses)
+    assert errors(chain)[5:].min() > 10.0
+    assert errors(out).max() < 1.5
+    assert errors(out)[0] == 0.0  # the gauge: frame 0 is kept
+    assert info["rotation_pairs"] == 29 and info["rotation_residual_deg"] < 1.0
