@@ -49,7 +49,7 @@ from jog3r.encode.vae import default_asset_dir
 from jog3r.metrics.pose import pose_metrics
 from jog3r.model import JOG3R
 from jog3r.recon.pairs import SceneGraph, make_edges
-from jog3r.types import DiTFeatures, PairwisePointmaps, Reconstruction, Video
+from jog3r.types import MATCHES, DiTFeatures, Matches, PairwisePointmaps, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.video import resize_and_center_crop
 
@@ -386,7 +386,7 @@ class JOG3RPipeline:
 
     # ------------------------------------------------------------------ V2C
     def video_to_cameras(self, video: Video, *, known_K: torch.Tensor | None = None, align: AlignConfig | None = None,
-                         t: int = 2, seed: int = 0, matches: str | JointConfig = "sift",
+                         t: int = 2, seed: int = 0, matches: Matches | str | JointConfig = "sift",
                          source_frames: torch.Tensor | None = None, progress: Progress | None = None) -> V2COutput:
         """Estimate cameras, focals, depth and a point cloud from a video (paper Sec. 4 (ii), plus correspondences).
 
@@ -420,7 +420,7 @@ class JOG3RPipeline:
         seed = check_seed(seed)
         if not FEATURE_T_RANGE[0] <= t <= FEATURE_T_RANGE[1]:
             raise ValueError(f"t must be in {list(FEATURE_T_RANGE)} (paper Sec. 4), got {t}")
-        if not (isinstance(matches, JointConfig) or matches in ("sift", "none")):
+        if not (isinstance(matches, JointConfig) or matches in MATCHES):
             raise ValueError(f"matches must be 'sift' (default: point maps + correspondences) or 'none' (the paper's "
                              f"V2C), got {matches!r}")
         joint = matches != "none"

@@ -1,4 +1,5 @@
-"""Frozen dataclasses that cross stage boundaries (see the data-flow diagram in :mod:`jog3r`).
+"""Frozen dataclasses that cross stage boundaries (see the data-flow diagram in :mod:`jog3r`), and
+:class:`Matches`, the V2C method choice that the pipeline and the jobs share.
 
 Every tensor field documents its shape with the package axis alphabet, its dtype and its units.
 Camera conventions (OpenCV axes, ``cam2world`` 4x4, ``K`` in pixels, pixel centres at +0.5) are those of
@@ -8,10 +9,28 @@ Camera conventions (OpenCV axes, ``cam2world`` 4x4, ``K`` in pixels, pixel centr
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+
+class Matches(enum.StrEnum):
+    """How V2C gets its cameras (``video_to_cameras(matches=...)``); the members are their plain strings.
+
+    Members:
+        SIFT: ``"sift"`` (default, not the paper's): the point maps' alignment, then one alignment over the
+            point maps and SIFT correspondences at the source resolution (:mod:`jog3r.align.joint`).
+        NONE: ``"none"``: the paper's V2C, the point maps' global alignment alone.
+    """
+
+    SIFT = "sift"
+    NONE = "none"
+
+
+MATCHES = tuple(m.value for m in Matches)
+"""The values of ``matches`` (:class:`Matches`), in order: ``("sift", "none")``."""
 
 
 def _map_tensors(obj: Any, fn) -> Any:
@@ -202,4 +221,5 @@ class PosedClip(_TensorDataclass):
         return int(self.frames.shape[0])
 
 
-__all__ = ["Video", "Latents", "DiTFeatures", "PairwisePointmaps", "Reconstruction", "PosedClip"]
+__all__ = ["MATCHES", "Matches", "Video", "Latents", "DiTFeatures", "PairwisePointmaps", "Reconstruction",
+           "PosedClip"]

@@ -124,6 +124,51 @@ def test_the_app_shares_the_library_vocabularies():
     assert list(APP_SAMPLERS) == ["DDIM", "DPM-Solver++", "IDDPM (ancestral, needs many steps)"]
     source = (ROOT / "app" / "tabs" / "estimate.py").read_text()
     assert "MATCHES" in source and set(MATCHES) == {"sift", "none"}
+    from app.tabs.estimate import FIT
+    from jog3r.jobs import FITS
+    assert list(FIT) == list(FITS) == ["crop", "pad"]
+
+
+def test_the_vocabularies_are_the_enums_values():
+    """Each tuple of choices is its ``StrEnum``'s values, in order, and a member is its plain string everywhere a
+    choice is written (``str``, f-strings, JSON, dict keys), so CLI choices, dropdowns and JSON files are unchanged."""
+    import json
+
+    from jog3r.diffusion import DEFAULT_STEPS, SAMPLERS, SamplerName
+    from jog3r.jobs import BACKBONES, FITS, MATCHES, Backbone, Fit, Matches
+    from jog3r.types import MATCHES as TYPES_MATCHES
+
+    for enum_class, vocabulary, values in ((Matches, MATCHES, ("sift", "none")), (Fit, FITS, ("crop", "pad")),
+                                           (SamplerName, SAMPLERS, ("iddpm", "ddim", "dpmsolver++")),
+                                           (Backbone, BACKBONES, ("taef2", "rgb", "dinov2"))):
+        assert vocabulary == tuple(m.value for m in enum_class) == values
+        assert all(type(v) is str for v in vocabulary)
+        for member in enum_class:
+            assert member == member.value and type(str(member)) is str and str(member) == f"{member}" == member.value
+            assert json.dumps({"choice": member}) == json.dumps({"choice": member.value})
+    assert TYPES_MATCHES is MATCHES
+    assert {DEFAULT_STEPS[s] for s in SamplerName} == set(DEFAULT_STEPS.values())
+
+
+def test_functions_take_the_enum_or_its_string():
+    """A member and its string give the same result, stored as the plain string."""
+    from types import SimpleNamespace
+
+    from jog3r.diffusion import Sampler, SamplerName, sampler_timesteps
+    from jog3r.jobs import Fit, load_video
+
+    for member in SamplerName:
+        assert sampler_timesteps(member, 10) == sampler_timesteps(member.value, 10)
+        assert type(Sampler(member, 10).sampler) is str and Sampler(member, 10).sampler == member.value
+    clip = ROOT / "tests" / "data" / "realestate10k" / "clips16_384x256" / "0bf152ef84195293.mp4"
+    pipe = SimpleNamespace(resolution=(32, 48), num_frames=4)  # all load_video reads of a pipeline
+    for member in Fit:
+        video, info = load_video(pipe, clip, fit=member)
+        plain, plain_info = load_video(pipe, clip, fit=member.value)
+        assert type(info["fit"]) is str and info == plain_info
+        assert (video.frames == plain.frames).all()
+    with pytest.raises(ValueError, match="fit must be"):
+        load_video(pipe, clip, fit="stretch")
 
 
 def test_the_cli_and_eval_choices_are_the_library_vocabularies():

@@ -27,7 +27,7 @@ import numpy as np
 
 from jog3r.align.refine import RefineConfig
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
-from jog3r.jobs import MATCHES, Intrinsics, V2CReport, estimate_cameras, load_video
+from jog3r.jobs import FITS, MATCHES, Intrinsics, V2CReport, estimate_cameras, load_video
 from jog3r.jobs.v2c import count_source_frames
 from jog3r.long_v2c import MAX_FRAMES, estimate_long_cost
 from jog3r.types import Reconstruction
@@ -50,8 +50,10 @@ SAMPLING = {
 }
 """Radio label -> how ``load_video`` picks frames (see :func:`frame_plan`)."""
 
-FIT = {"crop": "crop: centre crop to the model's aspect", "pad": "pad: the whole frame, with black bars"}
-"""``fit`` value of ``load_video`` (:data:`jog3r.jobs.FITS`) -> its label in the *Fit to the model's aspect* radio."""
+_FIT_LABELS = {"crop": "crop: centre crop to the model's aspect", "pad": "pad: the whole frame, with black bars"}
+FIT = {value: _FIT_LABELS.get(value, value) for value in FITS}
+"""``fit`` value of ``load_video`` (every one of :data:`jog3r.jobs.FITS`) -> its label in the *Fit to the model's
+aspect* radio."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +207,7 @@ class EstimateTab:
                     count = gr.Number(16, label="Frames", info=f"2 to {MAX_FRAMES}", precision=0, minimum=2,
                                       elem_id="estimate-count")
                     stride = gr.Number(1, label="Stride k", precision=0, minimum=1)
-                fit = gr.Radio([(label, value) for value, label in FIT.items()], value="crop",
+                fit = gr.Radio([(label, value) for value, label in FIT.items()], value=FITS[0],
                                label="Fit to the model's aspect", elem_id="estimate-fit",
                                info="Frames of another shape (e.g. portrait video) are centre-cropped or padded.")
                 plan = gr.Markdown("Choose a video or images to see the frames and the expected cost.",

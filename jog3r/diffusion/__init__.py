@@ -19,6 +19,7 @@ from jog3r.diffusion.sampling import (
     DEFAULT_STEPS,
     SAMPLERS,
     EpsModel,
+    SamplerName,
     Sampler,
     StepCallback,
     SamplingOptions,
@@ -56,6 +57,7 @@ __all__ = [
     "EpsModel",
     "StepCallback",
     "SAMPLERS",
+    "SamplerName",
     "DEFAULT_STEPS",
     "CFG_SCALE",
 ]

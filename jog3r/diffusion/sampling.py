@@ -36,6 +36,7 @@ T2V+C takes ``t`` in ``[0, 5]``, paper Sec. 3.3) finds such a step; with ``"dpms
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -56,7 +57,24 @@ EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 StepCallback = Callable[[int, int, torch.Tensor], None]
 """``callback(step_index, t, x_t)``: called before the denoiser evaluates ``x_t`` at timestep ``t``."""
 
-SAMPLERS = ("iddpm", "ddim", "dpmsolver++")
+
+class SamplerName(enum.StrEnum):
+    """The samplers (``sampler=`` of :class:`Sampler`, :func:`sample`, ``text_to_video``; members are plain
+    strings).
+
+    Members:
+        IDDPM: ``"iddpm"``: OpenSora v1.0's respaced ancestral sampler (100 steps by default).
+        DDIM: ``"ddim"``: diffusers' DDIM, eta = 0 (50 steps).
+        DPMSOLVER_PP: ``"dpmsolver++"``: diffusers' multistep DPM-Solver++ (20 steps).
+    """
+
+    IDDPM = "iddpm"
+    DDIM = "ddim"
+    DPMSOLVER_PP = "dpmsolver++"
+
+
+SAMPLERS = tuple(s.value for s in SamplerName)
+"""The values of ``sampler`` (:class:`SamplerName`), in order: ``("iddpm", "ddim", "dpmsolver++")``."""
 DEFAULT_STEPS = {"iddpm": 100, "ddim": 50, "dpmsolver++": 20}
 CFG_SCALE = 7.0
 """Guidance scale of every OpenSora v1.0 inference config (REFERENCE.md A.8)."""
@@ -399,7 +417,7 @@ class Sampler:
     ) -> None:
         self.schedule = DiffusionSchedule.linear() if schedule is None else schedule
         self.steps = _check_sampler(sampler, steps, self.schedule.num_train_timesteps)
-        self.sampler = sampler
+        self.sampler = str(sampler)  # a SamplerName member -> its plain string
         self.generator = generator
         self.options = options or SamplingOptions()
         if sampler == "iddpm":

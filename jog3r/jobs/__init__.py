@@ -18,12 +18,14 @@ result, and returns a typed report; the front ends only present it (gradio widge
 
 from jog3r.jobs.export import EXPORT_FORMATS, ExportReport, export_reconstruction
 from jog3r.jobs.generate import GenerateReport, generate
-from jog3r.jobs.load import FITS, load_source_frames, load_video
-from jog3r.jobs.met3r import BACKBONES, Met3RReport, feature_extractor, met3r_of_video, score_consistency
+from jog3r.jobs.load import FITS, Fit, load_source_frames, load_video
+from jog3r.jobs.met3r import (BACKBONES, Backbone, Met3RReport, feature_extractor, met3r_of_video,
+                              score_consistency)
 
 from jog3r.jobs.v2c import (
     MATCHES,
     METRIC_KEYS,
+    Matches,
     GroundTruthCameras,
     Intrinsics,
     IntrinsicsError,
@@ -39,6 +41,7 @@ __all__ = [
     "ExportReport",
     "export_reconstruction",
     "BACKBONES",
+    "Backbone",
     "GenerateReport",
     "Met3RReport",
     "generate",
@@ -47,8 +50,10 @@ __all__ = [
     "met3r_of_video",
     "load_video",
     "FITS",
+    "Fit",
     "load_source_frames",
     "MATCHES",
+    "Matches",
     "METRIC_KEYS",
     "GroundTruthCameras",
     "Intrinsics",

@@ -15,19 +15,16 @@ Steps, top to bottom in :func:`generate`:
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS
+from jog3r.diffusion import CFG_SCALE, DEFAULT_STEPS, SamplerName
 from jog3r.jobs.export import export_reconstruction
 from jog3r.pipeline import JOG3RPipeline, T2VOutput
 from jog3r.types import Reconstruction, Video
 from jog3r.io.video import write_video
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,9 +99,10 @@ def _export_cameras(recon: Reconstruction, out: Path, video: Video, metrics: dic
                           method=(metrics or {}).get("method"))
 
 
-def generate(pipe: JOG3RPipeline, prompt: str, *, seed: int = 0, sampler: str = "ddim", steps: int | None = None,
-             guidance_scale: float = CFG_SCALE, guide_channels: int | None = None, estimate_cameras: bool = False,
-             cascade: bool = False, export_dir: str | Path | None = None, video_only: bool = False,
+def generate(pipe: JOG3RPipeline, prompt: str, *, seed: int = 0, sampler: SamplerName | str = "ddim",
+             steps: int | None = None, guidance_scale: float = CFG_SCALE, guide_channels: int | None = None,
+             estimate_cameras: bool = False, cascade: bool = False, export_dir: str | Path | None = None,
+             video_only: bool = False,
              progress: Callable[[float, str], None] | None = None) -> GenerateReport:
     """Run the generate job (T2V; T2V+C with ``estimate_cameras``; steps in the module docstring).
 
@@ -132,6 +130,7 @@ def generate(pipe: JOG3RPipeline, prompt: str, *, seed: int = 0, sampler: str = 
     out = pipe.text_to_video(prompt, seed=seed, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                              guide_channels=guide_channels, estimate_cameras=estimate_cameras, cascade=cascade,
                              progress=progress)
+    sampler = str(sampler)  # a SamplerName member -> its plain string (summary.json)
     timings = {k: v for k, v in out.timings.items() if k != "total"}
     report = GenerateReport(out, prompt, sampler, steps if steps is not None else DEFAULT_STEPS[sampler], seed,
                             guidance_scale, timings)

@@ -10,6 +10,7 @@ sequence is put in the order of its match graph (:func:`jog3r.align.order.order_
 from __future__ import annotations
 
 import dataclasses
+import enum
 from pathlib import Path
 
 import torch
@@ -19,8 +20,20 @@ from jog3r.io.video import read_video, resize_and_center_crop
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
-FITS = ("crop", "pad")
-"""How :func:`load_video` fits frames of another aspect ratio than the model's: centre ``crop`` or black ``pad``."""
+class Fit(enum.StrEnum):
+    """How :func:`load_video` fits frames of another aspect than the model's (members are plain strings).
+
+    Members:
+        CROP: ``"crop"`` (default): centre crop to the model's aspect ratio.
+        PAD: ``"pad"``: black bars, centred, to the model's aspect ratio (the whole frame is seen, smaller).
+    """
+
+    CROP = "crop"
+    PAD = "pad"
+
+
+FITS = tuple(f.value for f in Fit)
+"""The values of ``fit`` (:class:`Fit`), in order: ``("crop", "pad")``."""
 CROP_NOTE_BELOW = 0.8
 """``load_video`` notes a centre crop that keeps less than this fraction of the frame."""
 
@@ -40,7 +53,7 @@ def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
-               full_size: bool = False, fit: str = "crop") -> tuple[Video, dict]:
+               full_size: bool = False, fit: Fit | str = "crop") -> tuple[Video, dict]:
     """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
 
     Args:
@@ -52,8 +65,9 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
         full_size: keep the source resolution (long side capped at 1024 pixels) instead of resizing, e.g. for
             ``pipe.video_to_cameras(..., source_frames=...)``; image folders of mixed sizes are then
             resized to the first image's size.
-        fit: ``"crop"`` (default) centre-crops to the model's aspect ratio; ``info["message"]`` carries a note
-            (and ``info["warnings"]`` the same line) when that keeps less than 80 % of the frame
+        fit: a :class:`Fit` or its string: ``"crop"`` (default) centre-crops to the model's aspect ratio;
+            ``info["message"]`` carries a note (and ``info["warnings"]`` the same line) when that keeps less
+            than 80 % of the frame
             (``info["crop_kept"]``, e.g. portrait video); ``"pad"`` pads with black to the model's aspect
             instead (the whole frame is seen, smaller).
 
@@ -69,6 +83,7 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
     """
     if fit not in FITS:
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
+    fit = str(fit)  # a Fit member -> its plain string (info["fit"])
     if num_frames is None and stride is None:
         num_frames = pipe.num_frames
     pad, folder = fit == "pad", Path(path).is_dir()
@@ -131,4 +146,4 @@ def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info
     return source.frames
 
 
-__all__ = ["CROP_NOTE_BELOW", "FITS", "load_source_frames", "load_video", "pad_to_aspect"]
+__all__ = ["CROP_NOTE_BELOW", "FITS", "Fit", "load_source_frames", "load_video", "pad_to_aspect"]

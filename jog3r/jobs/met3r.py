@@ -12,6 +12,7 @@ Steps, top to bottom in :func:`score_consistency`:
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from dataclasses import dataclass, field
@@ -27,9 +28,22 @@ from jog3r.metrics.met3r import Met3RResult, met3r, save_error_map_video
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Reconstruction, Video
 
-BACKBONES = ("taef2", "rgb", "dinov2")
-"""MEt3R feature backbones (:func:`feature_extractor`): the embedded TAEF2 latent features, plain
-RGB, or DINOv2 from a local folder."""
+class Backbone(enum.StrEnum):
+    """MEt3R feature backbones (:func:`feature_extractor`); the members are their plain strings.
+
+    Members:
+        TAEF2: ``"taef2"``: the embedded TAEF2 latent features (default).
+        RGB: ``"rgb"``: plain RGB.
+        DINOV2: ``"dinov2"``: DINOv2 from a local folder.
+    """
+
+    TAEF2 = "taef2"
+    RGB = "rgb"
+    DINOV2 = "dinov2"
+
+
+BACKBONES = tuple(b.value for b in Backbone)
+"""The values of ``backbone`` (:class:`Backbone`), in order: ``("taef2", "rgb", "dinov2")``."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class Met3RReport:
                 ("feature backbone", self.backbone)]
 
 
-def feature_extractor(backbone: str = "taef2", dinov2_path: str | Path | None = None,
+def feature_extractor(backbone: Backbone | str = "taef2", dinov2_path: str | Path | None = None,
                       device: torch.device | str = "cpu") -> FeatureExtractor:
     """The MEt3R feature backbone by name: ``"taef2"`` (embedded), ``"rgb"`` or ``"dinov2"`` (local folder).
 
@@ -101,7 +115,7 @@ def feature_extractor(backbone: str = "taef2", dinov2_path: str | Path | None = 
     raise ValueError(f"unknown MEt3R backbone {backbone!r}; choose taef2, rgb or dinov2")
 
 
-def met3r_of_video(pipe: JOG3RPipeline, video: Video, *, backbone: str = "taef2",
+def met3r_of_video(pipe: JOG3RPipeline, video: Video, *, backbone: Backbone | str = "taef2",
                    dinov2_path: str | Path | None = None, reconstruction: Reconstruction | None = None, t: int = 2,
                    seed: int = 0) -> Met3RResult:
     """MEt3R 3D consistency of a video (paper Sec. 4.1): frame ``f``'s features warped into frame 1.
@@ -136,7 +150,7 @@ def met3r_of_video(pipe: JOG3RPipeline, video: Video, *, backbone: str = "taef2"
     return met3r(video.frames, pointmaps=pointmaps.to("cpu"), features=extractor)
 
 
-def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: str = "taef2",
+def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: Backbone | str = "taef2",
                       dinov2_path: str | Path | None = None, num_frames: int | None = None, seed: int = 0,
                       error_maps: str | Path | None = None, export_dir: str | Path | None = None,
                       progress: Callable[[float, str], None] | None = None) -> Met3RReport:
@@ -193,4 +207,4 @@ def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: str 
     return Met3RReport(result, video, info, timings, messages, error_maps, export_dir)
 
 
-__all__ = ["BACKBONES", "Met3RReport", "feature_extractor", "met3r_of_video", "score_consistency"]
+__all__ = ["BACKBONES", "Backbone", "Met3RReport", "feature_extractor", "met3r_of_video", "score_consistency"]

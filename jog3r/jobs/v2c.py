@@ -32,19 +32,17 @@ from jog3r.io.nerfstudio import read_transforms_json
 from jog3r.io.re10k import read_re10k
 from jog3r.metrics.pose import pose_metrics
 from jog3r.pipeline import JOG3RPipeline, V2COutput
-from jog3r.types import Reconstruction, Video
+from jog3r.types import MATCHES, Matches, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.long_v2c import check_long_frame_count, long_video_to_cameras
 from jog3r.io.video import IMAGE_SUFFIXES, _count_frames
-from jog3r.jobs.load import load_source_frames, load_video
+from jog3r.jobs.load import Fit, load_source_frames, load_video
 
 logger = logging.getLogger(__name__)
 
 METRIC_KEYS = ("Rot. err.", "Trans. err.", "RRA@5", "RTA@5", "mAA@30")
 """The pose metrics a V2C job reports (:func:`jog3r.metrics.pose.pose_metrics`; degrees and percent)."""
-MATCHES = ("sift", "none")
-"""Values of ``matches``: point maps + SIFT correspondences (default, not the paper's), or the paper's V2C."""
 
 
 class IntrinsicsError(ValueError):
@@ -271,9 +269,9 @@ def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16
 
 
 def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int | None = None,
-                     stride: int | None = None, fit: str = "crop", intrinsics: Intrinsics | None = None,
-                     gt_intrinsics: bool = False, gt: str | Path | None = None, matches: str = "sift",
-                     seed: int = 0, export_dir: str | Path | None = None,
+                     stride: int | None = None, fit: Fit | str = "crop", intrinsics: Intrinsics | None = None,
+                     gt_intrinsics: bool = False, gt: str | Path | None = None,
+                     matches: Matches | str = "sift", seed: int = 0, export_dir: str | Path | None = None,
                      keep_percent: float = DEFAULT_KEEP_PERCENT,
                      progress: Callable[[float, str], None] | None = None, long: bool = False,
                      zip_exports: bool = False) -> V2CReport:
@@ -307,6 +305,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     if matches not in MATCHES:
         raise ValueError(f"matches must be 'sift' (default: point maps + correspondences) or 'none' (the paper's "
                          f"V2C), got {matches!r}")
+    matches = str(matches)  # a Matches member -> its plain string
     if gt_intrinsics and gt is None:
         raise ValueError("gt_intrinsics needs a ground-truth file (gt)")
     timings: dict[str, float] = {}
@@ -367,6 +366,6 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     return V2CReport(out, video, info, truth, scores, timings, messages, export_dir, exports)
 
 
-__all__ = ["METRIC_KEYS", "MATCHES", "GroundTruthCameras", "Intrinsics", "IntrinsicsError", "PoseScores",
-           "V2CReport", "count_source_frames", "estimate_cameras", "read_ground_truth", "resolve_frames",
-           "score_cameras"]
+__all__ = ["METRIC_KEYS", "MATCHES", "Matches", "GroundTruthCameras", "Intrinsics", "IntrinsicsError",
+           "PoseScores", "V2CReport", "count_source_frames", "estimate_cameras", "read_ground_truth",
+           "resolve_frames", "score_cameras"]
