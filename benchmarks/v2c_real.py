@@ -52,7 +52,7 @@ def main() -> None:
               f"{'cloud px default':>16s} {'matches':>8s} {'s joint':>8s}")
         for path in sorted((DATA / window).glob("*.mp4")):
             video, info = load_video(pipe, path, num_frames=args.num_frames)
-            gt = torch.as_tensor(read_re10k(path.with_suffix(".txt"), tuple(info["source_size"])).cam2world,
+            gt = torch.as_tensor(read_re10k(path.with_suffix(".txt"), tuple(info.source_size)).cam2world,
                                  dtype=torch.float32)[video.frame_indices.long()]
             source = load_source_frames(pipe, path, video, info, num_frames=args.num_frames)
             paper = pipe.video_to_cameras(video, matches="none")

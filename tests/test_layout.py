@@ -165,10 +165,29 @@ def test_functions_take_the_enum_or_its_string():
     for member in Fit:
         video, info = load_video(pipe, clip, fit=member)
         plain, plain_info = load_video(pipe, clip, fit=member.value)
-        assert type(info["fit"]) is str and info == plain_info
+        assert type(info.fit) is str and info == plain_info
         assert (video.frames == plain.frames).all()
     with pytest.raises(ValueError, match="fit must be"):
         load_video(pipe, clip, fit="stretch")
+
+
+def test_load_video_returns_a_typed_record():
+    """``load_video``'s info is a frozen :class:`VideoInfo` holding ``read_video``'s fields (the size made the
+    model's) plus the fit, not a dict."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from jog3r.io.video import read_video
+    from jog3r.jobs import VideoInfo, load_video
+
+    clip = ROOT / "tests" / "data" / "realestate10k" / "clips16_384x256" / "0bf152ef84195293.mp4"
+    video, info = load_video(SimpleNamespace(resolution=(32, 48), num_frames=4), clip)
+    _, read = read_video(clip, num_frames=4, size=(32, 48))
+    assert isinstance(info, VideoInfo) and info.size == video.size == (32, 48)
+    assert {k: v for k, v in info.as_dict().items() if k in read} == read
+    assert (info.fit, info.crop_kept, info.files, info.order) == ("crop", 1.0, None, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.message = "changed"
 
 
 def test_the_cli_and_eval_choices_are_the_library_vocabularies():

@@ -26,7 +26,7 @@ def test_info_and_resolution(pipe):
 
 def test_v2c_on_a_real_clip(pipe):
     video, info = load_video(pipe, CLIP)
-    assert video.num_frames == 4 and video.size == (32, 48) and "4" in info["message"]
+    assert video.num_frames == 4 and video.size == (32, 48) and "4" in info.message
     out = pipe.video_to_cameras(video)
     rec = out.reconstruction
     assert rec.cam2world.shape == (4, 4, 4) and rec.K.shape == (4, 3, 3)

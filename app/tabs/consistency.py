@@ -90,7 +90,7 @@ class ConsistencyTab:
         if len(results) == 2:
             better = min(results, key=lambda n: float(results[n].score))
             rows.append(("more 3D-consistent", f"video {better} (lower MEt3R)"))
-        notes = [info.get("message") for _, info, _, _ in scored.values() if info.get("message")]
+        notes = [info.message for _, info, _, _ in scored.values() if info.message]
         summary = "**MEt3R** (lower is more consistent)\n\n" + markdown_table(rows, ("", "score"))
         if notes:
             summary += "\n\n" + "\n".join(f"- {n}" for n in notes)

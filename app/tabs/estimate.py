@@ -324,7 +324,7 @@ class EstimateTab:
                     f"**long-video V2C** ({cost['windows']} windows of {pipe.num_frames} frames, one global "
                     f"alignment). Expected: about **{_duration(cost['seconds'])}** and "
                     f"**{cost['memory_mb']:.0f} MB** on `{self.runtime.device}` (exports not included).")
-            notes = [f"NOTE: {note}" for note in info.get("warnings", [])]
+            notes = [f"NOTE: {note}" for note in info.warnings]
             if fit == "pad":
                 notes.append(f"padded to the model's {width}x{height} aspect (fit='pad'): the whole frame is seen")
             message = "; ".join(notes)
@@ -336,7 +336,7 @@ class EstimateTab:
             text = (f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
                     f"Expected: about **{_duration(cost['seconds'])}** and **{cost['memory_mb']:.0f} MB** on "
                     f"`{self.runtime.device}`.")
-            message = info.get("message", "")
+            message = info.message
         if message:
             text += f"\n\n{_fit_note(message)}"
         return text
@@ -403,8 +403,8 @@ class EstimateTab:
             f"**{video.num_frames} frames** at {video.size[1]}x{video.size[0]} · focal (frame 1) "
             f"{float(recon.focal[0]):.1f} px · {timings_text(out.timings)}\n\n{model}"
         )
-        fit = report.info.get("fit", "crop")
-        kept = float(report.info.get("crop_kept", 1.0))
+        fit = report.info.fit
+        kept = float(report.info.crop_kept)
         summary += ("\n\nFit: **pad** (the whole frame, black bars)" if fit == "pad" else
                     f"\n\nFit: **crop** (keeps {100 * kept:.0f} % of each frame)")
         if long:

@@ -18,7 +18,7 @@ result, and returns a typed report; the front ends only present it (gradio widge
 
 from jog3r.jobs.export import EXPORT_FORMATS, ExportReport, export_reconstruction
 from jog3r.jobs.generate import GenerateReport, generate
-from jog3r.jobs.load import FITS, Fit, load_source_frames, load_video
+from jog3r.jobs.load import FITS, Fit, VideoInfo, load_source_frames, load_video
 from jog3r.jobs.met3r import (BACKBONES, Backbone, Met3RReport, feature_extractor, met3r_of_video,
                               score_consistency)
 
@@ -51,6 +51,7 @@ __all__ = [
     "load_video",
     "FITS",
     "Fit",
+    "VideoInfo",
     "load_source_frames",
     "MATCHES",
     "Matches",

@@ -2,8 +2,8 @@
 folder -> frames sampled and resized (or padded) to a pipeline's model size, plus the same frames at the source
 resolution for the correspondence stage.
 
-``path -> (Video [F, 3, H, W] float32 in [0, 1] at pipe.resolution, info dict)``; decoding is
-:func:`jog3r.io.video.read_video` (sampling modes, the ``info["message"]``); an image folder that is clearly not a
+``path -> (Video [F, 3, H, W] float32 in [0, 1] at pipe.resolution, VideoInfo)``; decoding is
+:func:`jog3r.io.video.read_video` (sampling modes, the ``info.message``); an image folder that is clearly not a
 sequence is put in the order of its match graph (:func:`jog3r.align.order.order_by_matches`).
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,6 +40,55 @@ CROP_NOTE_BELOW = 0.8
 """``load_video`` notes a centre crop that keeps less than this fraction of the frame."""
 
 
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`load_video` read and how (the ``info`` of :func:`jog3r.io.video.read_video`, typed, plus the
+    fit and the image order); given to :func:`load_source_frames` and carried by the jobs' reports.
+
+    Attributes:
+        kind: ``"video"`` (a file) or ``"images"`` (a folder).
+        source: the path read.
+        num_source_frames: frames (or images) in the source.
+        source_fps: the file's frame rate (8 assumed for image folders).
+        source_size: ``(H, W)`` of the source frames, or ``None`` for an image folder of mixed sizes.
+        sampling: the sampling mode (:func:`jog3r.io.video.sample_frame_indices`).
+        message: what was sampled, and the notes below, for the user.
+        frame_indices: the source indices of the returned frames, in their order.
+        stride: the mean step between them, in source frames.
+        fps: the frame rate of the returned frames.
+        size: ``(H, W)`` of the returned frames.
+        warnings: notes for the user (mixed image sizes, a short stream, a centre crop that keeps little).
+        crop_kept: the fraction of each frame a centre crop keeps (``1.0`` with ``fit="pad"``).
+        fit: the :data:`FITS` value used.
+        codec: the video codec (files), or ``None``.
+        files: the image file names of the frames, in their order (folders), or ``None``.
+        order: how an image folder was ordered (:func:`jog3r.align.order.order_by_matches`'s report and
+            ``"order"``), or ``None`` (a file, or 2 images or fewer).
+    """
+
+    kind: str
+    source: str
+    num_source_frames: int
+    source_fps: float
+    source_size: tuple[int, int] | None
+    sampling: str
+    message: str
+    frame_indices: list[int]
+    stride: float
+    fps: float
+    size: tuple[int, int]
+    warnings: list[str] = field(default_factory=list)
+    crop_kept: float = 1.0
+    fit: str = "crop"
+    codec: str | None = None
+    files: list[str] | None = None
+    order: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (``dataclasses.asdict``), e.g. for JSON."""
+        return dataclasses.asdict(self)
+
+
 def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Pad ``[F, 3, H, W]`` frames with black, centred, to the aspect ratio of ``size = (h, w)`` (no resize)."""
     H, W = frames.shape[-2:]
@@ -53,7 +104,7 @@ def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
-               full_size: bool = False, fit: Fit | str = "crop") -> tuple[Video, dict]:
+               full_size: bool = False, fit: Fit | str = "crop") -> tuple[Video, VideoInfo]:
     """Read a video file or image folder, sampled and resized/centre-cropped to the model size.
 
     Args:
@@ -66,24 +117,23 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
             ``pipe.video_to_cameras(..., source_frames=...)``; image folders of mixed sizes are then
             resized to the first image's size.
         fit: a :class:`Fit` or its string: ``"crop"`` (default) centre-crops to the model's aspect ratio;
-            ``info["message"]`` carries a note (and ``info["warnings"]`` the same line) when that keeps less
-            than 80 % of the frame
-            (``info["crop_kept"]``, e.g. portrait video); ``"pad"`` pads with black to the model's aspect
+            ``info.message`` carries a note (and ``info.warnings`` the same line) when that keeps less than
+            80 % of the frame (``info.crop_kept``, e.g. portrait video); ``"pad"`` pads with black to the model's aspect
             instead (the whole frame is seen, smaller).
 
     An image folder of more than 2 images is put in the order of its match graph when its file-name order is
-    clearly not a sequence (:func:`jog3r.align.order.order_by_matches`; ``info["order"]``, and the message says
+    clearly not a sequence (:func:`jog3r.align.order.order_by_matches`; ``info.order``, and the message says
     so); a sequence stays in order. ``video.frame_indices`` then follow the new order.
 
     Returns:
-        ``(video, info)``; ``info["message"]`` says what was sampled.
+        ``(video, info)``: the frames and a :class:`VideoInfo` (``info.message`` says what was sampled).
 
     Raises:
         ValueError / FileNotFoundError: from :func:`jog3r.io.video.read_video` (corrupt file, one frame, ...).
     """
     if fit not in FITS:
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
-    fit = str(fit)  # a Fit member -> its plain string (info["fit"])
+    fit = str(fit)  # a Fit member -> its plain string (info.fit)
     if num_frames is None and stride is None:
         num_frames = pipe.num_frames
     pad, folder = fit == "pad", Path(path).is_dir()
@@ -116,9 +166,9 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
     if not full_size and video.size != (h, w):
         video = dataclasses.replace(video, frames=resize_and_center_crop(video.frames, (h, w)))
         info["size"] = (h, w)
-    return video, info
+    return video, VideoInfo(**info)
 
-def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info: dict, *,
+def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info: VideoInfo, *,
                        num_frames: int | None = None, stride: int | None = None) -> torch.Tensor | None:
     """The frames of ``video`` at their source resolution, for ``pipe.video_to_cameras(..., source_frames=...)``.
 
@@ -134,10 +184,10 @@ def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info
     Raises:
         RuntimeError: if the second read sampled other frames (the file changed in between).
     """
-    if info.get("source_size") is None:
+    if info.source_size is None:
         return None
     source, _ = load_video(pipe, path, num_frames=num_frames, stride=stride, full_size=True,
-                           fit=info.get("fit", "crop"))
+                           fit=info.fit)
     if video.frame_indices is not None:
         pos = {int(k): n for n, k in enumerate(source.frame_indices.tolist())}
         if sorted(pos) != sorted(int(k) for k in video.frame_indices.tolist()):
@@ -146,4 +196,4 @@ def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info
     return source.frames
 
 
-__all__ = ["CROP_NOTE_BELOW", "FITS", "Fit", "load_source_frames", "load_video", "pad_to_aspect"]
+__all__ = ["CROP_NOTE_BELOW", "FITS", "Fit", "VideoInfo", "load_source_frames", "load_video", "pad_to_aspect"]

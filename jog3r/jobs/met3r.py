@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 
 from jog3r.checks import check_seed
-from jog3r.jobs.load import load_video
+from jog3r.jobs.load import VideoInfo, load_video
 from jog3r.metrics.features import DINOv2Features, FeatureExtractor, RGBFeatures, TAEF2Features
 from jog3r.metrics.met3r import Met3RResult, met3r, save_error_map_video
 from jog3r.pipeline import JOG3RPipeline
@@ -53,7 +53,8 @@ class Met3RReport:
     Attributes:
         result: the :class:`~jog3r.metrics.met3r.Met3RResult` (``score``, ``per_frame``, ``backbone``, maps).
         video: the frames as loaded at the model's size.
-        info: :func:`jog3r.jobs.load.load_video`'s info (``message``, ``source_size``, ...).
+        info: :func:`jog3r.jobs.load.load_video`'s :class:`~jog3r.jobs.load.VideoInfo` (``message``,
+            ``source_size``, ...).
         timings: seconds per stage: ``load``, ``met3r``, ``export`` when written, and ``total``.
         messages: notes for the user, in order (the sampling message first).
         error_maps: the written error-map video, or ``None``.
@@ -62,7 +63,7 @@ class Met3RReport:
 
     result: Met3RResult
     video: Video
-    info: dict
+    info: VideoInfo
     timings: dict[str, float] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     error_maps: Path | None = None
@@ -83,7 +84,7 @@ class Met3RReport:
         ``frames``, ``sampling`` (the sampling message) and ``seconds`` (the MEt3R stage)."""
         return {"met3r": float(self.result.score), "backbone": self.result.backbone,
                 "per_frame": [float(v) for v in self.result.per_frame], "frames": self.video.num_frames,
-                "sampling": self.info["message"], "seconds": self.timings["met3r"]}
+                "sampling": self.info.message, "seconds": self.timings["met3r"]}
 
     def as_table(self) -> list[tuple[str, str]]:
         """``[(name, value)]`` rows for display: the score, the frame count and the backbone."""
@@ -184,7 +185,7 @@ def score_consistency(pipe: JOG3RPipeline, source: str | Path, *, backbone: Back
     if progress is not None:
         progress(0.0, "reading video")
     video, info = load_video(pipe, source, num_frames=num_frames)
-    messages = [info["message"]] if info.get("message") else []
+    messages = [info.message] if info.message else []
     timings["load"] = time.perf_counter() - start
     if progress is not None:
         progress(0.3, "MEt3R of video")

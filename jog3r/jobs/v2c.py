@@ -37,7 +37,7 @@ from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.long_v2c import check_long_frame_count, long_video_to_cameras
 from jog3r.io.video import IMAGE_SUFFIXES, _count_frames
-from jog3r.jobs.load import Fit, load_source_frames, load_video
+from jog3r.jobs.load import Fit, VideoInfo, load_source_frames, load_video
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ class V2CReport:
         output: the pipeline's :class:`~jog3r.pipeline.V2COutput` (reconstruction, point maps, alignment history,
             ``method``, ``match_info``).
         video: the frames as loaded at the model's size (``frames [F, 3, H, W]`` in ``[0, 1]``, ``frame_indices``).
-        info: :func:`jog3r.jobs.load.load_video`'s info (``message``, ``source_size``, ``source_fps``, ...).
+        info: :func:`jog3r.jobs.load.load_video`'s :class:`~jog3r.jobs.load.VideoInfo` (``message``,
+            ``source_size``, ``source_fps``, ...).
         ground_truth: the ground-truth cameras of the sampled frames, or ``None``.
         scores: pose metrics vs ``ground_truth``, or ``None``.
         timings: seconds per stage: ``load``, the pipeline's stages, ``export``, and ``total``.
@@ -196,7 +197,7 @@ class V2CReport:
 
     output: V2COutput
     video: Video
-    info: dict
+    info: VideoInfo
     ground_truth: GroundTruthCameras | None = None
     scores: PoseScores | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -312,12 +313,12 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     start = time.perf_counter()
     # 1. frames at the model's size
     video, info = load_video(pipe, source, num_frames=num_frames, stride=stride, fit=fit)
-    messages = [info["message"]] if info.get("message") else []
+    messages = [info.message] if info.message else []
     if long:
         check_long_frame_count(video.num_frames)
     else:
         pipe.check_frame_count(video.num_frames)
-    source_size = info.get("source_size")  # None for image folders of mixed sizes
+    source_size = info.source_size  # None for image folders of mixed sizes
     # 2. known intrinsics
     known_K = None
     if intrinsics is not None:
@@ -328,7 +329,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     truth = None
     if gt is not None:
         indices = video.frame_indices if video.frame_indices is not None else torch.arange(video.num_frames)
-        truth = read_ground_truth(gt, indices, tuple(source_size or video.size), info.get("num_source_frames"))
+        truth = read_ground_truth(gt, indices, tuple(source_size or video.size), info.num_source_frames)
         if truth.note:
             messages.append(truth.note)
         if gt_intrinsics:
@@ -359,7 +360,7 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
         export_dir = Path(export_dir)
         exports = export_reconstruction(out.reconstruction, export_dir, metrics=report.record(), method=out.method,
                                         video_frames=out.video.frames, fps=video.fps,
-                                        frame_indices=video.frame_indices, source_fps=info.get("source_fps"),
+                                        frame_indices=video.frame_indices, source_fps=info.source_fps,
                                         keep_percent=keep_percent, zip_bundle_too=zip_exports)
         timings["export"] = exports.seconds
     timings["total"] = sum(timings.values())

@@ -48,12 +48,12 @@ def test_unordered_folder_gets_the_cameras_of_the_ordered_one(micro_model_dir, t
     files = files[::step][:8]
     shuffled = _write(tmp_path / "shuffled", [files[p] for p in PERM], [f"img_{k}" for k in "abcdefgh"])
     video, info = load_video(pipe, shuffled, num_frames=8)
-    assert info["order"]["reordered"] and "ordered by their match graph" in info["message"]
-    clip_order = [PERM[k] for k in info["order"]["order"]]
+    assert info.order["reordered"] and "ordered by their match graph" in info.message
+    clip_order = [PERM[k] for k in info.order["order"]]
     assert clip_order in (list(range(8)), list(range(8))[::-1])
     ordered = _write(tmp_path / "ordered", [files[k] for k in clip_order], [f"{n:02d}" for n in range(8)])
     video2, info2 = load_video(pipe, ordered, num_frames=8)
-    assert not info2["order"]["reordered"] and "match graph" not in info2["message"]
+    assert not info2.order["reordered"] and "match graph" not in info2.message
     torch.testing.assert_close(video.frames, video2.frames)
     a = pipe.video_to_cameras(video, matches="none").reconstruction.cam2world
     b = pipe.video_to_cameras(video2, matches="none").reconstruction.cam2world
@@ -69,9 +69,9 @@ def test_portrait_video_gets_a_note_and_pad_keeps_the_whole_frame(micro_model_di
     for k in range(2):
         Image.new("RGB", (60, 120), (200, 100 * k, 50)).save(folder / f"{k}.png")
     video, info = load_video(pipe, folder, num_frames=2)
-    assert "NOTE" in info["message"] and info["crop_kept"] < 0.4 and video.size == pipe.resolution
+    assert "NOTE" in info.message and info.crop_kept < 0.4 and video.size == pipe.resolution
     video, info = load_video(pipe, folder, num_frames=2, fit="pad")
-    assert info["crop_kept"] == 1.0 and "padded" in info["message"] and video.size == pipe.resolution
+    assert info.crop_kept == 1.0 and "padded" in info.message and video.size == pipe.resolution
     assert float(video.frames[:, :, :, :8].max()) == 0.0  # black bars left and right of the portrait frame
     assert load_source_frames(pipe, folder, video, info).shape[-2:] == (120, 180)
     with pytest.raises(ValueError, match="fit must be"):

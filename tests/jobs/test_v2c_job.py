@@ -53,7 +53,7 @@ def test_estimate_cameras_scores_exports_and_names_the_method(micro_model_dir, t
     assert report.exports.folder == tmp_path / "out" and report.exports.zip_path == tmp_path / "out.zip"
     assert report.exports.files["metrics"] == tmp_path / "out" / "metrics.json" and report.exports.zip_path.is_file()
     assert report.timings["export"] == report.exports.seconds
-    assert report.ground_truth.cam2world.shape == (3, 4, 4) and report.messages[0] == report.info["message"]
+    assert report.ground_truth.cam2world.shape == (3, 4, 4) and report.messages[0] == report.info.message
     assert [k for k, _ in report.as_table()] == list(METRIC_KEYS)
     assert {"load", "align", "export", "total"} <= set(report.timings)
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
