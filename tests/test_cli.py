@@ -234,10 +234,10 @@ def test_v2c_on_a_full_disk_is_one_line_and_leaves_nothing(weights, tmp_path, mo
     """B4: a full disk gave a raw 'No space left on device' traceback and left a partial folder."""
     import errno
 
-    def full_disk(*args, **kwargs):  # the exports (jog3r.jobs.estimate_cameras writes them into the staging folder)
+    def full_disk(*args, **kwargs):  # the exports (jog3r.jobs.export writes them into the staging folder)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("jog3r.jobs.v2c.export_all", full_disk)
+    monkeypatch.setattr("jog3r.jobs.export.export_all", full_disk)
     with pytest.raises(SystemExit, match=r"^error: no space left on the disk while writing .*free some space") as err:
         main(["v2c", str(CLIP), "--weights", str(weights), "--out", str(tmp_path / "o"), "--num-frames", "3"])
     assert "\n" not in str(err.value)
