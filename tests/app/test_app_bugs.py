@@ -72,7 +72,7 @@ def test_points_kept_nan_or_out_of_range_is_refused(studio, clip):
 def test_failed_job_leaves_nothing_and_a_new_job_replaces_the_last_results(studio, clip, monkeypatch):
     """B4: a job failing on a full disk left its partial folder (filling the disk for everyone until the session
     ended); B16: every run's results piled up in the session until it ended."""
-    import jog3r.jobs.v2c as v2c_job  # the V2C job the Estimate tab calls writes the exports
+    import jog3r.jobs.export as v2c_job  # the export job (called by the Estimate tab's V2C job) writes them
 
     client = studio.client()
     args = _estimate_args([clip[0]], sampling="Number of frames", count=2, matches="none")
