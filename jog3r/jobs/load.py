@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ class VideoInfo:
         files: the image file names of the frames, in their order (folders), or ``None``.
         order: how an image folder was ordered (:func:`jog3r.align.order.order_by_matches`'s report and
             ``"order"``), or ``None`` (a file, or 2 images or fewer).
+        content_box: with ``fit="pad"``, ``(top, left, bottom, right)`` pixel rows/columns (end exclusive) of
+            the returned frames that hold the source image (pixels only partly covered by it are outside);
+            ``None`` when nothing is padded.
     """
 
     kind: str
@@ -83,24 +87,46 @@ class VideoInfo:
     codec: str | None = None
     files: list[str] | None = None
     order: dict[str, Any] | None = None
+    content_box: tuple[int, int, int, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (``dataclasses.asdict``), e.g. for JSON."""
         return dataclasses.asdict(self)
 
 
-def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Pad ``[F, 3, H, W]`` frames with black, centred, to the aspect ratio of ``size = (h, w)`` (no resize)."""
-    H, W = frames.shape[-2:]
+def _pad_geometry(H: int, W: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(new_h, new_w, top, left)`` of :func:`pad_to_aspect` for ``H x W`` frames and a target ``size``."""
     h, w = size
     if W * h >= w * H:  # too wide: pad rows
         new_h, new_w = round(W * h / w), W
     else:
         new_h, new_w = H, round(H * w / h)
-    top, left = (new_h - H) // 2, (new_w - W) // 2
+    return new_h, new_w, (new_h - H) // 2, (new_w - W) // 2
+
+
+def pad_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pad ``[F, 3, H, W]`` frames with black, centred, to the aspect ratio of ``size = (h, w)`` (no resize)."""
+    H, W = frames.shape[-2:]
+    new_h, new_w, top, left = _pad_geometry(H, W, size)
     out = frames.new_zeros(*frames.shape[:-2], new_h, new_w)
     out[..., top:top + H, left:left + W] = frames
     return out
+
+
+def padded_content_box(source_size: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where the source image lies in frames padded by :func:`pad_to_aspect` and resized to ``size``.
+
+    Args:
+        source_size: ``(H, W)`` of the frames before padding.
+        size: ``(h, w)`` of the frames after padding and resizing.
+
+    Returns:
+        ``(top, left, bottom, right)`` rows/columns of ``size`` (end exclusive) wholly inside the source image.
+    """
+    H, W = source_size
+    new_h, new_w, top, left = _pad_geometry(H, W, size)
+    sy, sx = size[0] / new_h, size[1] / new_w
+    return (math.ceil(top * sy), math.ceil(left * sx), math.floor((top + H) * sy), math.floor((left + W) * sx))
 
 
 def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None = None, stride: int | None = None,
@@ -145,6 +171,7 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
     kept = min((src[1] / src[0]) / (w / h), (w / h) / (src[1] / src[0]))  # area fraction a centre crop keeps
     info["crop_kept"], info["fit"] = (1.0 if pad else kept), fit
     if pad:
+        unpadded = video.size
         video = dataclasses.replace(video, frames=pad_to_aspect(video.frames, (h, w)))
         info["message"] += f"; padded to the model's {w}x{h} aspect (fit='pad')"
     elif kept < CROP_NOTE_BELOW:
@@ -166,6 +193,8 @@ def load_video(pipe: JOG3RPipeline, path: str | Path, *, num_frames: int | None 
     if not full_size and video.size != (h, w):
         video = dataclasses.replace(video, frames=resize_and_center_crop(video.frames, (h, w)))
         info["size"] = (h, w)
+    if pad:
+        info["content_box"] = padded_content_box(unpadded, video.size)
     return video, VideoInfo(**info)
 
 def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info: VideoInfo, *,

@@ -18,6 +18,7 @@ Frame ``i`` of the source (file-name order for images) is matched to camera ``i`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -269,6 +270,34 @@ def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16
     return n, n > model_frames
 
 
+def drop_padding(recon: Reconstruction, box: tuple[int, int, int, int]) -> Reconstruction:
+    """The reconstruction without the points of padded pixels: ``pts3d`` and ``conf`` set to NaN outside ``box``.
+
+    The viewer's and the exports' point selection skip non-finite points (:func:`jog3r.io.scene.confidence_cut`
+    ignores them too), so the black bars of ``fit="pad"`` never become points; cameras, intrinsics and depth maps
+    are unchanged.
+
+    Args:
+        recon: a reconstruction at the model's size ``H x W``.
+        box: ``(top, left, bottom, right)`` of the source image (:attr:`jog3r.jobs.load.VideoInfo.content_box`).
+
+    Returns:
+        A new :class:`Reconstruction` (the input is not modified).
+
+    Raises:
+        ValueError: if the box holds no pixel of the frame.
+    """
+    H, W = recon.image_size
+    top, left, bottom, right = max(box[0], 0), max(box[1], 0), min(box[2], H), min(box[3], W)
+    if bottom <= top or right <= left:
+        raise ValueError(f"the padded frames' content box {box} holds no pixel of the {W}x{H} frames")
+    inside = torch.zeros(H, W, dtype=torch.bool, device=recon.conf.device)
+    inside[top:bottom, left:right] = True
+    nan = torch.tensor(float("nan"), dtype=recon.conf.dtype, device=recon.conf.device)
+    return dataclasses.replace(recon, conf=torch.where(inside, recon.conf, nan),
+                               pts3d=torch.where(inside[..., None], recon.pts3d, nan.to(recon.pts3d.dtype)))
+
+
 def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int | None = None,
                      stride: int | None = None, fit: Fit | str = "crop", intrinsics: Intrinsics | None = None,
                      gt_intrinsics: bool = False, gt: str | Path | None = None,
@@ -351,6 +380,8 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
         out = pipe.video_to_cameras(video, known_K=known_K, seed=seed, matches=matches, source_frames=source_frames,
                                     progress=progress)
     timings.update({k: v for k, v in out.timings.items() if k != "total"})
+    if info.content_box is not None:  # fit="pad": the black bars are not scene points
+        out = dataclasses.replace(out, reconstruction=drop_padding(out.reconstruction, info.content_box))
     # 6. metrics
     scores = score_cameras(out.reconstruction.cam2world, truth.cam2world) if truth is not None else None
     report = V2CReport(out, video, info, truth, scores, timings, messages)

@@ -62,3 +62,33 @@ def test_estimate_cameras_scores_exports_and_names_the_method(micro_model_dir, t
     assert "matches" not in written and (tmp_path / "out" / "video.mp4").is_file()
     with pytest.raises(IntrinsicsError, match="field of view"):
         estimate_cameras(pipe, CLIP, num_frames=3, intrinsics=Intrinsics.centred_at(1e6), matches="none")
+
+
+def test_padded_bars_are_not_points(micro_model_dir, tmp_path):
+    """fit='pad' on a portrait video: the black bars get no points (viewer or exports); cameras are unchanged."""
+    import trimesh
+
+    from jog3r.io.video import write_video
+    from jog3r.jobs.load import padded_content_box
+    from jog3r.viz.viewer import select_points
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(4, 3, 64, 32, generator=g) * 0.6 + 0.2  # portrait 32 x 64, textured, never black
+    video = write_video(tmp_path / "portrait.mp4", frames, fps=8)
+    pipe = JOG3RPipeline.from_pretrained(micro_model_dir)
+    H, W = pipe.resolution
+    report = estimate_cameras(pipe, video, num_frames=4, matches="none", fit="pad", export_dir=tmp_path / "out")
+    box = report.info.content_box
+    assert box == padded_content_box((64, 32), (H, W)) and box[1] > 0 and box[3] < W  # bars left and right
+    recon = report.reconstruction
+    inside = torch.zeros(H, W, dtype=torch.bool)
+    inside[box[0]:box[2], box[1]:box[3]] = True
+    assert torch.isfinite(recon.pts3d[:, inside]).all() and torch.isnan(recon.pts3d[:, ~inside]).all()
+    assert torch.isnan(recon.conf[:, ~inside]).all() and torch.isfinite(recon.cam2world).all()
+    xyz, _ = select_points(recon, keep_percent=100.0, max_points=10**9)
+    assert len(xyz) == 4 * int(inside.sum())  # every content pixel, no bar pixel
+    ply = trimesh.load(tmp_path / "out" / "pointcloud.ply")
+    assert 0 < len(ply.vertices) <= 4 * int(inside.sum())
+    crop = estimate_cameras(pipe, video, num_frames=4, matches="none")
+    assert crop.info.content_box is None and torch.isfinite(crop.reconstruction.pts3d).all()
