@@ -56,7 +56,6 @@ def test_exact_correspondences_give_the_poses_to_a_fraction_of_a_degree(noisy_sc
     out, info = joint_align(recon, None, scene.pointmaps, matches=exact_matches(scene))
     after = pose_metrics(out.cam2world, scene.cam2world, pairs="all")
     assert info["status"] == "aligned" and info["pairs"] == 18
-    assert info["rotation_pairs"] == 18 and info["rotation_residual_deg"] < 0.5  # the init averages every pair
     assert float(after["Rot. err."]) < 0.1 < float(before["Rot. err."])
     assert float(after["Trans. err."]) < 0.5 < float(before["Trans. err."])
     assert float(after["mAA@30"]) > 98
