@@ -323,12 +323,14 @@ def average_rotations(rotations: np.ndarray, poses: dict[tuple[int, int], dict],
         for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist())):
             A[k, :, 3 * i:3 * i + 3] = C[i].T
             A[k, :, 3 * j:3 * j + 3] = -C[i].T
-        A = A[:, :, 3:].reshape(-1, 3 * (num - 1))  # frame 0 fixed
-        sw = wts.sqrt().repeat_interleave(3)
-        w = torch.linalg.lstsq(A * sw[:, None], -(r.reshape(-1) * sw)).solution
-        if not bool(torch.isfinite(w).all()):
+        A = A[:, :, 3:].reshape(-1, 3 * (num - 1)).numpy()  # frame 0 fixed
+        sw = wts.sqrt().repeat_interleave(3).numpy()
+        # numpy's lstsq: torch.linalg.lstsq gave results differing by 1e-16 between identical calls, which the
+        # Levenberg-Marquardt amplified into a different minimum on one clip (docs/notes/align.md)
+        w = np.linalg.lstsq(A * sw[:, None], -(r.reshape(-1).numpy() * sw), rcond=None)[0]
+        if not np.isfinite(w).all():
             break
-        C[1:] = roma.rotvec_to_rotmat(w.view(-1, 3)) @ C[1:]
+        C[1:] = roma.rotvec_to_rotmat(torch.from_numpy(w).view(-1, 3)) @ C[1:]
     res = float(torch.rad2deg(residuals(C).norm(dim=1)).median())
     return C.numpy(), {"rotation_pairs": len(pairs), "rotation_residual_deg": res}
 
