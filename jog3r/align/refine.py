@@ -90,9 +90,10 @@ class RefineConfig:
     """Huber threshold of the centre solve, in robust standard deviations (1.4826 MAD) of the residual norms."""
     rotation_averaging: bool = False
     """Start the joint alignment from rotations averaged over every matched pair (:func:`average_rotations`,
-    started from the chain) instead of the chain of consecutive pairs alone (:func:`chain_cameras`). Off: on the
-    RealEstate10K clips it scored 88.52 / 88.87 / 89.09 mAA@30 in one replay but 87.18 / 88.87 / 85.19 in
-    ``jog3r eval``, one clip moving 72 <-> 96 between runs (``docs/notes/align.md``). Only
+    started from the chain) instead of the chain of consecutive pairs alone (:func:`chain_cameras`). Off until
+    ``jog3r eval`` confirms it: on the RealEstate10K clips a replay of the benchmark's calls gives 87.39 / 88.87 /
+    89.08 mAA@30 (the chain 86.98 / 85.10 / 85.97); an eval before a determinism fix gave 87.18 / 88.87 / 85.19
+    (``docs/notes/align.md``). Only
     :func:`jog3r.align.joint.joint_align` reads it; :func:`refine_with_matches` keeps the chain."""
 
     def __post_init__(self) -> None:
