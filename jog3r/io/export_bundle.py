@@ -65,7 +65,8 @@ _CONVENTIONS = (
     "images/frame_NNNNN.png: the RGB frames the cameras belong to ({W}x{H}), NNNNN = source frame number "
     "(1-based).",
     "depth/frame_NNNNN.png: 16-bit z-depth (along camera +z): depth = value / {depth_scale:.9g} scene units, "
-    "0 = invalid; depth/depth.npz: depth [F,H,W] float32, conf [F,H,W], K [F,3,3], "
+    "0 = invalid; depth/depth.npz: depth [F,H,W] float32, conf [F,H,W] (both NaN at pixels without a point, e.g. "
+    "the bars of fit='pad'), K [F,3,3], "
     "cam2world [F,4,4] (OpenCV), png_scale, frame_indices [F] (0-based source frames).",
 )
 

@@ -252,8 +252,9 @@ def count_source_frames(source: str | Path) -> int:
 
 def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16) -> tuple[int, bool]:
     """``--frames N|all`` -> ``(N, long)``: the frame count to sample and whether it needs the long-video V2C (more
-    than ``model_frames``), checked against :data:`jog3r.long_v2c.MAX_FRAMES` without decoding the video (``all``
-    counts the source's frames).
+    than ``model_frames`` frames exist to sample: ``N`` on a video at least that long, its own length on a shorter
+    one), checked against :data:`jog3r.long_v2c.MAX_FRAMES` without decoding the video (``all`` counts the
+    source's frames).
 
     Raises:
         ValueError: not a number nor ``all``, or a count outside ``[2, MAX_FRAMES]`` (one line, with the limit).
@@ -267,15 +268,21 @@ def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16
         except ValueError:
             raise ValueError(f"--frames must be a number of frames or 'all', got {frames!r}") from None
     check_long_frame_count(n)
-    return n, n > model_frames
+    available = n
+    if text != "all":  # a request beyond the source's length samples every frame: long only if those are many
+        try:
+            available = min(n, count_source_frames(source))
+        except Exception:  # unreadable or missing: the loader reports it with its own one-line error
+            available = n
+    return n, available > model_frames
 
 
 def drop_padding(recon: Reconstruction, box: tuple[int, int, int, int]) -> Reconstruction:
-    """The reconstruction without the points of padded pixels: ``pts3d`` and ``conf`` set to NaN outside ``box``.
+    """The reconstruction without the points of padded pixels: ``pts3d``, ``conf`` and ``depth`` set to NaN outside
+    ``box`` (the depth PNGs then hold 0 = invalid there).
 
     The viewer's and the exports' point selection skip non-finite points (:func:`jog3r.io.scene.confidence_cut`
-    ignores them too), so the black bars of ``fit="pad"`` never become points; cameras, intrinsics and depth maps
-    are unchanged.
+    ignores them too), so the black bars of ``fit="pad"`` never become points; cameras and intrinsics are unchanged.
 
     Args:
         recon: a reconstruction at the model's size ``H x W``.
@@ -295,6 +302,7 @@ def drop_padding(recon: Reconstruction, box: tuple[int, int, int, int]) -> Recon
     inside[top:bottom, left:right] = True
     nan = torch.tensor(float("nan"), dtype=recon.conf.dtype, device=recon.conf.device)
     return dataclasses.replace(recon, conf=torch.where(inside, recon.conf, nan),
+                               depth=torch.where(inside, recon.depth, nan.to(recon.depth.dtype)),
                                pts3d=torch.where(inside[..., None], recon.pts3d, nan.to(recon.pts3d.dtype)))
 
 

@@ -86,9 +86,22 @@ def test_padded_bars_are_not_points(micro_model_dir, tmp_path):
     inside[box[0]:box[2], box[1]:box[3]] = True
     assert torch.isfinite(recon.pts3d[:, inside]).all() and torch.isnan(recon.pts3d[:, ~inside]).all()
     assert torch.isnan(recon.conf[:, ~inside]).all() and torch.isfinite(recon.cam2world).all()
+    assert torch.isnan(recon.depth[:, ~inside]).all() and torch.isfinite(recon.depth[:, inside]).all()
+    import imageio.v3 as iio
+    png = iio.imread(sorted((tmp_path / "out" / "depth").glob("*.png"))[0])
+    assert (png[~inside.numpy()] == 0).all() and (png[inside.numpy()] > 0).any()  # 0 = invalid in the bars
     xyz, _ = select_points(recon, keep_percent=100.0, max_points=10**9)
     assert len(xyz) == 4 * int(inside.sum())  # every content pixel, no bar pixel
     ply = trimesh.load(tmp_path / "out" / "pointcloud.ply")
     assert 0 < len(ply.vertices) <= 4 * int(inside.sum())
     crop = estimate_cameras(pipe, video, num_frames=4, matches="none")
     assert crop.info.content_box is None and torch.isfinite(crop.reconstruction.pts3d).all()
+
+
+def test_more_frames_than_the_video_has_stays_on_the_short_path(tmp_path):
+    """--frames 100 on a 16-frame clip samples its 16 frames with the 16-frame V2C, not the long-video one."""
+    from jog3r.jobs.v2c import resolve_frames
+    assert resolve_frames(CLIP, 100) == (100, False)
+    assert resolve_frames(CLIP, "all") == (16, False)
+    assert resolve_frames(CLIP, 12) == (12, False)
+    assert resolve_frames(tmp_path / "missing.mp4", 40) == (40, True)  # the loader reports the missing file
