@@ -123,6 +123,12 @@ class Met3R(Common):
     """Frames to sample (default: the model's 16)."""
 
 
+
+def _round(value, digits: int = 2):
+    """A float rounded for printing (anything else as is)."""
+    return round(value, digits) if isinstance(value, float) else value
+
+
 def _check_out(out: Path, overwrite: bool) -> None:
     """The output folder must not exist, be empty, or ``--overwrite`` must be given (checked before any work)."""
     if out.exists() and not out.is_dir():
@@ -181,13 +187,18 @@ def run_v2c(opts: V2C) -> dict:
     if opts.frames is not None:  # --frames N|all: refused above the long-video limit before the model loads
         if opts.num_frames is not None or opts.stride is not None:
             raise ValueError("give --frames or --num-frames / --stride, not both")
-        from jog3r.jobs.v2c import resolve_frames
+        from jog3r.jobs.v2c import count_source_frames, resolve_frames
         num_frames, long = resolve_frames(opts.video, opts.frames)
         if long and opts.matches == "none":
             raise ValueError("the long-video V2C (--frames above 16) always uses correspondences; drop --matches none")
     pipe = _pipeline(opts)
     if long:
         from tqdm import tqdm
+
+        from jog3r.long_v2c import estimate_long_cost
+        cost = estimate_long_cost(pipe, min(num_frames, count_source_frames(opts.video)))
+        print(f"long-video V2C: {cost['windows']} windows, estimated {cost['seconds']:.0f} s and "
+              f"{cost['memory_mb']} MB (CPU seconds on a quiet machine; a loaded one takes 2-3x longer)", flush=True)
         bar = tqdm(total=100, desc="v2c", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]")
 
         def progress(fraction: float, description: str) -> None:
@@ -211,7 +222,7 @@ def run_v2c(opts: V2C) -> dict:
     if report.output.match_info is not None:
         info_m = report.output.match_info
         print(f"correspondences: {info_m['matches']} in {info_m['pairs']} frame pairs, {info_m['status']}; point cloud "
-              f"reprojection error (median, px): {info_m.get('cloud_reprojection_px')}")
+              f"reprojection error (median, px): {_round(info_m.get('cloud_reprojection_px'))}")
     if report.scores is not None:
         print("pose metrics (all pairs): " + ", ".join(f"{k} {v:.2f}" for k, v in report.scores.all.items()))
     print(f"wrote {opts.out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -258,7 +259,7 @@ def test_train_on_a_full_disk_is_a_clear_error(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
 
 
-def test_v2c_frames_above_the_model_runs_the_long_video_v2c(weights, tmp_path):
+def test_v2c_frames_above_the_model_runs_the_long_video_v2c(weights, tmp_path, capsys):
     """``--frames 24`` (more than the model's frames) -> windows + one global alignment, one camera per frame;
     ``--frames`` above the limit is refused before the model loads (no weights needed)."""
     from jog3r.io.video import read_video, write_video
@@ -267,6 +268,9 @@ def test_v2c_frames_above_the_model_runs_the_long_video_v2c(weights, tmp_path):
     video = write_video(tmp_path / "long.mp4", frames, fps=8)
     out = tmp_path / "o"
     main(["v2c", str(video), "--weights", str(weights), "--out", str(out), "--frames", "all"])
+    printed = capsys.readouterr().out
+    assert re.search(r"long-video V2C: \d+ windows, estimated \d+ s and \d+ MB", printed), printed  # quoted first
+    assert re.search(r"reprojection error \(median, px\): [0-9.]+\n", printed) and not re.search(r"px\): \d+\.\d{3}", printed)
     cams = read_re10k(out / "cameras_re10k.txt", (32, 48))
     assert cams.cam2world.shape == (24, 4, 4) and torch.isfinite(cams.cam2world).all()
     metrics = json.loads((out / "metrics.json").read_text())
