@@ -37,8 +37,8 @@ of every residual block by forward-mode autodiff over its few local unknowns (``
 pair / edge view by one GEMM; the correspondence depths are eliminated (1 x 1 blocks). A step is kept only if the
 objective decreases.
 
-Init: rotations chained over consecutive frames (optionally then robustly averaged over every matched pair:
-:func:`jog3r.align.refine.average_rotations`, ``RefineConfig.rotation_averaging``, off), and centres from robust
+Init: rotations chained over consecutive frames, then robustly averaged over every matched pair
+(:func:`jog3r.align.refine.average_rotations`; ``RefineConfig.rotation_averaging``, on by default), and centres from robust
 translation averaging of the two-view geometry of the correspondences (:mod:`jog3r.align.refine`, steps 2-4) with
 the point-map alignment's intrinsics and scale; correspondence depths by a few 1-D Gauss-Newton steps with the
 cameras fixed.

@@ -88,12 +88,12 @@ class RefineConfig:
     ``info["weak_steps"]`` and warned about (e.g. frames sampled far apart in a long video); its pose is used."""
     huber_scale: float = 1.5
     """Huber threshold of the centre solve, in robust standard deviations (1.4826 MAD) of the residual norms."""
-    rotation_averaging: bool = False
+    rotation_averaging: bool = True
     """Start the joint alignment from rotations averaged over every matched pair (:func:`average_rotations`,
-    started from the chain) instead of the chain of consecutive pairs alone (:func:`chain_cameras`). Off until
-    ``jog3r eval`` confirms it: on the RealEstate10K clips a replay of the benchmark's calls gives 87.39 / 88.87 /
-    89.08 mAA@30 (the chain 86.98 / 85.10 / 85.97); an eval before a determinism fix gave 87.18 / 88.87 / 85.19
-    (``docs/notes/align.md``). Only
+    started from the chain) instead of the chain of consecutive pairs alone (:func:`chain_cameras`; ``False``).
+    ``jog3r eval --synth-test 4 --t2v-prompts 0`` on the RealEstate10K clips: mAA@30 87.39 / 88.87 / 89.08 and
+    synthetic 28.70 (the chain 86.98 / 85.10 / 85.97 and 25.78), the same as a replay of the benchmark's calls; an
+    eval before a determinism fix gave 87.18 / 88.87 / 85.19 (``docs/notes/align.md``). Only
     :func:`jog3r.align.joint.joint_align` reads it; :func:`refine_with_matches` keeps the chain."""
 
     def __post_init__(self) -> None:

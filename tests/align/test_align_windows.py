@@ -9,6 +9,7 @@ import torch
 
 from jog3r.align import ALIGN_PRESETS, fit
 from jog3r.align.joint import JointConfig, joint_align
+from jog3r.align.refine import RefineConfig
 from jog3r.align.synthetic import make_scene
 from jog3r.align.windows import WindowedAligner, plan_windows
 from jog3r.long_v2c import MAX_FRAMES, check_long_frame_count
@@ -83,8 +84,9 @@ def test_one_window_reproduces_the_dense_solver(clip40):
     m8 = [m for m in matches if m[1] < 10]
     pm = _sub(scene, [(0, f) for f in range(1, 10)], 0)
     recon, _ = fit(pm, scene.images[:10], ALIGN_PRESETS["jog3r"])
-    dense, dinfo = joint_align(recon, None, pm, matches=m8, match_scale=UP)
-    acc = WindowedAligner(10, (48, 64), rotation_fallback=False, rotation_averaging=False)  # joint_align's init
+    chain = JointConfig(matching=RefineConfig(rotation_averaging=False))  # both start from the chained rotations
+    dense, dinfo = joint_align(recon, None, pm, chain, matches=m8, match_scale=UP)
+    acc = WindowedAligner(10, (48, 64), rotation_fallback=False, rotation_averaging=False)
     acc.add_window(0, recon, pm)
     sparse, sinfo = acc.solve(m8, UP)
     assert sinfo["loss"][-1] == pytest.approx(dinfo["loss"][-1], rel=1e-4)
