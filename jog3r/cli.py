@@ -123,7 +123,6 @@ class Met3R(Common):
     """Frames to sample (default: the model's 16)."""
 
 
-
 def _round(value, digits: int = 2):
     """A float rounded for printing (anything else as is)."""
     return round(value, digits) if isinstance(value, float) else value

@@ -14,6 +14,7 @@ import math
 import roma
 import torch
 
+from jog3r.geometry.registration import register_points
 from jog3r.types import PairwisePointmaps
 
 logger = logging.getLogger(__name__)
@@ -173,8 +174,9 @@ def relative_pose_loss(
     For each pair ``(i, j)``: the true points of frame ``i`` (in camera ``i``) are registered onto the predicted
     view 1 and the true points of frame ``j`` in camera ``j`` (``inverse(gt_other_to_ref)`` applied to
     ``gt_pts3d_in_other_view``) onto the predicted view 2 by confidence-weighted Umeyama (with scale;
-    :func:`roma.rigid_points_registration`, differentiable). The relative pose ``T1^-1 o T2`` (camera ``j`` ->
-    camera ``i`` as the prediction has it, a common rigid error of the prediction's frame cancels) is compared with
+    :func:`jog3r.geometry.registration.register_points`, differentiable). The relative pose ``T1^-1 o T2``
+    (camera ``j`` -> camera ``i`` as the prediction has it, a common rigid error of the prediction's frame cancels)
+    is compared with
     ``gt_other_to_ref``: ``||R - R_gt||_F`` (chordal, ``2 sqrt(2) sin(theta / 2)`` for a rotation error
     ``theta``) plus ``||t / |t| - t_gt / |t_gt|||`` (chord between the translation directions), the latter only
     for pairs whose true baseline is at least ``min_baseline`` times the mean distance of frame ``i``'s points.
@@ -206,8 +208,8 @@ def relative_pose_loss(
         y2 = torch.einsum("nji,nkj->nki", r_gt, x2 - t_gt[:, None])  # frame j's points in camera j
         w1 = pred.conf.detach().float().flatten(0, 1).flatten(1) * m1
         w2 = pred.conf_in_other_view.detach().float().flatten(0, 1).flatten(1) * m2
-        r1, t1, s1 = roma.rigid_points_registration(x1, p1, weights=w1, compute_scaling=True)
-        r2, t2, _ = roma.rigid_points_registration(y2, p2, weights=w2, compute_scaling=True)
+        r1, t1, s1 = register_points(x1, p1, w1)
+        r2, t2, _ = register_points(y2, p2, w2)
         r_rel = r1.transpose(-1, -2) @ r2  # camera j -> camera i in the prediction, registered on view 1
         t_rel = (r1.transpose(-1, -2) @ (t2 - t1)[..., None])[..., 0] / s1[:, None]
         rot_chord = (r_rel - r_gt).flatten(1).norm(dim=-1)
