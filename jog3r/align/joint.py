@@ -239,6 +239,35 @@ def _pm_block(Rf, cf, kf, uv, ldf, df, Re, te, se, X, jacobian=True):
 
 
 # ---------------------------------------------------------------------------------------------- problem
+
+def sample_pointmap_pixels(pm: PairwisePointmaps, k: int, gen: torch.Generator):
+    """The point-map term's samples: for every edge view (``(i, j)``'s view 1 in frame ``i``, view 2 in frame ``j``)
+    ``k`` pixels drawn at random among its ``4 k`` most confident finite ones (weight ``log conf``).
+
+    Args:
+        pm: point maps of one video (batch 1), ``pts3d`` ``[1, E, H, W, 3]``, ``conf`` ``[1, E, H, W]``.
+        k: pixels per edge view.
+        gen: the generator of the draws (consumed in edge, then view order).
+
+    Yields:
+        dicts ``{"e": edge, "f": frame, "uv": [k, 2] float64 pixel centres, "X": [k, 3] float64 points,
+        "w": [k] weights, "pick": [k] flat pixel indices}``; edge views without a usable pixel are skipped.
+    """
+    W = pm.pts3d.shape[-2]
+    for e, (i, j) in enumerate(pm.edges.tolist()):
+        for frame, pts, conf in ((i, pm.pts3d[0, e], pm.conf[0, e]),
+                                 (j, pm.pts3d_in_other_view[0, e], pm.conf_in_other_view[0, e])):
+            pts = pts.double().cpu().reshape(-1, 3)
+            w = conf.double().cpu().reshape(-1).clamp(min=1.0).log()
+            ok = torch.isfinite(pts).all(-1) & (w > 0)
+            idx = torch.nonzero(ok).flatten()
+            if idx.numel() == 0:
+                continue
+            top = idx[torch.argsort(w[idx], descending=True)[: 4 * k]]
+            pick = top[torch.randperm(top.numel(), generator=gen)[:k]]
+            uv = torch.stack(((pick % W).double() + 0.5, (pick // W).double() + 0.5), -1)
+            yield {"e": e, "f": frame, "uv": uv, "X": pts[pick], "w": w[pick], "pick": pick}
+
 class _Problem:
     """State and normal equations of :func:`joint_align` (float64 on the CPU)."""
 
@@ -296,23 +325,11 @@ class _Problem:
     def _init_pointmaps(self, pm: PairwisePointmaps) -> None:
         H, W = self.H, self.W
         gen = torch.Generator().manual_seed(0)
-        edges = pm.edges.tolist()
-        for e, (i, j) in enumerate(edges):
-            for frame, pts, conf in ((i, pm.pts3d[0, e], pm.conf[0, e]), (j, pm.pts3d_in_other_view[0, e],
-                                                                          pm.conf_in_other_view[0, e])):
-                pts = pts.double().cpu().reshape(-1, 3)
-                w = conf.double().cpu().reshape(-1).clamp(min=1.0).log()
-                ok = torch.isfinite(pts).all(-1) & (w > 0)
-                idx = torch.nonzero(ok).flatten()
-                if idx.numel() == 0:
-                    continue
-                top = idx[torch.argsort(w[idx], descending=True)[: 4 * self.cfg.pm_pixels]]
-                pick = top[torch.randperm(top.numel(), generator=gen)[: self.cfg.pm_pixels]]
-                uv = torch.stack(((pick % W).double() + 0.5, (pick // W).double() + 0.5), -1)
-                self.pm.append({"e": e, "f": frame, "uv": uv, "X": pts[pick], "w": w[pick],
-                                "b": _grid_basis(uv, (H, W), self.cfg.grid),
-                                "ld": self.log_d_pm[frame].reshape(-1)[pick]})
-        self._batch_pointmaps(len(edges))
+        for sample in sample_pointmap_pixels(pm, self.cfg.pm_pixels, gen):
+            pick = sample.pop("pick")
+            self.pm.append({**sample, "b": _grid_basis(sample["uv"], (H, W), self.cfg.grid),
+                            "ld": self.log_d_pm[sample["f"]].reshape(-1)[pick]})
+        self._batch_pointmaps(int(pm.edges.shape[0]))
 
     def _batch_pointmaps(self, num_edges: int) -> None:
         """Concatenate the point-map samples of ``self.pm`` (one dict per edge view) and start each edge's

@@ -54,6 +54,7 @@ from jog3r.align.joint import (
     _Problem,
     cloud_reprojection_px,
     levenberg_marquardt,
+    sample_pointmap_pixels,
 )
 from jog3r.align.refine import (
     RefineConfig,
@@ -293,21 +294,9 @@ class WindowedAligner:
         k = self.cfg.pm_pixels
         if self.cfg.w_pm <= 0 or k <= 0:
             return
-        W = self.W
-        for e, (i, j) in enumerate(pm.edges.tolist()):
-            ge = self.num_edges + e
-            for frame, pts, conf in ((i, pm.pts3d[0, e], pm.conf[0, e]),
-                                     (j, pm.pts3d_in_other_view[0, e], pm.conf_in_other_view[0, e])):
-                pts = pts.double().cpu().reshape(-1, 3)
-                w = conf.double().cpu().reshape(-1).clamp(min=1.0).log()
-                ok = torch.isfinite(pts).all(-1) & (w > 0)
-                cand = torch.nonzero(ok).flatten()
-                if cand.numel() == 0:
-                    continue
-                top = cand[torch.argsort(w[cand], descending=True)[: 4 * k]]
-                pick = top[torch.randperm(top.numel(), generator=self._gen)[:k]]
-                uv = torch.stack(((pick % W).double() + 0.5, (pick // W).double() + 0.5), -1)
-                self.pm_groups.append({"e": ge, "f": start + frame, "uv": uv, "X": pts[pick], "w": w[pick]})
+        for sample in sample_pointmap_pixels(pm, k, self._gen):
+            del sample["pick"]
+            self.pm_groups.append({**sample, "e": self.num_edges + sample["e"], "f": start + sample["f"]})
         self.num_edges += int(pm.edges.shape[0])
 
     def reconstruction(self, cam2world: torch.Tensor | None = None) -> Reconstruction:
