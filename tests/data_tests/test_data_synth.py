@@ -92,6 +92,28 @@ def test_paths_are_walkthrough_like_and_collision_free(seed):
     assert min(space.clearance_at(p[:2]) for p in pos) > 0.3  # inside the walkable area, never in furniture
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_long_paths_walk_instead_of_panning_in_place(seed):
+    """A 240-frame clip walks (issue 16's long benchmark): before, the single-segment search could not fit a walk
+    of that length in a room and fell back to a pan in place (centimetres of translation: no observable baseline)."""
+    rng = np.random.default_rng(seed)
+    scene = build_scene(rng, outdoor_prob=0.0, texture_size=32)
+    c2w, kind = sample_path(rng, scene, 240, (1.2, 1.7))
+    assert kind == "walk"
+    pos = c2w[:, :3, 3].numpy()
+    step = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+    assert step.max() < 0.35
+    assert step.sum() > 2.0  # metres walked (a pan in place stays within a few centimetres)
+    assert np.linalg.norm(pos[:, :2] - pos[0, :2], axis=1).max() > 0.5
+    rel_rot = c2w[:-1, :3, :3].transpose(1, 2) @ c2w[1:, :3, :3]
+    angle = torch.rad2deg(torch.arccos(((rel_rot.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)))
+    assert angle.max() < 7.0
+    assert ((pos[:, 2] > 1.1) & (pos[:, 2] < 1.8)).all()  # the per-frame height and pitch drifts stay bounded
+    assert (c2w[:, :3, 1].numpy()[:, 2] < -0.9).all()
+    space = FreeSpace(scene)
+    assert min(space.clearance_at(p[:2]) for p in pos) > 0.3
+
+
 def test_stream_is_worker_seeded_and_deterministic():
     cfg = SynthConfig(height=16, width=24, num_frames=2)
     names = [c.name for c in SynthClipStream(cfg, base_seed=5, num_clips=3)]

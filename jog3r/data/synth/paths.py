@@ -26,6 +26,10 @@ PATH_KINDS = ("dolly", "turn", "pan", "truck", "orbit")
 
 _CELL = 0.05  # metres per free-space grid cell
 
+LONG_WALK_FRAMES = 48
+"""Paths longer than this are walks of several segments (:func:`_long_walk`); one segment of a RealEstate10K-like
+kind rarely stays inside a room for more frames, and the single-segment search then fell back to a pan in place."""
+
 
 def intrinsics(rng: np.random.Generator, height: int, width: int, hfov_deg: tuple[float, float],
                pixel_aspect: tuple[float, float]) -> torch.Tensor:
@@ -139,6 +143,42 @@ def _simulate(rng: np.random.Generator, kind: str, n: int, start: np.ndarray, ya
     return xy, yaw
 
 
+def _long_walk(rng: np.random.Generator, space: FreeSpace, n: int, start: np.ndarray, speed_scale: float,
+               min_clearance: float, min_ahead: float = 1.0, tries: int = 30):
+    """A walk of ``n`` frames through free space, built from segments of 20-40 frames, or None.
+
+    Each segment is a forward dolly, a walking turn or a lateral truck (the moving kinds of
+    :data:`PATH_KINDS`) that starts at the previous segment's last position and heading, keeps ``min_clearance``
+    and ends looking across at least ``min_ahead`` metres of floor. When no segment fits (a corner), the camera
+    turns in place towards the most open heading (a short pan), then walks on. Returns ``(xy [n, 2], yaw [n])``.
+    """
+    deg = math.pi / 180
+    headings = np.linspace(0, 2 * math.pi, 36, endpoint=False)
+    yaw0 = float(headings[int(np.argmax([space.view_distance(start, h) for h in headings]))])
+    xy, yaw = [np.asarray(start, dtype=np.float64)], [yaw0]
+    while len(xy) < n:
+        seg_len = min(int(rng.integers(20, 41)), n - len(xy)) + 1  # + the shared first frame
+        for _ in range(tries):
+            kind = str(rng.choice(["dolly", "turn", "truck"], p=[0.5, 0.3, 0.2]))
+            sxy, syaw = _simulate(rng, kind, seg_len, xy[-1], yaw[-1], xy[-1], speed_scale)
+            if kind == "dolly" and (sxy[-1] - sxy[0]) @ np.array([math.cos(yaw[-1]), math.sin(yaw[-1])]) < 0:
+                continue  # walk forwards: a long backward dolly leaves the room behind the camera
+            if min(space.clearance_at(p) for p in sxy) >= min_clearance and \
+                    space.view_distance(sxy[-1], syaw[-1]) >= min_ahead:
+                break
+        else:  # turn in place towards the most open heading, 1.5-3 deg per frame
+            target = float(headings[int(np.argmax([space.view_distance(xy[-1], h) for h in headings]))])
+            delta = (target - yaw[-1] + math.pi) % (2 * math.pi) - math.pi
+            steps = max(2, int(abs(delta) / (float(rng.uniform(1.5, 3.0)) * deg)) + 1)  # cut to n at the end
+            if abs(delta) < 1e-6 or space.view_distance(xy[-1], target) < min_ahead:
+                return None
+            sxy = np.repeat(xy[-1][None], steps + 1, 0)
+            syaw = yaw[-1] + delta * np.linspace(0, 1, steps + 1)
+        xy.extend(sxy[1:])
+        yaw.extend(syaw[1:])
+    return np.stack(xy[:n]), np.asarray(yaw[:n])
+
+
 def sample_path(rng: np.random.Generator, scene: Scene, n_frames: int, height_range: tuple[float, float],
                 speed_scale: float = 1.0, min_clearance: float = 0.35, min_view_distance: float = 2.4,
                 tries: int = 60, look_at: tuple[float, float] | None = None) -> tuple[torch.Tensor, str]:
@@ -154,10 +194,12 @@ def sample_path(rng: np.random.Generator, scene: Scene, n_frames: int, height_ra
         min_view_distance: metres of open floor required ahead of the first, middle and last camera (capped at
             60% of the walkable area's longer side, so small rooms still get walks).
         tries: attempts before falling back to a slow pan at the most open spot.
-        look_at: ``(x, y)`` the first view heads towards (default: a random open point at least 2 m away).
+        look_at: ``(x, y)`` the first view heads towards (default: a random open point at least 2 m away); not
+            used by walks longer than :data:`LONG_WALK_FRAMES`, which start along the most open heading.
 
     Returns:
-        ``(cam2world [F, 4, 4] float32 OpenCV, path kind)``.
+        ``(cam2world [F, 4, 4] float32 OpenCV, path kind)``; the kind is one of :data:`PATH_KINDS`, or ``"walk"``
+        for a path of several segments (``F > LONG_WALK_FRAMES``).
     """
     space = FreeSpace(scene)
     deg = math.pi / 180
@@ -169,6 +211,16 @@ def sample_path(rng: np.random.Generator, scene: Scene, n_frames: int, height_ra
     x0, y0, x1, y1 = scene.free_space
     min_view_distance = min(min_view_distance, 0.6 * max(x1 - x0, y1 - y0))
     found = False
+    if n_frames > LONG_WALK_FRAMES:  # long clips: a walk of segments (shorter clips keep their exact draw below)
+        for _ in range(tries):
+            start = space.random_point(rng, min_clearance + 0.1)
+            if start is None:
+                break
+            walk = _long_walk(rng, space, n_frames, start, speed_scale, min_clearance)
+            if walk is not None:
+                (xy, yaw), kind, found = walk, "walk", True
+                break
+        tries = 0 if found else tries
     for _ in range(tries):
         kind = str(kinds[rng.choice(len(kinds), p=prob)])
         start = space.random_point(rng, min_clearance + 0.1)
@@ -196,6 +248,9 @@ def sample_path(rng: np.random.Generator, scene: Scene, n_frames: int, height_ra
     jitter = [_smooth_noise(rng, n_frames, s) for s in (0.004, 0.004, 0.004, 0.25 * deg, 0.2 * deg, 0.15 * deg)]
     z = z0 + np.cumsum(np.r_[0.0, np.full(n_frames - 1, rng.normal(0, 0.004))]) + jitter[2]
     pitch = pitch0 + np.cumsum(np.r_[0.0, np.full(n_frames - 1, rng.normal(0, 0.2) * deg)]) + jitter[4]
+    if n_frames > LONG_WALK_FRAMES:  # the drifts are per frame: bound them on long walks (no floor or ceiling views)
+        z = np.clip(z, *height_range)
+        pitch = np.clip(pitch, -20 * deg, 12 * deg)
     mats = [look_matrix((xy[i, 0] + jitter[0][i], xy[i, 1] + jitter[1][i], z[i]), yaw[i] + jitter[3][i],
                         pitch[i], roll0 + jitter[5][i]) for i in range(n_frames)]
     return torch.tensor(np.stack(mats), dtype=torch.float32), kind
