@@ -677,7 +677,8 @@ def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: 
     poses = pair_poses(recon, matches, cfg.matching, match_scale=scale)
     c2w, chain_info = chain_cameras(recon, poses)
     if cfg.matching.rotation_averaging:
-        c2w[:, :3, :3], rot_info = average_rotations(c2w[:, :3, :3], poses)
+        c2w[:, :3, :3], rot_info = average_rotations(c2w[:, :3, :3], poses,
+                                                     match_weights=cfg.matching.rotation_match_weights)
         chain_info.update(rot_info)
     c2w[:, :3, 3], centre_info = solve_centres(recon, c2w[:, :3, :3], poses, cfg.matching)
     info.update(chain_info)

@@ -95,6 +95,12 @@ class RefineConfig:
     synthetic 28.70 (the chain 86.98 / 85.10 / 85.97 and 25.78), the same as a replay of the benchmark's calls; an
     eval before a determinism fix gave 87.18 / 88.87 / 85.19 (``docs/notes/align.md``). Only
     :func:`jog3r.align.joint.joint_align` reads it; :func:`refine_with_matches` keeps the chain."""
+    rotation_match_weights: bool = False
+    """In the rotation averaging, weight each pair by the square root of its verified inlier count ``n_ij``
+    (``pose["matches"]``) times its Huber weight, instead of weighting every pair alike (``False``): a two-view
+    rotation from 30 matches on a blurred close-up is less certain than one from 300 (the standard error of a
+    least-squares estimate falls as ``1 / sqrt(n)``; ``sqrt(n)`` is the milder of the weights tried, see
+    ``docs/notes/align.md``, issue 15 follow-up). Only :func:`jog3r.align.joint.joint_align` reads it."""
 
     def __post_init__(self) -> None:
         if self.window < 1 or (self.upsample is not None and self.upsample < 1) or self.min_side < 1:
@@ -228,25 +234,27 @@ def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None
 
     Returns:
         ``{(i, j): pose}`` with ``pose["kind"]`` ``"rotation"`` (no parallax: ``R`` only), ``"essential"`` (``R``
-        and unit ``t`` with ``x_j ~ R x_i + t`` in camera coordinates) or ``"failed"``, and ``parallax_px``.
+        and unit ``t`` with ``x_j ~ R x_i + t`` in camera coordinates) or ``"failed"``, ``parallax_px`` and
+        ``matches`` (the pair's correspondence count, int).
     """
     cfg = config or RefineConfig()
     K = recon.K.double().cpu().numpy().copy()
     K[:, :2] *= match_scale
     out = {}
     for i, j, a, b in matches:
+        n = len(a)
         na = (a - K[i, :2, 2]) / np.diag(K[i])[:2]
         nb = (b - K[j, :2, 2]) / np.diag(K[j])[:2]
         focal = float(np.sqrt(K[i, 0, 0] * K[i, 1, 1]))
         R_rot, parallax = _rotation_only(na, nb, focal)
         if parallax < cfg.min_parallax_px:
-            out[(i, j)] = {"kind": "rotation", "R": R_rot, "parallax_px": parallax}
+            out[(i, j)] = {"kind": "rotation", "R": R_rot, "parallax_px": parallax, "matches": n}
             continue
         pose = _essential_pose(na, nb, focal, cfg.ransac_px)
         if pose is None:
-            out[(i, j)] = {"kind": "failed", "parallax_px": parallax}
+            out[(i, j)] = {"kind": "failed", "parallax_px": parallax, "matches": n}
             continue
-        out[(i, j)] = {"kind": "essential", "R": pose[0], "t": pose[1], "parallax_px": parallax}
+        out[(i, j)] = {"kind": "essential", "R": pose[0], "t": pose[1], "parallax_px": parallax, "matches": n}
     return out
 
 
@@ -283,7 +291,7 @@ def chain_cameras(recon: Reconstruction, poses: dict[tuple[int, int], dict]) -> 
 
 
 def average_rotations(rotations: np.ndarray, poses: dict[tuple[int, int], dict], iters: int = 10,
-                      huber_deg: float = 1.0) -> tuple[np.ndarray, dict]:
+                      huber_deg: float = 1.0, match_weights: bool = False) -> tuple[np.ndarray, dict]:
     """Robust rotation averaging over every matched pair, started from ``rotations`` (e.g. :func:`chain_cameras`).
 
     Every pair ``(i, j)`` with a two-view rotation ``R_ij`` (``x_j ~ R_ij x_i``: ``"essential"`` or ``"rotation"``
@@ -292,26 +300,32 @@ def average_rotations(rotations: np.ndarray, poses: dict[tuple[int, int], dict],
     Jacobian ``dr_ij = C_i^T (w_i - w_j)``) with Huber weights on ``|r_ij|`` (iteratively reweighted least
     squares, the L2 step of Chatterjee and Govindu's robust relative-rotation averaging), ``iters`` steps.
     A chain uses only the consecutive pairs, so one bad step rotates every later frame; the longer pairs average
-    that out.
+    that out. With ``match_weights`` each pair's weight is ``sqrt(n_ij)`` times its Huber weight (``n_ij`` =
+    ``pose["matches"]``, 1 where absent; :attr:`RefineConfig.rotation_match_weights`), so where a frame's pairs
+    disagree the better supported ones win (beyond the Huber threshold the solve is a weighted L1 fit: a weighted
+    median of the pairs' votes).
 
     Args:
         rotations: ``[F, 3, 3]`` float64 camera-to-world rotations to start from (frame 0 is kept).
         poses: output of :func:`pair_poses`.
         iters: Gauss-Newton / reweighting steps.
         huber_deg: Huber threshold on a pair's residual angle, in degrees.
+        match_weights: weight pairs by the square root of their correspondence count (see above).
 
     Returns:
         ``(rotations [F, 3, 3] float64, info)`` with ``rotation_pairs`` (the pairs used) and
         ``rotation_residual_deg`` (median pair residual after the last step).
     """
     num = rotations.shape[0]
-    pairs = [(i, j, p["R"]) for (i, j), p in sorted(poses.items()) if "R" in p and p["kind"] != "failed"]
+    pairs = [(i, j, p["R"], math.sqrt(p.get("matches", 1)) if match_weights else 1.0)
+             for (i, j), p in sorted(poses.items()) if "R" in p and p["kind"] != "failed"]
     C = torch.as_tensor(np.asarray(rotations, dtype=np.float64)).clone()
     if num < 2 or not pairs:
         return C.numpy(), {"rotation_pairs": len(pairs), "rotation_residual_deg": 0.0}
     ii = torch.tensor([p[0] for p in pairs])
     jj = torch.tensor([p[1] for p in pairs])
     Rm = torch.as_tensor(np.stack([p[2] for p in pairs]), dtype=torch.float64)
+    prior = torch.tensor([p[3] for p in pairs], dtype=torch.float64)  # evidence weights (1 without match_weights)
     thr = math.radians(huber_deg)
 
     def residuals(C: torch.Tensor) -> torch.Tensor:  # [P, 3] axis-angle
@@ -319,7 +333,7 @@ def average_rotations(rotations: np.ndarray, poses: dict[tuple[int, int], dict],
 
     for _ in range(iters):
         r = residuals(C)
-        wts = thr / r.norm(dim=1).clamp(min=thr)  # Huber IRLS weights
+        wts = prior * thr / r.norm(dim=1).clamp(min=thr)  # Huber IRLS weights, times the evidence weights
         A = torch.zeros(len(pairs), 3, 3 * num, dtype=torch.float64)
         for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist())):
             A[k, :, 3 * i:3 * i + 3] = C[i].T

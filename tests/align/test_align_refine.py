@@ -10,7 +10,7 @@ import roma
 import torch
 
 from jog3r.align.refine import (RefineConfig, average_rotations, chain_cameras, match_frames, matching_frames,
-                                refine_with_matches, solve_centres)
+                                pair_poses, refine_with_matches, solve_centres)
 from jog3r.data.synth import SynthConfig, generate_clip
 from jog3r.geometry.camera import depth_to_world_points, project, transform_points, inverse_se3
 from jog3r.metrics.pose import pose_metrics
@@ -63,6 +63,9 @@ def test_matches_are_geometrically_correct(clip):
     err = torch.cat(errors)
     # nearest-pixel depth lookup: most matches reproject within a couple of pixels
     assert float(err.median()) < 2.0
+    # the two-view poses carry each pair's correspondence count (the rotation averaging's evidence weights)
+    poses = pair_poses(_recon(clip, clip.cam2world, clip.K, clip.depth), matches)
+    assert [poses[(i, j)]["matches"] for i, j, *_ in matches] == [len(m[2]) for m in matches]
 
 
 def test_refinement_recovers_cameras(clip):
@@ -266,3 +269,34 @@ def test_rotation_averaging_undoes_one_bad_step_of_the_chain():
     assert errors(out).max() < 1.5
     assert errors(out)[0] == 0.0  # the gauge: frame 0 is kept
     assert info["rotation_pairs"] == 29 and info["rotation_residual_deg"] < 1.0
+
+
+def test_match_weights_let_the_well_supported_pair_win():
+    # the last frame (7) is in three pairs: (6, 7) with 400 matches and the true rotation, (4, 7) and (5, 7) with 25
+    # matches each, both 6 deg off in the same direction (blurred close-ups). Weighted alike, the two weak pairs
+    # outvote the strong one (beyond the Huber threshold the solve is an L1 fit: a median of the three votes);
+    # weighted by sqrt(matches) (20 vs 5 + 5) the strong pair wins. Frames 0-6 are well supported either way.
+    gen = torch.Generator().manual_seed(1)
+    n = 8
+    true = roma.rotvec_to_rotmat(torch.randn(n, 3, generator=gen, dtype=torch.float64) * 0.3).numpy()
+    bad = roma.rotvec_to_rotmat(torch.tensor([0.0, np.deg2rad(6.0), 0.0], dtype=torch.float64)).numpy()
+    poses = {}
+    for i in range(n):
+        for j in range(i + 1, min(n, i + 4)):
+            noise = roma.rotvec_to_rotmat(torch.randn(3, generator=gen, dtype=torch.float64) * np.deg2rad(0.2))
+            weak = j == n - 1 and i in (n - 4, n - 3)
+            rel = (bad if weak else noise.numpy()) @ true[j].T @ true[i]
+            poses[(i, j)] = {"kind": "essential", "R": rel, "matches": 25 if weak else 400}
+    chain = [true[0]]
+    for i in range(n - 1):
+        chain.append(chain[-1] @ poses[(i, i + 1)]["R"].T)
+    chain = np.stack(chain)
+
+    def errors(rot):
+        return np.rad2deg(roma.rotmat_geodesic_distance(torch.as_tensor(rot), torch.as_tensor(true)).numpy())
+
+    alike, _ = average_rotations(chain, poses)
+    weighted, _ = average_rotations(chain, poses, match_weights=True)
+    assert errors(alike)[-1] > 3.0  # the weak pairs' vote
+    assert errors(weighted)[-1] < 1.0
+    assert errors(weighted)[:-1].max() < 1.0 and errors(weighted)[0] == 0.0
