@@ -9,7 +9,8 @@ is 900000000-7), rendered at 256x384 (the source) with the generator's exact cam
 its 128x192, SIFT matches the 256x384 frames (upscaled 2x). Each length runs in a fresh process (one thread) so the
 peak memory (``resource.getrusage``, max RSS) is its own. Prints one table row per length: mAA@30 / RRA@5 / RTA@5
 over all frame pairs, the linked windows' cameras before the global alignment, seconds per frame end to end
-(model + alignment + matching + global solve; rendering not counted), the estimate quoted before the run, peak RSS. ``--fox`` adds the 50 real frames of the instant-ngp fox capture (``tests/data/instant_ngp_fox``,
+(model + alignment + matching + global solve; rendering not counted), the estimate quoted before the run (exports
+excluded, at the :func:`jog3r.jobs.cost.machine_speed` measured just before), peak RSS. ``--fox`` adds the 50 real frames of the instant-ngp fox capture (``tests/data/instant_ngp_fox``,
 ``transforms_images_4.json``: 480x270 portrait, centre-cropped to the model's aspect as ``jog3r v2c`` does, 270x180
 matched), scored on all pairs against its nerfstudio cameras. ``--plot FILE.html`` writes mAA@30 and seconds per
 frame against the frame count (plotly).
@@ -67,7 +68,9 @@ def one(n: int, cache: Path) -> dict:
     gt = c.cam2world
     del c
     video = Video(frames=resize_and_center_crop(src.float() / 255, pipe.resolution), frame_indices=torch.arange(n))
-    est = estimate_long_cost(pipe, n)
+    from jog3r.jobs.cost import machine_speed
+    speed = machine_speed()
+    est = estimate_long_cost(pipe, n, match_size=tuple(src.shape[-2:]), speed=speed, exports=False)
     t0, cpu0 = time.perf_counter(), time.process_time()
     out = long_video_to_cameras(pipe, video, source_frames=src)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -78,7 +81,7 @@ def one(n: int, cache: Path) -> dict:
             "mAA@30": float(m["mAA@30"]), "RRA@5": float(m["RRA@5"]), "RTA@5": float(m["RTA@5"]),
             "rot_err": float(m["Rot. err."]), "trans_err": float(m["Trans. err."]),
             "wall_s": wall, "cpu_s": cpu, "s_per_frame": wall / n, "estimate_s": est["seconds"],
-            "estimate_mb": est["memory_mb"], "timings": out.timings,
+            "estimate_mb": est["memory_mb"], "timings": out.timings, "speed": speed, "estimate_stages": est["stages"],
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cloud_px": info.get("cloud_reprojection_px"), "matches": info["matches"],
             "rejected": [f"{x['start']}-{x['end'] - 1}" for x in info["links"] if x.get("rejected")],
@@ -133,9 +136,9 @@ def main() -> None:
         r = json.loads(line[0][7:])
         rows.append(r)
         t = r["timings"]
-        print(f"{r['clip']} {r['frames']} frames: {r['status']}, {r['iterations']} LM steps, {r['matches']} matches; seconds: model "
-              f"{t['model']:.1f}, window alignment {t['align']:.1f}, matching {t['matches']:.1f}, global "
-              f"{t['global']:.1f}; CPU {r['cpu_s']:.1f} s; rejected windows {r['rejected'] or 'none'}, rotation-only "
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total")
+        print(f"{r['clip']} {r['frames']} frames: {r['status']}, {r['iterations']} LM steps, {r['matches']} matches; seconds: "
+              f"{stages} (estimate {r['estimate_s']:.0f} at speed {r['speed']:.2f}); CPU {r['cpu_s']:.1f} s; rejected windows {r['rejected'] or 'none'}, rotation-only "
               f"steps {r['rotation_only_steps']}, steps from the windows {r['fallback_steps']}, track pairs "
               f"{r['track_pairs']}, translation pairs {r['translation_pairs']}", flush=True)
     print("\n| clip | frames | windows | mAA@30 | RRA@5 | RTA@5 | rot. err. (deg) | transl. err. (deg) | s / frame | "

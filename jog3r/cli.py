@@ -174,6 +174,31 @@ def _profile(opts: Common, timings: dict) -> None:
         print("stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in timings.items()))
 
 
+def _print_estimate(pipe: JOG3RPipeline, opts: V2C, num_frames: int | None, long: bool) -> None:
+    """Print the time and memory :func:`jog3r.jobs.v2c.plan_cost` quotes for this run (every stage, exports included),
+    at this machine's speed measured now; nothing when the frame count or the size cannot be read cheaply (the run
+    then says why)."""
+    from jog3r.io.video import sample_frame_indices
+    from jog3r.jobs.v2c import count_source_frames, plan_cost
+
+    try:
+        available = count_source_frames(opts.video)
+        if long:
+            n = min(num_frames, available)
+        else:
+            n = len(sample_frame_indices(available, num_frames=num_frames if num_frames or opts.stride else
+                                         pipe.num_frames, stride=opts.stride)[0])
+            pipe.check_frame_count(n)
+        cost = plan_cost(pipe, opts.video, n, long=long, fit=opts.fit, matches=opts.matches)
+    except (ValueError, OSError):
+        return
+    what = f"long-video V2C: {cost['windows']} windows, " if long else f"V2C of {n} frames: "
+    stages = ", ".join(f"{k} {v:.0f}" for k, v in cost["stages"].items() if v >= 0.5)
+    print(f"{what}estimated {cost['seconds']:.0f} s and {cost['memory_mb']} MB ({stages}; exports included; at this "
+          f"machine's speed now, {cost['speed']:.1f}x the time of the quiet 2-core reference: load that comes or goes "
+          "during the run is not foreseen)", flush=True)
+
+
 def run_v2c(opts: V2C) -> dict:
     """``jog3r v2c``: see :class:`V2C`; one :func:`jog3r.jobs.estimate_cameras` call plus printing. Returns the
     ``metrics.json`` record (:meth:`jog3r.jobs.V2CReport.record`)."""
@@ -186,18 +211,15 @@ def run_v2c(opts: V2C) -> dict:
     if opts.frames is not None:  # --frames N|all: refused above the long-video limit before the model loads
         if opts.num_frames is not None or opts.stride is not None:
             raise ValueError("give --frames or --num-frames / --stride, not both")
-        from jog3r.jobs.v2c import count_source_frames, resolve_frames
+        from jog3r.jobs.v2c import resolve_frames
         num_frames, long = resolve_frames(opts.video, opts.frames)
         if long and opts.matches == "none":
             raise ValueError("the long-video V2C (--frames above 16) always uses correspondences; drop --matches none")
     pipe = _pipeline(opts)
+    _print_estimate(pipe, opts, num_frames, long)
     if long:
         from tqdm import tqdm
 
-        from jog3r.long_v2c import estimate_long_cost
-        cost = estimate_long_cost(pipe, min(num_frames, count_source_frames(opts.video)))
-        print(f"long-video V2C: {cost['windows']} windows, estimated {cost['seconds']:.0f} s and "
-              f"{cost['memory_mb']} MB (CPU seconds on a quiet machine; a loaded one takes 2-3x longer)", flush=True)
         bar = tqdm(total=100, desc="v2c", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]")
 
         def progress(fraction: float, description: str) -> None:

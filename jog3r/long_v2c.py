@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable, Iterator
 
 import torch
 
@@ -36,6 +37,12 @@ LONG_TRACKS = TrackConfig(gaps=(1, 2, 4, 8, 16), max_matches=64)
 240-frame global alignment ~6x slower for the same accuracy)."""
 
 
+ALIGN_THREADS = 1
+"""Threads of each window's point-map alignment (hundreds of Adam steps on small tensors). At a load average of 14
+on the 2 shared cores, 60 such steps (16 x 3 x 48 x 64) took 5 s wall with 1 thread and 193-227 s with 2 (the second
+thread spin-waits for a core); ``joint_align`` runs single-threaded for the same reason."""
+
+
 def check_long_frame_count(num_frames: int, max_frames: int = MAX_FRAMES) -> None:
     """Raise a one-line ``ValueError`` unless ``2 <= num_frames <= max_frames``."""
     if num_frames < 2:
@@ -54,30 +61,82 @@ def long_config(config: JointConfig | None = None) -> JointConfig:
 
 
 def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = STRIDE,
-                       max_frames: int = MAX_FRAMES) -> dict:
-    """Time (s) and peak memory (MB) of :func:`long_video_to_cameras` on ``num_frames`` frames, exports excluded.
+                       max_frames: int = MAX_FRAMES, match_size: tuple[int, int] | None = None,
+                       source_size: tuple[int, int] | None = None, exports: bool = True, speed: float = 1.0) -> dict:
+    """Time (s) and peak memory (MB) of :func:`long_video_to_cameras` on ``num_frames`` frames, per stage, as
+    ``jog3r v2c --frames N`` runs it (:func:`jog3r.jobs.estimate_cameras` with ``long=True``).
 
-    Per window the short run's model + point-map alignment cost (:meth:`JOG3RPipeline.estimate_cost` of ``F``
-    frames, without its correspondence share), plus per frame the matching (0.25 s at a 256-pixel source upscaled
-    2x) and the global alignment (0.05 s); memory one window's peak plus 1 MB per frame. Coefficients measured by
-    ``benchmarks/v2c_long.py`` on the 2 shared CPU cores (README table).
+    Stages, under the names the run reports (``V2COutput.timings`` and the job's ``load`` / ``export``): ``load``
+    (the model-size frames) and ``read`` (the source frames, streamed), ``model`` and ``align`` (per window, the
+    16-frame run's ``vae_encode + stdit + decoder`` and ``align`` of :meth:`JOG3RPipeline.estimate_cost`), ``match``
+    (SIFT per frame, as the short run's), ``tracks`` (KLT per frame and matched megapixel), ``init`` (chain, rotation
+    averaging and centres, per matched pair) and ``optimize`` (the sparse global solve, per matched pair growing as
+    ``(N / 60) ** optimize_power``), ``export``. Seconds of the quiet 2-core reference machine
+    (:data:`jog3r.jobs.cost.COST`, fitted by ``benchmarks/estimate_cost.py``) times ``speed``
+    (:func:`jog3r.jobs.cost.machine_speed` where the run happens). Memory: a base (the model, one window) plus
+    what is kept per frame (model-size frames, depth, point-map samples, keypoints and tracks); the source frames
+    are streamed.
+
+    Args:
+        pipe: the pipeline.
+        num_frames: ``N``.
+        stride, max_frames: as :func:`long_video_to_cameras`.
+        match_size: ``(H', W')`` of the frames SIFT and KLT see (default: the model's size).
+        source_size: ``(H, W)`` of the decoded source frames (default ``match_size``).
+        exports: include ``export``.
+        speed: slowness relative to the reference machine.
 
     Returns:
-        ``{"seconds", "memory_mb", "windows"}``.
+        ``{"seconds", "memory_mb", "windows", "stages": {stage: seconds}}``.
 
     Raises:
         ValueError: as :func:`check_long_frame_count`.
     """
+    from jog3r.jobs.cost import COST, match_cost_units
+
     check_long_frame_count(num_frames, max_frames)
-    F = pipe.num_frames
-    windows = plan_windows(num_frames, F, min(stride, F - 1))
-    one = pipe.estimate_cost(min(F, num_frames))
-    seconds = len(windows) * 0.6 * one["seconds"] + 0.3 * num_frames
-    memory = one["memory_mb"] + 1.0 * num_frames
-    return {"seconds": round(seconds, 1), "memory_mb": round(memory), "windows": len(windows)}
+    F, n = pipe.num_frames, num_frames
+    windows = plan_windows(n, F, min(stride, F - 1))
+    h, w = pipe.resolution
+    mh, mw = match_size or (h, w)
+    sh, sw = source_size or (mh, mw)
+    one = pipe.estimate_cost(min(F, n), match_size=match_size, matches=False, exports=False)
+    pairs = sum(min(3, n - 1 - i) for i in range(n)) + sum(max(0, n - g) for g in LONG_TRACKS.gaps)
+    detect = match_cost_units(mh, mw)
+    stages = {
+        "load": COST["load"] * n * sh * sw / 1e6, "read": COST["load"] * n * sh * sw / 1e6,
+        "model": len(windows) * sum(one["stages"][k] for k in ("vae_encode", "stdit", "decoder")),
+        "align": len(windows) * one["stages"]["align"],
+        "match": n * detect * COST["sift"] + sum(min(3, n - 1 - i) for i in range(n)) * detect ** 2 * COST["sift_pair"],
+        "tracks": n * COST["tracks"] * mh * mw / 1e6,
+        "init": pairs * COST["long_init_pair"],
+        "optimize": pairs * COST["long_optimize_pair"] * (n / 60) ** COST["long_optimize_power"],
+    }
+    if exports:
+        stages["export"] = COST["export"] * n * h * w / 1e6
+    stages = {k: round(v * speed, 2) for k, v in stages.items()}
+    memory = COST["long_memory_base"] + COST["long_memory_frame"] * n
+    return {"seconds": round(sum(stages.values()), 1), "memory_mb": round(memory), "windows": len(windows),
+            "stages": stages}
 
 
-def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: torch.Tensor | None = None,
+def _take(frames: Iterator[torch.Tensor], count: int, first: int) -> torch.Tensor:
+    """The next ``count`` frames of a stream as ``[count, 3, H_s, W_s]`` float32 in ``[0, 1]`` (uint8 divided by 255).
+
+    Raises:
+        ValueError: the stream ends early (``first`` is the index of the first frame asked for).
+    """
+    out = []
+    for k in range(count):
+        frame = next(frames, None)
+        if frame is None:
+            raise ValueError(f"source_frames ended after {first + k} frames, the video has more")
+        out.append(frame.float() / 255 if frame.dtype == torch.uint8 else frame.float())
+    return torch.stack(out)
+
+
+def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *,
+                          source_frames: torch.Tensor | Iterable[torch.Tensor] | None = None,
                           known_K: torch.Tensor | None = None, stride: int | None = None, t: int = 2, seed: int = 0,
                           config: JointConfig | None = None, progress: Progress | None = None,
                           max_frames: int = MAX_FRAMES, tracks: TrackConfig | None = LONG_TRACKS) -> V2COutput:
@@ -87,8 +146,10 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
         pipe: the pipeline (its model, VAE, point-map alignment preset :attr:`JOG3RPipeline.align_config`).
         video: ``N`` frames ``[N, 3, H, W]`` in ``[0, 1]`` at the model's size (:func:`jog3r.jobs.load.load_video`
             with ``num_frames=N``), any ``N`` in ``[2, max_frames]``.
-        source_frames: ``[N, 3, H_s, W_s]`` the same frames at the source resolution (float in ``[0, 1]`` or
-            uint8), matched instead of ``video``; read one window at a time.
+        source_frames: the same frames at the source resolution (float in ``[0, 1]`` or uint8), matched instead of
+            ``video``: a ``[N, 3, H_s, W_s]`` tensor, or an iterable of ``N`` frames ``[3, H_s, W_s]`` in the video's
+            order (e.g. :func:`jog3r.jobs.load.stream_source_frames`), read one window at a time and dropped once
+            matched, so the memory does not grow with ``N`` (only keypoints, tracks and model-size data are kept).
         known_K: ``[3, 3]`` intrinsics in pixels of ``video``'s frames, kept fixed.
         stride: frames between window starts (``F - stride`` shared frames link consecutive windows); default
             :data:`STRIDE` for the 16-frame model, ``F - max(1, F // 4)`` for others.
@@ -100,13 +161,17 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
             frames ``tracks.gaps`` apart, added to the SIFT ones); ``None``: SIFT only.
 
     Returns:
-        :class:`V2COutput` with the ``N`` cameras; ``pointmaps`` is ``None`` (not kept), ``align_history`` holds
+        :class:`V2COutput` with the ``N`` cameras; ``timings`` in seconds per stage (``read``: the source frames taken
+        from ``source_frames`` (decoded there when streamed), ``model``: VAE + STDiT + decoder
+        of every window, ``align``: the windows' point-map alignments and links, ``match``: SIFT, ``tracks``: KLT,
+        ``init``: the global alignment's initial cameras, ``optimize``: its Levenberg-Marquardt steps, ``total``);
+        ``pointmaps`` is ``None`` (not kept), ``align_history`` holds
         the windows' links (``windows``: start, end, shared frames, scale, rotation spread), ``match_info`` the
         global alignment's info (``status``, ``pairs``, ``matches``, ``cloud_reprojection_px``, ...).
 
     Raises:
         ValueError: fewer than 2 or more than ``max_frames`` frames, a stride outside ``[1, F - 1]``,
-            ``source_frames`` of another frame count, and every input error of :meth:`video_to_cameras`.
+            ``source_frames`` of another frame count (a stream: found when it ends early or runs on), and every input error of :meth:`video_to_cameras`.
     """
     progress = progress or (lambda f, d: None)
     check_long_frame_count(video.num_frames, max_frames)
@@ -117,10 +182,14 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
     if stride is None:
         stride = STRIDE if F == 16 else F - max(1, F // 4)
     windows = plan_windows(N, F, stride)
-    if source_frames is not None and source_frames.shape[0] != N:
+    if isinstance(source_frames, torch.Tensor) and source_frames.shape[0] != N:
         raise ValueError(f"source_frames has {source_frames.shape[0]} frames, the video {N}")
     cfg = long_config(config)
-    timings: dict[str, float] = {"model": 0.0, "align": 0.0, "matches": 0.0}
+    source = None
+    if source_frames is not None:
+        source = source_frames.unbind(0) if isinstance(source_frames, torch.Tensor) else source_frames
+        source = iter(source)
+    timings: dict[str, float] = {"read": 0.0, "model": 0.0, "align": 0.0, "match": 0.0, "tracks": 0.0}
     size = pipe.resolution
     acc = WindowedAligner(N, size, cfg)
     matcher = tracker = None
@@ -138,32 +207,45 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *, source_frames: t
             pointmaps = pipe.decode_pairs(feats).to("cpu")
         timings["model"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(ALIGN_THREADS)  # small tensors: on busy cores a second thread only waits
+        try:
+            recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)
+        finally:
+            torch.set_num_threads(threads)
         acc.add_window(s, recon, pointmaps)
         timings["align"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        src = None if source_frames is None else source_frames[pushed:e]
-        if src is not None and src.dtype == torch.uint8:
-            src = src.float() / 255
+        src = None if source is None else _take(source, e - pushed, pushed)
+        timings["read"] += time.perf_counter() - t0
         detail = matching_frames(sub.frames[pushed - s:], src)
+        del src  # the source-resolution frames of this window are not kept
         if matcher is None:
             matcher = StreamMatcher(cfg.matching, tuple(detail.shape[-2:]))
             tracker = None if tracks is None else TrackStream(tracks, tuple(detail.shape[-2:]), seed=seed)
         for frame in detail:
+            t0 = time.perf_counter()
             matcher.push(frame)
+            timings["match"] += time.perf_counter() - t0
             if tracker is not None:
+                t0 = time.perf_counter()
                 tracker.push(frame)
+                timings["tracks"] += time.perf_counter() - t0
         model_frames.append(sub.frames[pushed - s:])
         pushed = e
-        timings["matches"] += time.perf_counter() - t0
-        del z0, feats, pointmaps, recon
+        del z0, feats, pointmaps, recon, detail
+    if source is not None and next(source, None) is not None:
+        raise ValueError(f"source_frames has more frames than the video's {N}")
     progress(0.85, "global alignment")
     t0 = time.perf_counter()
     scale = matcher.size[1] / size[1]
     matches = matcher.matches if tracker is None else merge_matches(matcher.matches, tracker.matches)
     recon, info = acc.solve(matches, scale, known_K=known_K is not None,
                             progress=lambda f, d: progress(0.85 + 0.15 * f, d))
-    timings["global"] = time.perf_counter() - t0
+    solve_s = time.perf_counter() - t0
+    stages = info.get("seconds", {})
+    timings["init"] = stages.get("init", 0.0)
+    timings["optimize"] = solve_s - timings["init"]  # the LM steps and the bookkeeping around them
     timings["total"] = sum(timings.values())
     info["links"] = acc.link
     info["track_pairs"] = 0 if tracker is None else len(tracker.matches)

@@ -233,30 +233,65 @@ class JOG3RPipeline:
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "tap_block": self.model.config.tap_block, "device": str(self.device)}
 
-    def estimate_cost(self, num_frames: int) -> dict[str, float]:
-        """Rough time (s) and peak memory (MB) of one V2C run of ``num_frames`` frames, exports included.
+    def estimate_cost(self, num_frames: int, *, match_size: tuple[int, int] | None = None, matches: bool = True,
+                      exports: bool = True, speed: float = 1.0, source_size: tuple[int, int] | None = None
+                      ) -> dict:
+        """Time (s) and peak memory (MB) of one V2C run of ``num_frames`` frames as ``jog3r v2c`` runs it, per stage.
 
         Refuses what the run refuses (:meth:`check_frame_count`: fewer than 2 or more than :attr:`max_frames`), so
-        a cost is never quoted for a run that cannot happen. A first-order model, linear in the frames' pixels at
-        the model size, with a term growing with the parameter count (STDiT + decoder). Calibrated with
-        ``benchmarks/estimate_cost.py`` on the embedded default, one thread, V2C + ``export_all`` on synthetic clips
-        at 128x192, two runs on a machine loaded by other jobs: CPU seconds 2.3-2.5 / 7.8-8.0 / 16.0-16.9 / 33-50 for
-        4 / 16 / 32 / 64 frames, peak RSS 928 / 1225 / 1898 / 2807 MiB. A second thread makes the wall time shorter,
-        other jobs make it longer; other models and devices are extrapolations.
+        a cost is never quoted for a run that cannot happen. Every stage of the default V2C is priced, under the
+        names the run reports (``V2CReport.timings``; the ``matches`` stage split as its ``match_info["seconds"]``):
+        ``load`` (decoding, twice with correspondences), ``prepare``, ``vae_encode``, ``stdit``, ``decoder``
+        (linear in the frames' pixels at the model size, the STDiT and decoder also in the parameter count),
+        ``align`` (the point-map alignment), ``match`` (SIFT per frame and per pair, growing with the pixels SIFT
+        sees: ``match_size`` upscaled to a 512-pixel short side), ``init`` and ``optimize`` (the joint alignment),
+        ``export``. The constants are seconds of the quiet 2-core machine they were measured on
+        (:data:`jog3r.jobs.cost.COST`, fitted by ``benchmarks/estimate_cost.py``: wall seconds divided by :func:`jog3r.jobs.cost.machine_speed` measured
+        around each run, embedded default, default threads); ``speed`` (that function's value where the run will
+        happen) scales them to another CPU or load. Other models and devices are extrapolations.
+
+        Args:
+            num_frames: frames of the run.
+            match_size: ``(H', W')`` in pixels of the frames SIFT matches (the source frames centre-cropped, or
+                padded, to the model's aspect; :func:`jog3r.jobs.v2c.plan_cost` works it out from a file);
+                ``None``: the model's own frames.
+            matches: ``False`` for the paper's V2C (no correspondence stages).
+            exports: include ``export`` (``export_all``'s files).
+            speed: slowness of the machine relative to the reference (``1.0``: quiet 2-core reference).
+            source_size: ``(H, W)`` of the decoded source frames (the ``load`` stage); default ``match_size``.
 
         Returns:
-            ``{"seconds": float, "memory_mb": int}``.
+            ``{"seconds": float, "memory_mb": int, "stages": {stage: seconds}}``; ``seconds`` is the stages' sum.
 
         Raises:
             ValueError: ``num_frames`` outside ``[2, max_frames]`` (the message of the run itself).
         """
+        from jog3r.jobs.cost import COST as _COST, match_cost_units  # the constants live with the calibration
+
         self.check_frame_count(num_frames)
         h, w = self.resolution
-        megapix = num_frames * h * w / 1e6
+        n = num_frames
+        megapix = n * h * w / 1e6  # model-size pixels of the run
         params = sum(p.numel() for p in self.model.parameters()) / 1e6
-        seconds = 0.3 + megapix * (19.4 + 0.12 * params)
-        memory = 775 + megapix * 1300 + 4 * params
-        return {"seconds": round(seconds, 1), "memory_mb": round(memory)}
+        big = params / _COST["params_ref"]  # the STDiT and decoder scale with the parameters
+        stages = {"prepare": _COST["prepare"] * megapix, "vae_encode": _COST["vae_encode"] * megapix,
+                  "stdit": _COST["stdit"] * megapix * big, "decoder": _COST["decoder"] * megapix * big,
+                  "align": _COST["align"] * megapix}
+        mh, mw = match_size or (h, w)
+        sh, sw = source_size or (mh, mw)
+        stages = {"load": _COST["load"] * n * sh * sw / 1e6 * (2 if matches else 1), **stages}
+        memory = _COST["memory_base"] + _COST["memory_megapix"] * megapix + _COST["memory_params"] * params
+        if matches:
+            detect = match_cost_units(mh, mw)
+            pairs = sum(min(3, n - 1 - i) for i in range(n))
+            stages["match"] = n * detect * _COST["sift"] + pairs * detect ** 2 * _COST["sift_pair"]
+            stages["init"] = pairs * _COST["init_pair"]
+            stages["optimize"] = pairs * _COST["optimize_pair"] * (1 + n / _COST["optimize_n0"])
+            memory += 4 * 3 * n * mh * mw / 2**20  # the source frames (float32)
+        if exports:
+            stages["export"] = _COST["export"] * megapix
+        stages = {k: round(v * speed, 2) for k, v in stages.items()}
+        return {"seconds": round(sum(stages.values()), 1), "memory_mb": round(memory), "stages": stages}
 
     # ------------------------------------------------------------------ inputs
     def prepare_video(self, video: Video, known_K: torch.Tensor | None = None) -> tuple[Video, torch.Tensor | None]:

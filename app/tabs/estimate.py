@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import shutil
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -28,8 +29,9 @@ import numpy as np
 from jog3r.align.refine import RefineConfig
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER
 from jog3r.jobs import FITS, MATCHES, Intrinsics, V2CReport, estimate_cameras, load_video
-from jog3r.jobs.v2c import count_source_frames
-from jog3r.long_v2c import MAX_FRAMES, estimate_long_cost
+from jog3r.jobs.cost import machine_speed
+from jog3r.jobs.v2c import count_source_frames, plan_cost
+from jog3r.long_v2c import MAX_FRAMES
 from jog3r.types import Reconstruction
 from jog3r.io.video import IMAGE_SUFFIXES
 from jog3r.viz.colors import colormap, to_uint8
@@ -141,6 +143,24 @@ def _check_fit(value) -> str:
     if value not in FIT:
         raise gr.Error(f"Fit to the model's aspect must be 'crop' or 'pad', got {value!r}.")
     return value
+
+
+_SPEED: list[float] = []  # [time measured, value]
+
+
+def _speed(max_age_s: float = 30.0) -> float:
+    """:func:`jog3r.jobs.cost.machine_speed`, measured at most every ``max_age_s`` seconds (~0.3-1 s each time)."""
+    now = time.monotonic()
+    if not _SPEED or now - _SPEED[0] > max_age_s:
+        _SPEED[:] = [now, machine_speed()]
+    return _SPEED[1]
+
+
+def _stages(cost: dict) -> str:
+    """The estimate's stages and the speed it assumed, for the plan line: ``"model 12 s, match 20 s, ...; ..."``."""
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in cost["stages"].items() if v >= 0.5)
+    return (f"{stages}, exports included; this machine now runs at {cost['speed']:.1f}x the time of the quiet "
+            "2-core reference, load that comes or goes during the run is not foreseen")
 
 
 def _duration(seconds: float) -> str:
@@ -297,7 +317,7 @@ class EstimateTab:
         """How many frames will be used, by which V2C, and the expected time and memory, before running.
 
         The frame count follows the run's own rule (:func:`frame_plan`): one run up to the model's frames, the
-        long-video V2C (cost :func:`jog3r.long_v2c.estimate_long_cost`) up to :data:`MAX_FRAMES`, and above it the
+        long-video V2C (cost :func:`jog3r.jobs.v2c.plan_cost`: every stage, exports included) up to :data:`MAX_FRAMES`, and above it the
         one-line refusal instead of a cost. A long source is counted from its header, not decoded; the fit note
         (``load_video``'s crop note, pointed at the *Fit* control, or the pad line) comes from 2 decoded frames.
         """
@@ -318,24 +338,27 @@ class EstimateTab:
             if source.parent == session.folder and source.name.startswith(PLAN_PREFIX):
                 shutil.rmtree(source, ignore_errors=True)
         height, width = video.size
+        source_size = info.source_size
         if frames.long:
-            cost = estimate_long_cost(pipe, frames.num_frames)
+            cost = plan_cost(pipe, source, frames.num_frames, long=True, fit=fit, speed=_speed(),
+                             source_size=source_size or video.size)
             text = (f"**{frames.num_frames} frames** will be used, at the model's {width}x{height}, by the "
                     f"**long-video V2C** ({cost['windows']} windows of {pipe.num_frames} frames, one global "
                     f"alignment). Expected: about **{_duration(cost['seconds'])}** and "
-                    f"**{cost['memory_mb']:.0f} MB** on `{self.runtime.device}` (exports not included).")
+                    f"**{cost['memory_mb']:.0f} MB** on `{self.runtime.device}` ({_stages(cost)}).")
             notes = [f"NOTE: {note}" for note in info.warnings]
             if fit == "pad":
                 notes.append(f"padded to the model's {width}x{height} aspect (fit='pad'): the whole frame is seen")
             message = "; ".join(notes)
         else:
             try:
-                cost = pipe.estimate_cost(video.num_frames)
+                cost = plan_cost(pipe, source, video.num_frames, fit=fit, speed=_speed(),
+                                 source_size=source_size or video.size)
             except ValueError as exc:
                 return f"**Would be refused:** {exc}"
             text = (f"**{video.num_frames} frames** will be used, at the model's {width}x{height}. "
                     f"Expected: about **{_duration(cost['seconds'])}** and **{cost['memory_mb']:.0f} MB** on "
-                    f"`{self.runtime.device}`.")
+                    f"`{self.runtime.device}` ({_stages(cost)}).")
             message = info.message
         if message:
             text += f"\n\n{_fit_note(message)}"

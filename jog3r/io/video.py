@@ -168,13 +168,18 @@ def _capped_size(src_size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(H * scale)), max(1, round(W * scale))
 
 
-def _to_frame(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """``[H, W, 3]`` uint8 or float32 RGB -> ``[3, h, w]`` float32 in ``[0, 1]``, resized + centre-cropped."""
+def _resized(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``[H, W, 3]`` RGB resized to cover ``size = (h, w)`` and centre-cropped to it (dtype kept)."""
     (Hr, Wr), (top, left) = resize_crop_geometry(rgb.shape[:2], size)
     if (Hr, Wr) != rgb.shape[:2]:
         down = Hr * Wr < rgb.shape[0] * rgb.shape[1]
         rgb = cv2.resize(rgb, (Wr, Hr), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
-    rgb = rgb[top : top + size[0], left : left + size[1]]
+    return rgb[top : top + size[0], left : left + size[1]]
+
+
+def _to_frame(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """``[H, W, 3]`` uint8 or float32 RGB -> ``[3, h, w]`` float32 in ``[0, 1]``, resized + centre-cropped."""
+    rgb = _resized(rgb, size)
     scale = 255.0 if rgb.dtype == np.uint8 else 1.0
     return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32) / scale).permute(2, 0, 1)
 
@@ -379,6 +384,67 @@ def read_video(
     return _read_file(path, sampling, size, max_side)
 
 
+def iter_frames(path: str | Path, indices, *, size: tuple[int, int] | None = None, max_side: int = 1024):
+    """Yield the frames ``indices`` of a video file or image folder one at a time, for streaming long videos.
+
+    The frames are those :func:`read_video` returns for the same indices (file-name order for folders), but only one
+    is decoded and held at a time, as uint8 (a quarter of float32's memory).
+
+    Args:
+        path: a video file or a folder of images.
+        indices: 0-based source frame indices; increasing for a video file (decoded in one pass, seeking over gaps),
+            any order for a folder.
+        size: ``(H, W)`` to resize + centre-crop to; ``None``: the source size, long side capped at ``max_side``
+            (for a folder: the first yielded image's capped size, as :func:`read_video`).
+        max_side: see ``size``.
+
+    Yields:
+        ``[3, H, W]`` uint8 RGB tensors, one per index, in the order of ``indices`` (16-bit images are scaled to
+        uint8).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: indices not increasing for a video file, an index past the end, or an unreadable frame.
+    """
+    path = Path(path)
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+
+    def out(rgb: np.ndarray, size):
+        rgb = _resized(rgb, size)
+        if rgb.dtype != np.uint8:
+            rgb = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+        return torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C")).permute(2, 0, 1)  # a writable copy
+
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                       key=lambda p: natural_key(p.name))
+        for i in indices.tolist():
+            if not 0 <= i < len(files):
+                raise ValueError(f"{path}: no image {i} (the folder has {len(files)})")
+            rgb = _load_image(files[i])
+            size = size or _capped_size(rgb.shape[:2], max_side)
+            yield out(rgb, size)
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file or image folder")
+    if len(indices) > 1 and not bool((np.diff(indices) > 0).all()):
+        raise ValueError(f"{path}: the frame indices of a video file must be increasing")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as err:
+        raise ValueError(f"{path}: not a readable video ({err})") from err
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        got = 0
+        for _, rgb in _decode(path, container, stream, indices):
+            size = size or _capped_size(rgb.shape[:2], max_side)
+            got += 1
+            yield out(rgb, size)
+    if got < len(indices):
+        raise ValueError(f"{path}: the stream ends before frame {int(indices[got])}")
+
+
 def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float, *, crf: int = 18) -> Path:
     """Write frames as an H.264 video (yuv420p, playable in browsers), atomically.
 
@@ -422,5 +488,5 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     return path
 
 
-__all__ = ["IMAGE_SUFFIXES", "crop_to_aspect", "read_video", "resize_and_center_crop", "sample_frame_indices",
+__all__ = ["IMAGE_SUFFIXES", "crop_to_aspect", "iter_frames", "read_video", "resize_and_center_crop", "sample_frame_indices",
            "write_video"]

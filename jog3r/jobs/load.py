@@ -13,13 +13,14 @@ import dataclasses
 import enum
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from jog3r.align.order import order_by_matches
-from jog3r.io.video import read_video, resize_and_center_crop
+from jog3r.io.video import iter_frames, read_video, resize_and_center_crop
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
@@ -225,4 +226,30 @@ def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info
     return source.frames
 
 
-__all__ = ["CROP_NOTE_BELOW", "FITS", "Fit", "VideoInfo", "load_source_frames", "load_video", "pad_to_aspect"]
+def stream_source_frames(path: str | Path, video: Video, info: VideoInfo) -> Iterator[torch.Tensor] | None:
+    """The frames of ``video`` at their source resolution, one at a time: :func:`load_source_frames` for long runs
+    (:func:`jog3r.long_v2c.long_video_to_cameras`), whose memory then does not grow with the frame count.
+
+    Args:
+        path: the source given to the :func:`load_video` call that returned ``video`` and ``info``.
+        video, info: that call's result.
+
+    Returns:
+        An iterator of ``[3, H_s, W_s]`` uint8 frames (long side capped at 1024, padded to the model's aspect for
+        ``fit="pad"``), in ``video``'s order, each decoded only when asked for; ``None`` for an image folder of
+        mixed sizes (as :func:`load_source_frames`).
+    """
+    if info.source_size is None:
+        return None
+    indices = (video.frame_indices if video.frame_indices is not None else torch.arange(video.num_frames)).tolist()
+    pad = info.fit == "pad"
+
+    def frames() -> Iterator[torch.Tensor]:
+        for frame in iter_frames(path, indices):
+            yield pad_to_aspect(frame, video.size) if pad else frame
+
+    return frames()
+
+
+__all__ = ["CROP_NOTE_BELOW", "FITS", "Fit", "VideoInfo", "load_source_frames", "load_video", "pad_to_aspect",
+           "stream_source_frames"]

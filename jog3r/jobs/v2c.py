@@ -7,7 +7,8 @@ Called by the app's Estimate tab (``app/tabs/estimate.py``), ``jog3r v2c`` (:mod
 2. known intrinsics (pixels of the source frames) checked (:func:`jog3r.checks.check_intrinsics`) and carried to
    the model's frames (:func:`jog3r.geometry.camera.adjust_intrinsics`);
 3. ground-truth cameras of the sampled frames (:func:`read_ground_truth`: the one reader and length check);
-4. with correspondences (the default), the same frames at the source resolution;
+4. with correspondences (the default), the same frames at the source resolution (a long run streams them, one
+   window at a time: :func:`jog3r.jobs.load.stream_source_frames`);
 5. V2C (:meth:`JOG3RPipeline.video_to_cameras`; with ``long=True`` :func:`jog3r.long_v2c.long_video_to_cameras`:
    16-frame windows, one global alignment, up to :data:`jog3r.long_v2c.MAX_FRAMES` frames);
 6. pose metrics vs the ground truth (:func:`score_cameras`: all pairs and ``(1 -> f)`` pairs);
@@ -36,9 +37,10 @@ from jog3r.pipeline import JOG3RPipeline, V2COutput
 from jog3r.types import MATCHES, Matches, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
-from jog3r.long_v2c import check_long_frame_count, long_video_to_cameras
-from jog3r.io.video import IMAGE_SUFFIXES, _count_frames
-from jog3r.jobs.load import Fit, VideoInfo, load_source_frames, load_video
+from jog3r.long_v2c import check_long_frame_count, estimate_long_cost, long_video_to_cameras
+from jog3r.io.video import IMAGE_SUFFIXES, _capped_size, _count_frames, read_video
+from jog3r.jobs.cost import machine_speed
+from jog3r.jobs.load import Fit, VideoInfo, _pad_geometry, load_source_frames, load_video, stream_source_frames
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +252,54 @@ def count_source_frames(source: str | Path) -> int:
     return n if n > 0 else _count_frames(path)
 
 
+def matched_size(source_size: tuple[int, int], model_size: tuple[int, int], fit: str = "crop",
+                 max_side: int = 1024) -> tuple[int, int]:
+    """``(H', W')`` in pixels of the frames the correspondences are matched on for a source of ``source_size``: the
+    source (long side capped at ``max_side``, as :func:`jog3r.jobs.load.load_source_frames` reads it) centre-cropped
+    (``fit="crop"``) or padded (``"pad"``) to the model's aspect, or the model's own frames when that is not wider
+    (:func:`jog3r.align.refine.matching_frames`)."""
+    H, W = _capped_size(tuple(source_size), max_side)
+    if fit == "pad":
+        hc, wc = _pad_geometry(H, W, model_size)[:2]
+    else:
+        scale = max(model_size[0] / H, model_size[1] / W)
+        hc, wc = min(H, round(model_size[0] / scale)), min(W, round(model_size[1] / scale))
+    return (hc, wc) if wc > model_size[1] else tuple(model_size)
+
+
+def plan_cost(pipe: JOG3RPipeline, source: str | Path, num_frames: int, *, long: bool = False, fit: str = "crop",
+              matches: str = "sift", speed: float | None = None, source_size: tuple[int, int] | None = None) -> dict:
+    """The cost quoted before a run of :func:`estimate_cameras` (exports included), from the source's frame size.
+
+    Args:
+        pipe: the pipeline that will run.
+        source: the video file or image folder (2 frames are decoded for its size unless ``source_size`` is given).
+        num_frames: frames the run will use.
+        long: the long-video V2C (:func:`jog3r.long_v2c.estimate_long_cost`), else
+            :meth:`JOG3RPipeline.estimate_cost`.
+        fit, matches: as :func:`estimate_cameras`.
+        speed: :func:`jog3r.jobs.cost.machine_speed` (measured here, ~0.3-1 s, when ``None``).
+        source_size: ``(H, W)`` of the source frames, if known.
+
+    Returns:
+        The estimate's dict (``seconds``, ``memory_mb``, ``stages``; ``windows`` when long) plus ``speed`` and
+        ``match_size``.
+    """
+    if source_size is None:
+        _, info = read_video(source, num_frames=2)
+        source_size = info.get("source_size")
+    size = pipe.resolution
+    use = matches != "none" or long
+    msize = matched_size(source_size, size, fit) if (source_size and use) else tuple(size)
+    ssize = _capped_size(tuple(source_size), 1024) if source_size else tuple(size)
+    speed = machine_speed() if speed is None else float(speed)
+    if long:
+        cost = estimate_long_cost(pipe, num_frames, match_size=msize, source_size=ssize, speed=speed)
+    else:
+        cost = pipe.estimate_cost(num_frames, match_size=msize, source_size=ssize, matches=use, speed=speed)
+    return {**cost, "speed": speed, "match_size": msize}
+
+
 def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16) -> tuple[int, bool]:
     """``--frames N|all`` -> ``(N, long)``: the frame count to sample and whether it needs the long-video V2C (more
     than ``model_frames`` frames exist to sample: ``N`` on a video at least that long, its own length on a shorter
@@ -375,10 +425,12 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
             known_K = adjust_intrinsics(truth.K, truth.image_size, video.size)
     # 4. the source-resolution frames the correspondences are matched on (the model's input stays the same)
     source_frames = None
-    if matches != "none" or long:
+    if long:  # streamed one window at a time: the memory does not grow with the frame count
+        source_frames = stream_source_frames(source, video, info)
+    elif matches != "none":
         source_frames = load_source_frames(pipe, source, video, info, num_frames=num_frames, stride=stride)
-        if source_frames is None:
-            messages.append("images of mixed sizes: the correspondences are matched on the model-size frames")
+    if (matches != "none" or long) and source_frames is None:
+        messages.append("images of mixed sizes: the correspondences are matched on the model-size frames")
     timings["load"] = time.perf_counter() - start
     # 5. V2C
     if long:
@@ -407,5 +459,5 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
 
 
 __all__ = ["METRIC_KEYS", "MATCHES", "Matches", "GroundTruthCameras", "Intrinsics", "IntrinsicsError",
-           "PoseScores", "V2CReport", "count_source_frames", "estimate_cameras", "read_ground_truth",
-           "resolve_frames", "score_cameras"]
+           "PoseScores", "V2CReport", "count_source_frames", "estimate_cameras", "matched_size", "plan_cost",
+           "read_ground_truth", "resolve_frames", "score_cameras"]
