@@ -1,6 +1,7 @@
 """The README's viewer screenshot of a long-video V2C (``docs/images/viewer_long.png``), made reproducibly.
 
     python benchmarks/viewer_long.py                              # 120 frames -> docs/images/viewer_long.png
+    python benchmarks/viewer_long.py --frames 20                  # what the README's image shows (a busy machine)
     python benchmarks/viewer_long.py --frames 60 --out /tmp/viewer_long.png
 
 Runs :func:`jog3r.long_v2c.long_video_to_cameras` with the embedded default on the synthetic walkthrough of
@@ -84,8 +85,8 @@ def main() -> None:
                 close.first.click()
                 page.wait_for_timeout(800)
             page.screenshot(path=str(a.out))
+            handles = hub.handles(token)[0]  # before the browser disconnects
             browser.close()
-        handles = hub.handles(token)[0]
         print(f"viewer: {len(handles.frustums)} of {a.frames} cameras drawn as frustums (frames "
               f"{handles.frustum_frames[:3]} ... {handles.frustum_frames[-1]}), {handles.num_drawn:,} of "
               f"{handles.num_selected:,} kept points drawn; screenshot {a.out}")
