@@ -60,4 +60,5 @@ def test_public_docstrings(name, obj):
         documented = _section(doc, "Args")
         if documented or len(params) > 2:
             assert documented == params, f"{name}: Args {documented} != signature {params}"
-            assert "Returns:" in doc, f"{name}: no Returns section"
+            section = "Yields:" if inspect.isgeneratorfunction(obj) else "Returns:"  # Google style for generators
+            assert section in doc, f"{name}: no {section[:-1]} section"
