@@ -304,15 +304,20 @@ def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
+def _open_container(path: Path) -> av.container.InputContainer:
+    """``av.open`` with a one-line ``ValueError`` for a file FFmpeg cannot read."""
+    try:
+        return av.open(str(path))
+    except av.FFmpegError as err:
+        raise ValueError(f"{path}: not a readable video ({err})") from err
+
+
 def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: file is empty (0 bytes)")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"{path}: need >= 2 frames, got a single image; pass a video or an image folder")
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as err:
-        raise ValueError(f"{path}: not a readable video ({err})") from err
+    container = _open_container(path)
     with container:
         if not container.streams.video:
             raise ValueError(f"{path}: the file has no video stream")
@@ -429,10 +434,7 @@ def iter_frames(path: str | Path, indices, *, size: tuple[int, int] | None = Non
         raise FileNotFoundError(f"{path}: no such video file or image folder")
     if len(indices) > 1 and not bool((np.diff(indices) > 0).all()):
         raise ValueError(f"{path}: the frame indices of a video file must be increasing")
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as err:
-        raise ValueError(f"{path}: not a readable video ({err})") from err
+    container = _open_container(path)
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

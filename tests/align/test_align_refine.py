@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -242,6 +243,19 @@ def test_matching_frames_prefers_a_larger_source_crop():
         matching_frames(model, torch.rand(2, 3, 64, 96))
 
 
+def _chained(first: np.ndarray, poses: dict, n: int) -> np.ndarray:
+    """Camera-to-world rotations ``[n, 3, 3]`` chained through the consecutive pairs' relative rotations."""
+    chain = [first]
+    for i in range(n - 1):
+        chain.append(chain[-1] @ poses[(i, i + 1)]["R"].T)
+    return np.stack(chain)
+
+
+def _rotation_errors(rot, true) -> np.ndarray:
+    """Per-frame geodesic error in degrees."""
+    return np.rad2deg(roma.rotmat_geodesic_distance(torch.as_tensor(rot), torch.as_tensor(true)).numpy())
+
+
 def test_rotation_averaging_undoes_one_bad_step_of_the_chain():
     # 12 cameras, relative rotations of every pair up to 3 apart with 0.5 deg noise, and one consecutive pair off by
     # 11 deg: the chain carries that error into every later frame, the robust average over all pairs does not
@@ -256,13 +270,8 @@ def test_rotation_averaging_undoes_one_bad_step_of_the_chain():
                 noise = roma.rotvec_to_rotmat(torch.tensor([0.2, 0.0, 0.0], dtype=torch.float64))
             poses[(i, j)] = {"kind": "essential", "R": noise.numpy() @ true[j].T @ true[i]}
     poses[(2, 5)] = {"kind": "failed", "parallax_px": 0.0}  # failed pairs are ignored
-    chain = [true[0]]
-    for i in range(n - 1):
-        chain.append(chain[-1] @ poses[(i, i + 1)]["R"].T)
-    chain = np.stack(chain)
-
-    def errors(rot):
-        return np.rad2deg(roma.rotmat_geodesic_distance(torch.as_tensor(rot), torch.as_tensor(true)).numpy())
+    chain = _chained(true[0], poses, n)
+    errors = functools.partial(_rotation_errors, true=true)
 
     out, info = average_rotations(chain, poses)
     assert errors(chain)[5:].min() > 10.0
@@ -287,13 +296,8 @@ def test_match_weights_let_the_well_supported_pair_win():
             weak = j == n - 1 and i in (n - 4, n - 3)
             rel = (bad if weak else noise.numpy()) @ true[j].T @ true[i]
             poses[(i, j)] = {"kind": "essential", "R": rel, "matches": 25 if weak else 400}
-    chain = [true[0]]
-    for i in range(n - 1):
-        chain.append(chain[-1] @ poses[(i, i + 1)]["R"].T)
-    chain = np.stack(chain)
-
-    def errors(rot):
-        return np.rad2deg(roma.rotmat_geodesic_distance(torch.as_tensor(rot), torch.as_tensor(true)).numpy())
+    chain = _chained(true[0], poses, n)
+    errors = functools.partial(_rotation_errors, true=true)
 
     alike, _ = average_rotations(chain, poses)
     weighted, _ = average_rotations(chain, poses, match_weights=True)
