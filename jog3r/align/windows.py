@@ -212,8 +212,14 @@ class WindowedAligner:
             scale, R_sim, t_sim, spread = 1.0, torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), 0.0
         else:
             scale, R_sim, t_sim, spread = self._similarity(shared, shared - start, c2w_w, depth_w)
-        ok = bool(np.isfinite(scale) and 1 / MAX_LINK_SCALE <= scale <= MAX_LINK_SCALE
-                  and spread <= MAX_LINK_SPREAD_DEG and torch.isfinite(c2w_w).all())
+        # shared frames that only continue a rejected window's motion are guesses: a window linked to them alone is
+        # accepted whatever its spread (the correspondences refine the link); else one bad window rejected every
+        # later one (a 240-frame walk: 11 of 20 windows, then a non-finite global solve)
+        guessed_link = shared.numel() > 0 and not bool(self.trusted[shared].any())
+        if guessed_link and np.isfinite(scale):
+            scale = float(np.clip(scale, 1 / MAX_LINK_SCALE, MAX_LINK_SCALE))
+        ok = bool(np.isfinite(scale) and torch.isfinite(c2w_w).all() and (guessed_link or (
+            1 / MAX_LINK_SCALE <= scale <= MAX_LINK_SCALE and spread <= MAX_LINK_SPREAD_DEG)))
         if not ok:
             # the window disagrees with the placed frames (its point-map alignment broke, e.g. a flipped or
             # collapsed window): its new frames continue the last placed motion, untrusted (no depth, no point
@@ -240,7 +246,7 @@ class WindowedAligner:
         if pointmaps is not None:
             self._add_pointmaps(start, pointmaps)
         info = {"start": start, "end": end, "shared": int(shared.numel()), "scale": scale, "rot_spread_deg": spread,
-                "rejected": False}
+                "rejected": False, "linked_to_guesses": guessed_link}
         self.windows.append((start, end))
         self.link.append(info)
         return info

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
+import roma
 import torch
 
 from jog3r.align import ALIGN_PRESETS, fit
@@ -134,3 +136,29 @@ def test_a_broken_window_is_rejected_and_the_next_one_replaces_it(clip40):
     assert acc.trusted[:18].all() and not acc.trusted[18:24].any() and acc.trusted[24:].all()
     rot, tr, maa = _errors(acc.reconstruction().cam2world, scene.cam2world)
     assert maa > 45 and rot < 8, (rot, tr, maa)  # measured 57.8 / 4.8 deg (6 frames extrapolated)
+
+
+def test_a_window_linked_only_to_guessed_frames_is_accepted(clip40):
+    """After a rejected window its frames are guesses (the previous motion continued); when the camera turned
+    meanwhile, the next window's shared frames disagree with the guesses. That window must still be linked: before,
+    it was rejected too, and so was every later one (a 240-frame walk lost 11 of its 20 windows)."""
+    scene, _ = clip40
+    N = 40
+    wins = plan_windows(N, 10, 8)  # (0,10) (8,18) (16,26) (24,34) (30,40)
+    acc = WindowedAligner(N, (48, 64))
+    flip = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=torch.float64)
+    for w, (s, e) in enumerate(wins):
+        pm = _sub(scene, [(s, f) for f in range(s + 1, e)], s)
+        recon, _ = fit(pm, scene.images[s:e], ALIGN_PRESETS["jog3r"])
+        if w == 2:
+            c2w = recon.cam2world.double().clone()
+            c2w[5:, :3, :3] = c2w[5:, :3, :3] @ flip
+            recon = dataclasses.replace(recon, cam2world=c2w.float(), depth=recon.depth * 600)
+        if w == 3:  # the guesses of frames 24, 25 turned 0 and 50 deg away from each other (a turn not foreseen)
+            turn = roma.rotvec_to_rotmat(torch.tensor([0.0, math.radians(50.0), 0.0], dtype=torch.float64))
+            acc.c2w[25, :3, :3] = acc.c2w[25, :3, :3] @ turn
+        link = acc.add_window(s, recon, pm)
+        assert link["rejected"] == (w == 2), link
+        if w == 3:
+            assert link["linked_to_guesses"] and link["rot_spread_deg"] > 20.0, link
+    assert acc.trusted[:18].all() and not acc.trusted[18:24].any() and acc.trusted[24:].all()
