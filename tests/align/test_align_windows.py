@@ -114,25 +114,33 @@ def test_bad_input_is_one_line():
         acc.reconstruction()
 
 
+def _windows_with_a_broken_third(scene, before_add=None) -> tuple[WindowedAligner, list[dict]]:
+    """Link the 40-frame clip's windows (0,10) (8,18) (16,26) (24,34) (30,40); the third one's alignment broke
+    (depth collapsed 600x, the second half of its cameras flipped). ``before_add(w, acc)`` runs before window ``w``."""
+    acc = WindowedAligner(40, (48, 64))
+    flip = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=torch.float64)
+    links = []
+    for w, (s, e) in enumerate(plan_windows(40, 10, 8)):
+        pm = _sub(scene, [(s, f) for f in range(s + 1, e)], s)
+        recon, _ = fit(pm, scene.images[s:e], ALIGN_PRESETS["jog3r"])
+        if w == 2:
+            c2w = recon.cam2world.double().clone()
+            c2w[5:, :3, :3] = c2w[5:, :3, :3] @ flip
+            recon = dataclasses.replace(recon, cam2world=c2w.float(), depth=recon.depth * 600)
+        if before_add is not None:
+            before_add(w, acc)
+        links.append(acc.add_window(s, recon, pm))
+    return acc, links
+
+
 def test_a_broken_window_is_rejected_and_the_next_one_replaces_it(clip40):
     """A window whose own alignment broke (half its cameras flipped, its depth 600x off: as the 60-frame benchmark's
     4th window) is not linked: its new frames continue the previous motion, and the next window, linked to them
     through its shared frames' rotations and path length, replaces them. Without the rejection the flipped cameras
     went into the linked trajectory (mAA@30 < 30)."""
     scene, _ = clip40
-    N = 40
-    wins = plan_windows(N, 10, 8)  # (0,10) (8,18) (16,26) (24,34) (30,40)
-    acc = WindowedAligner(N, (48, 64))
-    flip = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=torch.float64)
-    for w, (s, e) in enumerate(wins):
-        pm = _sub(scene, [(s, f) for f in range(s + 1, e)], s)
-        recon, _ = fit(pm, scene.images[s:e], ALIGN_PRESETS["jog3r"])
-        if w == 2:  # broken: depth collapsed, the second half of the cameras flipped
-            c2w = recon.cam2world.double().clone()
-            c2w[5:, :3, :3] = c2w[5:, :3, :3] @ flip
-            recon = dataclasses.replace(recon, cam2world=c2w.float(), depth=recon.depth * 600)
-        link = acc.add_window(s, recon, pm)
-        assert link["rejected"] == (w == 2), link
+    acc, links = _windows_with_a_broken_third(scene)
+    assert [link["rejected"] for link in links] == [False, False, True, False, False], links
     assert acc.trusted[:18].all() and not acc.trusted[18:24].any() and acc.trusted[24:].all()
     rot, tr, maa = _errors(acc.reconstruction().cam2world, scene.cam2world)
     assert maa > 45 and rot < 8, (rot, tr, maa)  # measured 57.8 / 4.8 deg (6 frames extrapolated)
@@ -143,22 +151,13 @@ def test_a_window_linked_only_to_guessed_frames_is_accepted(clip40):
     meanwhile, the next window's shared frames disagree with the guesses. That window must still be linked: before,
     it was rejected too, and so was every later one (a 240-frame walk lost 11 of its 20 windows)."""
     scene, _ = clip40
-    N = 40
-    wins = plan_windows(N, 10, 8)  # (0,10) (8,18) (16,26) (24,34) (30,40)
-    acc = WindowedAligner(N, (48, 64))
-    flip = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=torch.float64)
-    for w, (s, e) in enumerate(wins):
-        pm = _sub(scene, [(s, f) for f in range(s + 1, e)], s)
-        recon, _ = fit(pm, scene.images[s:e], ALIGN_PRESETS["jog3r"])
-        if w == 2:
-            c2w = recon.cam2world.double().clone()
-            c2w[5:, :3, :3] = c2w[5:, :3, :3] @ flip
-            recon = dataclasses.replace(recon, cam2world=c2w.float(), depth=recon.depth * 600)
-        if w == 3:  # the guesses of frames 24, 25 turned 0 and 50 deg away from each other (a turn not foreseen)
+
+    def turn_the_guesses(w, acc):  # frames 24, 25 guessed 0 and 50 deg apart (a turn the guess did not foresee)
+        if w == 3:
             turn = roma.rotvec_to_rotmat(torch.tensor([0.0, math.radians(50.0), 0.0], dtype=torch.float64))
             acc.c2w[25, :3, :3] = acc.c2w[25, :3, :3] @ turn
-        link = acc.add_window(s, recon, pm)
-        assert link["rejected"] == (w == 2), link
-        if w == 3:
-            assert link["linked_to_guesses"] and link["rot_spread_deg"] > 20.0, link
+
+    acc, links = _windows_with_a_broken_third(scene, turn_the_guesses)
+    assert [link["rejected"] for link in links] == [False, False, True, False, False], links
+    assert links[3]["linked_to_guesses"] and links[3]["rot_spread_deg"] > 20.0, links[3]
     assert acc.trusted[:18].all() and not acc.trusted[18:24].any() and acc.trusted[24:].all()
