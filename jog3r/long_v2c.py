@@ -92,7 +92,7 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
     Raises:
         ValueError: as :func:`check_long_frame_count`.
     """
-    from jog3r.jobs.cost import COST, match_cost_units
+    from jog3r.jobs.cost import COST, match_cost_units, matched_pairs
 
     check_long_frame_count(num_frames, max_frames)
     F, n = pipe.num_frames, num_frames
@@ -101,13 +101,14 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
     mh, mw = match_size or (h, w)
     sh, sw = source_size or (mh, mw)
     one = pipe.estimate_cost(min(F, n), match_size=match_size, matches=False, exports=False)
-    pairs = sum(min(3, n - 1 - i) for i in range(n)) + sum(max(0, n - g) for g in LONG_TRACKS.gaps)
+    sift_pairs = matched_pairs(n)
+    pairs = sift_pairs + sum(max(0, n - g) for g in LONG_TRACKS.gaps)
     detect = match_cost_units(mh, mw)
     stages = {
         "load": COST["load"] * n * sh * sw / 1e6, "read": COST["load"] * n * sh * sw / 1e6,
         "model": len(windows) * sum(one["stages"][k] for k in ("vae_encode", "stdit", "decoder")),
         "align": len(windows) * one["stages"]["align"],
-        "match": n * detect * COST["sift"] + sum(min(3, n - 1 - i) for i in range(n)) * detect ** 2 * COST["sift_pair"],
+        "match": n * detect * COST["sift"] + sift_pairs * detect ** 2 * COST["sift_pair"],
         "tracks": n * COST["tracks"] * mh * mw / 1e6,
         "init": pairs * COST["long_init_pair"],
         "optimize": pairs * COST["long_optimize_pair"] * (n / 60) ** COST["long_optimize_power"],

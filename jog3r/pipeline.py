@@ -266,7 +266,8 @@ class JOG3RPipeline:
         Raises:
             ValueError: ``num_frames`` outside ``[2, max_frames]`` (the message of the run itself).
         """
-        from jog3r.jobs.cost import COST as _COST, match_cost_units  # the constants live with the calibration
+        # the constants live with their calibration
+        from jog3r.jobs.cost import COST as _COST, match_cost_units, matched_pairs
 
         self.check_frame_count(num_frames)
         h, w = self.resolution
@@ -283,7 +284,7 @@ class JOG3RPipeline:
         memory = _COST["memory_base"] + _COST["memory_megapix"] * megapix + _COST["memory_params"] * params
         if matches:
             detect = match_cost_units(mh, mw)
-            pairs = sum(min(3, n - 1 - i) for i in range(n))
+            pairs = matched_pairs(n)
             stages["match"] = n * detect * _COST["sift"] + pairs * detect ** 2 * _COST["sift_pair"]
             stages["init"] = pairs * _COST["init_pair"]
             stages["optimize"] = pairs * _COST["optimize_pair"] * (1 + n / _COST["optimize_n0"])

@@ -153,10 +153,15 @@ def crop_to_aspect(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         input's.
     """
     H, W = frames.shape[-2:]
-    scale = max(size[0] / H, size[1] / W)
-    hc, wc = min(H, round(size[0] / scale)), min(W, round(size[1] / scale))
+    hc, wc = aspect_crop_size((H, W), size)
     top, left = (H - hc) // 2, (W - wc) // 2
     return frames[..., top : top + hc, left : left + wc]
+
+
+def aspect_crop_size(src_size: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """``(H_crop, W_crop)`` of :func:`crop_to_aspect` for frames of ``src_size = (H, W)`` (pixels)."""
+    (H, W), scale = src_size, max(size[0] / src_size[0], size[1] / src_size[1])
+    return min(H, round(size[0] / scale)), min(W, round(size[1] / scale))
 
 
 def _capped_size(src_size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -490,5 +495,5 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     return path
 
 
-__all__ = ["IMAGE_SUFFIXES", "crop_to_aspect", "iter_frames", "read_video", "resize_and_center_crop", "sample_frame_indices",
+__all__ = ["IMAGE_SUFFIXES", "aspect_crop_size", "crop_to_aspect", "iter_frames", "read_video", "resize_and_center_crop", "sample_frame_indices",
            "write_video"]

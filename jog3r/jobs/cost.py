@@ -11,7 +11,6 @@ there (:data:`REFERENCE_S`). It is a snapshot: load that comes or goes during th
 
 from __future__ import annotations
 
-import math
 import time
 
 import cv2
@@ -58,11 +57,22 @@ seconds of the quiet 2-core reference machine (``speed = 1``) and MB of peak RSS
 """
 
 
-def match_cost_units(height: int, width: int, min_side: int = 512) -> float:
-    """Megapixels SIFT detects on for frames of ``height x width``: the frames upscaled by the integer factor that
-    brings the short side to ``min_side`` (:meth:`jog3r.align.refine.RefineConfig.upsample_for`)."""
-    up = max(1, math.ceil(min_side / min(height, width)))
+def match_cost_units(height: int, width: int) -> float:
+    """Megapixels SIFT detects on for frames of ``height x width``: the frames upscaled by the default
+    correspondence stage's factor (:meth:`jog3r.align.refine.RefineConfig.upsample_for`)."""
+    from jog3r.align.refine import RefineConfig
+
+    up = RefineConfig().upsample_for((height, width))
     return up * up * height * width / 1e6
+
+
+def matched_pairs(num_frames: int) -> int:
+    """Frame pairs the default correspondence stage matches: every pair up to
+    :attr:`jog3r.align.refine.RefineConfig.window` frames apart."""
+    from jog3r.align.refine import RefineConfig
+
+    window = RefineConfig().window
+    return sum(min(window, num_frames - 1 - i) for i in range(num_frames))
 
 
 def _workload(rng: np.random.Generator) -> float:
@@ -118,4 +128,4 @@ def workload_cpu_seconds(repeats: int = 15) -> tuple[float, float]:
     return float(np.median(cpu)), float(np.median(wall))
 
 
-__all__ = ["COST", "REFERENCE_S", "match_cost_units", "machine_speed", "workload_cpu_seconds"]
+__all__ = ["COST", "REFERENCE_S", "match_cost_units", "matched_pairs", "machine_speed", "workload_cpu_seconds"]

@@ -38,7 +38,7 @@ from jog3r.types import MATCHES, Matches, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.long_v2c import check_long_frame_count, estimate_long_cost, long_video_to_cameras
-from jog3r.io.video import IMAGE_SUFFIXES, _capped_size, _count_frames, read_video
+from jog3r.io.video import IMAGE_SUFFIXES, _capped_size, _count_frames, aspect_crop_size, read_video
 from jog3r.jobs.cost import machine_speed
 from jog3r.jobs.load import Fit, VideoInfo, _pad_geometry, load_source_frames, load_video, stream_source_frames
 
@@ -262,8 +262,7 @@ def matched_size(source_size: tuple[int, int], model_size: tuple[int, int], fit:
     if fit == "pad":
         hc, wc = _pad_geometry(H, W, model_size)[:2]
     else:
-        scale = max(model_size[0] / H, model_size[1] / W)
-        hc, wc = min(H, round(model_size[0] / scale)), min(W, round(model_size[1] / scale))
+        hc, wc = aspect_crop_size((H, W), model_size)
     return (hc, wc) if wc > model_size[1] else tuple(model_size)
 
 
