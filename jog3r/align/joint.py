@@ -96,6 +96,11 @@ class JointConfig:
     """Weight of ``L_transl`` (JOG3R eq. 4, as the ``jog3r`` preset) on centres in units of the scene depth."""
     w_kappa: float = 1e-3
     """Ridge weight on the depth corrections ``kappa``."""
+    w_rot: float = 0.0
+    """Weight of a constant-angular-velocity prior: ``w_rot * sum_k |a_{k+1} - a_k|^2`` with the world-frame steps
+    ``a_k = log(R_{k+1} R_k^T)`` in radians. Off in :func:`joint_align` (16 frames, the paper's objective plus the
+    correspondences); long videos (:mod:`jog3r.align.windows`) use it to carry the rotation through frames whose
+    correspondences vanish (a blank wall) instead of the point maps' unconstrained rotation there."""
     grid: tuple[int, int] = (3, 4)
     """Rows x columns of the bilinear nodes of each frame's depth correction."""
     optimize_focal: bool = True
@@ -107,7 +112,7 @@ class JointConfig:
 
     def __post_init__(self) -> None:
         if not (self.sigma_px > 0 and self.sigma_d > 0 and min(self.w_depth, self.w_pm, self.w_fl, self.w_transl,
-                                                                 self.w_kappa) >= 0):
+                                                                 self.w_kappa, self.w_rot) >= 0):
             raise ValueError("JointConfig: scales must be > 0 and weights >= 0")
         if self.niter < 0 or self.pm_pixels < 0 or min(self.grid) < 1:
             raise ValueError(f"JointConfig: need niter >= 0, pm_pixels >= 0, grid >= (1, 1); got {self.niter}, "

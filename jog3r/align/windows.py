@@ -480,6 +480,19 @@ class _SparseProblem(_Problem):
     def num_unknowns(self) -> int:
         return int(self._index()[1].sum())
 
+    def _rot_steps(self) -> torch.Tensor:
+        """``[F - 1, 3]`` world-frame rotation steps ``log(R_{k+1} R_k^T)`` (radians)."""
+        return roma.rotmat_to_rotvec(self.R[1:] @ self.R[:-1].transpose(1, 2))
+
+    def residuals(self, jacobian: bool = False) -> dict:
+        out = super().residuals(jacobian)
+        if self.cfg.w_rot > 0 and self.F > 2:
+            a = self._rot_steps()
+            e_rot = self.cfg.w_rot * float((a[1:] - a[:-1]).square().sum())
+            out["terms"]["rot"] = e_rot
+            out["total"] += e_rot
+        return out
+
     def normal_equations(self, res: dict):
         cfg = self.cfg
         F, G = self.F, self.G
@@ -542,6 +555,19 @@ class _SparseProblem(_Problem):
                 cols.append(t[torch.as_tensor(LtL.col)])
                 vals.append(torch.as_tensor(LtL.data))
                 g[t] += torch.as_tensor(LtL @ self.c[:, k].numpy())
+        if cfg.w_rot > 0 and F > 2:
+            # Gauss-Newton on s = a[1:] - a[:-1]: for small steps d a_k / d(w_{k+1}, w_k) ~ (I, -I) under the
+            # left increments R <- exp(w) R, so J = the second-difference operator on each axis of w
+            L2 = (d1[1:] - d1[:-1]).tocsr()
+            LtL = (2.0 * cfg.w_rot * (L2.T @ L2)).tocoo()
+            a = self._rot_steps().numpy()
+            s2 = a[1:] - a[:-1]
+            for k in range(3):
+                t = nf * torch.arange(F) + k
+                rows.append(t[torch.as_tensor(LtL.row)])
+                cols.append(t[torch.as_tensor(LtL.col)])
+                vals.append(torch.as_tensor(LtL.data))
+                g[t] += torch.as_tensor(2.0 * cfg.w_rot * (L2.T @ s2[:, k]))
         if cfg.w_fl > 0 and F > 1:
             lf = (torch.exp(self.phi) / max(self.H, self.W)).numpy()
             Jf = d1.multiply(lf[None, :]).tocsr()

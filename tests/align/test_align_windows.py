@@ -194,3 +194,43 @@ def test_the_sparse_solve_factorises_a_banded_matrix(clip40, monkeypatch):
         assert int(abs(A.row - A.col).max()) < (16 + 1) * per_frame, "the normal matrix is not banded"
     rot, tr, maa = _errors(out.cam2world, scene.cam2world)
     assert rot < 0.1 and maa > 99
+
+
+def _rot_err_deg(a, b):
+    rel = a[:, :3, :3].double().transpose(1, 2) @ b[:, :3, :3].double()
+    return torch.rad2deg(roma.rotmat_to_rotvec(rel).norm(dim=-1))
+
+
+def test_the_rotation_prior_carries_frames_without_evidence(clip40):
+    """Frames 18-21 have no correspondences and no point maps (a blank wall: the matches vanish and the model's
+    point maps of a plane leave the rotation free), and their window's cameras there are off by 6 deg. The long
+    runs' constant-angular-velocity prior (``w_rot``, :func:`jog3r.long_v2c.long_config`) carries the rotation
+    through them from the frames on either side; without it they keep the bad start."""
+    from jog3r.long_v2c import long_config
+
+    scene, matches = clip40
+    gap = range(18, 22)
+    kept = [m for m in matches if m[0] not in gap and m[1] not in gap]
+    gen = torch.Generator().manual_seed(5)
+    errors = {}
+    for w_rot in (0.0, long_config().w_rot):
+        acc = WindowedAligner(40, (48, 64), dataclasses.replace(long_config(), w_rot=w_rot))
+        for s, e in plan_windows(40, 16, 12):
+            pm = _sub(scene, [(s, f) for f in range(s + 1, e)], s)
+            recon, _ = fit(pm, scene.images[s:e], ALIGN_PRESETS["jog3r"])
+            if s == 12:  # the window that holds the gap: bad cameras there, and its point maps not kept
+                c2w = recon.cam2world.clone()
+                axis = torch.randn(len(gap), 3, generator=gen)
+                turn = roma.rotvec_to_rotmat(math.radians(6.0) * axis / axis.norm(dim=1, keepdim=True))
+                c2w[18 - s:22 - s, :3, :3] = c2w[18 - s:22 - s, :3, :3] @ turn
+                recon, pm = dataclasses.replace(recon, cam2world=c2w), None
+            acc.add_window(s, recon, pm)
+        out, info = acc.solve(kept, UP)
+        assert info["status"] == "aligned"
+        # the gap's rotations relative to frame 17's, against the truth's
+        rel = torch.linalg.inv(out.cam2world[17]) @ out.cam2world[18:22]
+        true = torch.linalg.inv(scene.cam2world[17]) @ scene.cam2world[18:22]
+        errors[w_rot] = _rot_err_deg(rel, true)
+    assert long_config().w_rot > 0
+    assert float(errors[0.0].max()) > 3.0  # no evidence: the bad start stays
+    assert float(errors[long_config().w_rot].max()) < 1.0
