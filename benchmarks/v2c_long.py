@@ -51,7 +51,7 @@ def one(n: int, cache: Path) -> dict:
     import torch
     torch.set_num_threads(1)
     from jog3r.io.video import crop_to_aspect, resize_and_center_crop
-    from jog3r.long_v2c import estimate_long_cost, long_video_to_cameras
+    from jog3r.long_v2c import estimate_long_cost, long_config, long_video_to_cameras
     from jog3r.metrics.pose import pose_metrics
     from jog3r.pipeline import JOG3RPipeline
     from jog3r.types import Video
@@ -72,7 +72,8 @@ def one(n: int, cache: Path) -> dict:
     speed = machine_speed()
     est = estimate_long_cost(pipe, n, match_size=tuple(src.shape[-2:]), speed=speed, exports=False)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    out = long_video_to_cameras(pipe, video, source_frames=src)
+    # the fox is a photo set: no constant-angular-velocity prior, as `jog3r v2c` does for an image folder
+    out = long_video_to_cameras(pipe, video, source_frames=src, config=long_config(video=n != 0))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     m = pose_metrics(out.reconstruction.cam2world, gt, pairs="all")
     from jog3r.align.windows import WindowedAligner  # noqa: F401

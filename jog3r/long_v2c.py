@@ -54,19 +54,23 @@ def check_long_frame_count(num_frames: int, max_frames: int = MAX_FRAMES) -> Non
 
 
 LONG_W_ROT = 1.0
-"""``JointConfig.w_rot`` of long runs: the constant-angular-velocity prior that carries the rotation through frames
-whose correspondences vanish. On the walkthrough of ``benchmarks/v2c_long.py`` (seed 950000000, replayed global
-solve) the camera faces a blank, streaked wall at frames 44-52 of the 240-frame clip, where the KLT tracks slide and
-one step came out 12 deg wrong; with 1.0 the worst step is 2.5 deg and mAA@30 at 60 / 120 / 240 frames goes from
-87.0 / 40.1 / 48.2-51.6 to 87.4 / 45.4 / 53.3 (0.3: 87.2 at 60; 3.0: 87.7 / 46.7 / 49.8)."""
+"""``JointConfig.w_rot`` of long runs on a video: the constant-angular-velocity prior that carries the rotation
+through frames whose correspondences vanish or mislead. On the walkthrough of ``benchmarks/v2c_long.py`` (seed
+950000000, replayed global solve) the camera faces a blank, streaked wall at frames 44-52 of the 240-frame clip, where
+the KLT tracks slide and one step came out 12 deg wrong; with 1.0 the worst step is 2.5 deg and mAA@30 at 60 / 120 /
+240 frames goes from 87.0 / 40.1 / 48.2-51.6 to 87.4 / 45.4 / 53.3. An image folder gets none
+(:func:`long_config` with ``video=False``): a photo set's steps are uneven (the instant-ngp fox: 0.1 to 44 deg
+between neighbours), and there the prior lowered mAA@30 from 43.5 to 22.0 (0.1: 39.3; a Cauchy-robust form with a
+2 deg scale: 29.5)."""
 
 
-def long_config(config: JointConfig | None = None) -> JointConfig:
+def long_config(config: JointConfig | None = None, *, video: bool = True) -> JointConfig:
     """The default :class:`JointConfig` of long runs: the short runs' with at most :data:`LONG_MAX_MATCHES` per pair
-    and the rotation prior :data:`LONG_W_ROT`."""
+    and, for a video (``video=True``; not an image folder), the rotation prior :data:`LONG_W_ROT`. ``config`` is
+    returned unchanged when given."""
     if config is not None:
         return config
-    return JointConfig(matching=RefineConfig(max_matches=LONG_MAX_MATCHES), w_rot=LONG_W_ROT)
+    return JointConfig(matching=RefineConfig(max_matches=LONG_MAX_MATCHES), w_rot=LONG_W_ROT if video else 0.0)
 
 
 def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = STRIDE,

@@ -26,7 +26,7 @@ COST = {
     "params_ref": 7.35, "load": 0.11, "prepare": 0.025, "vae_encode": 8.0, "stdit": 0.51, "decoder": 0.66,
     "align": 7.4, "export": 3.4, "sift": 0.21, "sift_pair": 0.07, "init_pair": 0.0026, "optimize_pair": 0.0038,
     "optimize_n0": 32.0, "memory_base": 975.0, "memory_megapix": 1300.0, "memory_params": 4.0,
-    "tracks": 0.05, "long_init_pair": 0.003, "long_optimize_pair": 0.0078, "long_optimize_power": 1.62,
+    "tracks": 0.42, "long_init_pair": 0.003, "long_optimize_pair": 0.014, "long_optimize_power": 0.0,
     "long_memory_base": 1050.0, "long_memory_frame": 2.5,
 }
 """Constants of :meth:`jog3r.pipeline.JOG3RPipeline.estimate_cost` and :func:`jog3r.long_v2c.estimate_long_cost`, in
@@ -50,8 +50,10 @@ seconds of the quiet 2-core reference machine (``speed = 1``) and MB of peak RSS
   the base raised to the 1538 MB the 16-frame run peaked at;
 * long runs: ``tracks`` per frame and matched megapixel (KLT, 800 corners), ``long_init_pair`` and
   ``long_optimize_pair * (N / 60) ** long_optimize_power`` per matched pair (SIFT pairs up to 3 apart plus the
-  tracks' pairs 1, 2, 4, 8, 16 apart): the global alignment took 11 s at 60 frames and 333 s at 240 in the
-  README's benchmark (wall, CPU / wall 1 / 2.3), so the sparse solve grows as ``N ** 2.6`` in all;
+  tracks' pairs 1, 2, 4, 8, 16 apart): refitted on 2026-12-05 to the README's benchmark at 60 / 120 / 240 / 480
+  frames (wall / speed) after the sparse solve became banded (``jog3r.align.windows``): the global solve per pair
+  was 0.020 / 0.009 / 0.017 / 0.012 s, no trend (power 0: linear in N; before, 11 s at 60 frames and 333 s at 240,
+  ``N ** 2.6``); the tracks took 0.34-0.48 s per frame and megapixel (the old 0.05 quoted 0.2 s for 2.2 s);
   ``long_memory_base + long_memory_frame * N``: that benchmark's peak RSS (1.16 / 1.25 / 1.59 GiB at 60 / 120 /
   240 frames, source frames streamed).
 """

@@ -37,7 +37,7 @@ from jog3r.pipeline import JOG3RPipeline, V2COutput
 from jog3r.types import MATCHES, Matches, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
-from jog3r.long_v2c import check_long_frame_count, estimate_long_cost, long_video_to_cameras
+from jog3r.long_v2c import check_long_frame_count, estimate_long_cost, long_config, long_video_to_cameras
 from jog3r.io.video import IMAGE_SUFFIXES, _capped_size, _count_frames, aspect_crop_size, read_video
 from jog3r.jobs.cost import machine_speed
 from jog3r.jobs.load import Fit, VideoInfo, _pad_geometry, load_source_frames, load_video, stream_source_frames
@@ -433,8 +433,9 @@ def estimate_cameras(pipe: JOG3RPipeline, source: str | Path, *, num_frames: int
     timings["load"] = time.perf_counter() - start
     # 5. V2C
     if long:
+        photos = Path(source).is_dir()  # a photo set: no constant-angular-velocity prior (long_config)
         out = long_video_to_cameras(pipe, video, source_frames=source_frames, known_K=known_K, seed=seed,
-                                    progress=progress)
+                                    progress=progress, config=long_config(video=not photos))
     else:
         out = pipe.video_to_cameras(video, known_K=known_K, seed=seed, matches=matches, source_frames=source_frames,
                                     progress=progress)
