@@ -73,7 +73,7 @@ def one(n: int, cache: Path) -> dict:
     est = estimate_long_cost(pipe, n, match_size=tuple(src.shape[-2:]), speed=speed, exports=False)
     t0, cpu0 = time.perf_counter(), time.process_time()
     # the fox is a photo set: no constant-angular-velocity prior, as `jog3r v2c` does for an image folder
-    out = long_video_to_cameras(pipe, video, source_frames=src, config=long_config(video=n != 0))
+    out = long_video_to_cameras(pipe, video, source_frames=src, config=long_config(video=name != "fox"))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     m = pose_metrics(out.reconstruction.cam2world, gt, pairs="all")
     from jog3r.align.windows import WindowedAligner  # noqa: F401
