@@ -149,32 +149,59 @@ def scene_extent(recon: Reconstruction) -> float:
     return extent if extent > 1e-9 else 1.0
 
 
+WALK_DEPTHS = 3.0
+"""A camera path longer than this many median depths is a walk (a long video through rooms): :func:`default_view`
+then looks down on the whole path instead of along camera 0. The 240-frame synthetic walkthrough of
+``benchmarks/viewer_long.py``: 6.0; an 80-deg orbit around an object, or a 16-frame RealEstate10K clip: ~1."""
+
+
 def default_view(
     recon: Reconstruction, keep_percent: float | None = DEFAULT_KEEP_PERCENT
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A viewpoint that shows the whole reconstruction, orbiting about the centre of the drawn cloud.
+    """A viewpoint that shows the whole reconstruction.
 
-    The eye sits at the mean camera centre, moved back along camera 0's viewing direction and up along its
-    ``-y`` axis by fractions of :func:`scene_extent`; it looks at the median of the points the viewer draws by
-    default (the ``keep_percent`` cut), which viser's orbit controls then turn about.
+    A camera path up to :data:`WALK_DEPTHS` median depths long (a 16-frame clip, an orbit): the eye sits at the mean
+    camera centre, moved back along camera 0's viewing direction and up along its ``-y`` axis by fractions of
+    :func:`scene_extent`, and looks at the median of the points the viewer draws by default (the ``keep_percent``
+    cut), which viser's orbit controls then turn about. A longer path (a walk through rooms, hundreds of frames):
+    from inside the cloud that view shows a wall of points, so the eye looks down on the path's mean centre from
+    above and behind it (70 deg of elevation along the cameras' mean up, behind along their mean heading), far
+    enough that the path's spread fills about 70 % of a 50-deg field of view; the orbit turns about the path.
 
     Args:
         recon: the reconstruction.
         keep_percent: the cut of the drawn points (see :func:`select_points`).
 
     Returns:
-        ``position`` ``[3]``, ``look_at`` ``[3]`` (median of the drawn points; one unit in front of camera 0
-        if there are none) and ``up`` ``[3]`` (camera 0's ``-y``, OpenCV y points down), float64 world
-        coordinates, for ``server.initial_camera`` / ``client.camera``.
+        ``position`` ``[3]``, ``look_at`` ``[3]`` and ``up`` ``[3]`` (camera 0's ``-y``, or for a walk the mean
+        ``-y`` of all cameras; OpenCV y points down), float64 world coordinates, for ``server.initial_camera`` /
+        ``client.camera``.
     """
-    c2w0 = recon.cam2world[0].detach().cpu().double().numpy()
-    pts = export.select_points(recon, keep_percent=keep_percent, max_points=50_000)["xyz"].astype(np.float64)
-    look_at = np.median(pts, axis=0) if len(pts) else c2w0[:3, 3] + c2w0[:3, 2]
+    c2w = recon.cam2world.detach().cpu().double().numpy()
     extent = scene_extent(recon)
-    up = -c2w0[:3, 1]
-    centre = recon.cam2world[:, :3, 3].detach().cpu().double().mean(0).numpy()
-    position = centre - 0.4 * extent * c2w0[:3, 2] + 0.3 * extent * up
-    return position, look_at, up
+    centres = c2w[:, :3, 3]
+    centre = centres.mean(0)
+    spread = float(np.linalg.norm(centres - centre, axis=1).max())
+    length = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum())
+    depth = recon.depth.detach().cpu().double()
+    depth = float(depth[torch.isfinite(depth)].median()) if bool(torch.isfinite(depth).any()) else 0.0
+    up0 = -c2w[0, :3, 1]
+    if depth > 0 and length > WALK_DEPTHS * depth:
+        up = -c2w[:, :3, 1].mean(0)
+        up = up / np.linalg.norm(up) if np.linalg.norm(up) > 1e-6 else up0
+        heading = c2w[:, :3, 2].mean(0)
+        heading = heading - np.dot(heading, up) * up
+        if np.linalg.norm(heading) < 1e-6:  # a loop: no mean heading, use camera 0's
+            heading = c2w[0, :3, 2] - np.dot(c2w[0, :3, 2], up) * up
+        heading = heading / max(np.linalg.norm(heading), 1e-12)
+        distance = 1.4 * spread / np.tan(np.radians(25.0))
+        elevation = np.radians(70.0)
+        position = centre + distance * (np.sin(elevation) * up - np.cos(elevation) * heading)
+        return position, centre, up
+    pts = export.select_points(recon, keep_percent=keep_percent, max_points=50_000)["xyz"].astype(np.float64)
+    look_at = np.median(pts, axis=0) if len(pts) else c2w[0, :3, 3] + c2w[0, :3, 2]
+    position = centre - 0.4 * extent * c2w[0, :3, 2] + 0.3 * extent * up0
+    return position, look_at, up0
 
 
 def frame_node_name(prefix: str, frame: int) -> str:

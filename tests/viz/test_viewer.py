@@ -442,3 +442,28 @@ def test_viewer_renders_in_headless_chromium(tmp_path):
     assert ((r > 110) & (g < 80) & (b > 170)).sum() > 20, "no purple (last frame) frustum lines"
     assert ((r > 200) & (g > 80) & (g < 150) & (b < 90)).sum() > 2000, "the orange box points are not drawn"
     assert (canvas.max(-1) < 60).sum() > 30, "no near-black ground-truth cameras"
+
+
+def test_default_view_of_a_walk_looks_down_on_the_whole_path():
+    """A path of many depths (a long video walking through rooms): the eye is above the path and every camera is in
+    view; the first view (behind camera 0, inside the cloud) saw a wall of points with the path off to one side."""
+    num, h, w = 40, 6, 8
+    s = torch.linspace(0, 1, num, dtype=torch.float64)
+    yaw = 2.0 * s  # a curve through ~115 deg, walking forward, ~12 m at 1 m depth
+    c2w = torch.eye(4, dtype=torch.float64).repeat(num, 1, 1)
+    c2w[:, :3, :3] = roma.rotvec_to_rotmat(torch.stack((torch.zeros_like(s), yaw, torch.zeros_like(s)), -1))
+    c2w[:, 0, 3], c2w[:, 2, 3] = 6 * torch.sin(yaw), 6 * (1 - torch.cos(yaw)) * 0.5 + 6 * s
+    K = torch.tensor([[6.0, 0, 4], [0, 6.0, 3], [0, 0, 1]]).expand(num, 3, 3)
+    depth = torch.ones(num, h, w)
+    from jog3r.geometry.camera import depth_to_world_points
+
+    recon = Reconstruction(cam2world=c2w.float(), K=K, depth=depth, pts3d=depth_to_world_points(depth, K, c2w.float()),
+                           conf=torch.ones(num, h, w), colors=torch.rand(num, h, w, 3))
+    position, look_at, up = default_view(recon)
+    centres = c2w[:, :3, 3].numpy()
+    np.testing.assert_allclose(look_at, centres.mean(0), atol=1e-6)
+    np.testing.assert_allclose(up, [0.0, -1.0, 0.0], atol=1e-6)  # the cameras' mean up (OpenCV y down)
+    assert np.dot(position - look_at, up) > 0  # above the path
+    axis = (look_at - position) / np.linalg.norm(look_at - position)
+    rays = (centres - position) / np.linalg.norm(centres - position, axis=1, keepdims=True)
+    assert float(np.degrees(np.arccos(np.clip(rays @ axis, -1, 1))).max()) < 25.0  # all in a 50-deg view
