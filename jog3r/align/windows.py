@@ -17,12 +17,14 @@ the next ``window`` frames, the default alignment's matching of :func:`jog3r.ali
 cost and the memory of the matching are linear in ``N``.
 
 :meth:`WindowedAligner.solve` then runs the objective of :func:`jog3r.align.joint.joint_align` (same terms, same
-weights; init: the rotation chain refined by rotation averaging over all matched pairs, then translation averaging of
+weights, plus for a video the constant-angular-velocity prior ``JointConfig.w_rot`` of
+:func:`jog3r.long_v2c.long_config`; init: the rotation chain refined by rotation averaging over all matched pairs, then translation averaging of
 the correspondences) over all ``N`` frames at once (the matches may include the KLT tracks' wide-baseline pairs of
 :mod:`jog3r.align.tracks`, up to 16 frames apart):
 the normal equations are assembled as a sparse matrix (7 + 12 unknowns per frame, 7 per edge; the matched frame
 pairs and the temporal terms couple frames at most the widest pair's gap apart, the edges only their two frames) and solved
-by a sparse LU (SuperLU), so one Levenberg-Marquardt step costs O(N) instead of the dense O(N^3).
+by a sparse LU (SuperLU) in frame order, where the matrix is a band, so one Levenberg-Marquardt step costs O(N)
+instead of the dense O(N^3).
 
 Memory: the model's activations of one window at a time, the source frames of ``window + 1`` frames for the
 matching, and per frame ~0.3 MB at 128 x 192 (depth, confidence, colours, the point cloud of the output) plus its
