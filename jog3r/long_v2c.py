@@ -83,8 +83,8 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
     (the model-size frames) and ``read`` (the source frames, streamed), ``model`` and ``align`` (per window, the
     16-frame run's ``vae_encode + stdit + decoder`` and ``align`` of :meth:`JOG3RPipeline.estimate_cost`), ``match``
     (SIFT per frame, as the short run's), ``tracks`` (KLT per frame and matched megapixel), ``init`` (chain, rotation
-    averaging and centres, per matched pair) and ``optimize`` (the sparse global solve, per matched pair growing as
-    ``(N / 60) ** optimize_power``), ``export``. Seconds of the quiet 2-core reference machine
+    averaging and centres, per matched pair) and ``optimize`` (the banded sparse global solve, per matched pair),
+    ``export``. Seconds of the quiet 2-core reference machine
     (:data:`jog3r.jobs.cost.COST`, fitted by ``benchmarks/estimate_cost.py``) times ``speed``
     (:func:`jog3r.jobs.cost.machine_speed` where the run happens). Memory: a base (the model, one window) plus
     what is kept per frame (model-size frames, depth, point-map samples, keypoints and tracks); the source frames
@@ -105,7 +105,7 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
     Raises:
         ValueError: as :func:`check_long_frame_count`.
     """
-    from jog3r.jobs.cost import COST, match_cost_units, matched_pairs
+    from jog3r.jobs.cost import COST, matched_pairs, sift_seconds
 
     check_long_frame_count(num_frames, max_frames)
     F, n = pipe.num_frames, num_frames
@@ -114,17 +114,15 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
     mh, mw = match_size or (h, w)
     sh, sw = source_size or (mh, mw)
     one = pipe.estimate_cost(min(F, n), match_size=match_size, matches=False, exports=False)
-    sift_pairs = matched_pairs(n)
-    pairs = sift_pairs + sum(max(0, n - g) for g in LONG_TRACKS.gaps)
-    detect = match_cost_units(mh, mw)
+    pairs = matched_pairs(n) + sum(max(0, n - g) for g in LONG_TRACKS.gaps)
     stages = {
         "load": COST["load"] * n * sh * sw / 1e6, "read": COST["load"] * n * sh * sw / 1e6,
         "model": len(windows) * sum(one["stages"][k] for k in ("vae_encode", "stdit", "decoder")),
         "align": len(windows) * one["stages"]["align"],
-        "match": n * detect * COST["sift"] + sift_pairs * detect ** 2 * COST["sift_pair"],
+        "match": sift_seconds(n, (mh, mw)),
         "tracks": n * COST["tracks"] * mh * mw / 1e6,
         "init": pairs * COST["long_init_pair"],
-        "optimize": pairs * COST["long_optimize_pair"] * (n / 60) ** COST["long_optimize_power"],
+        "optimize": pairs * COST["long_optimize_pair"],
     }
     if exports:
         stages["export"] = COST["export"] * n * h * w / 1e6

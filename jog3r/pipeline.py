@@ -267,7 +267,7 @@ class JOG3RPipeline:
             ValueError: ``num_frames`` outside ``[2, max_frames]`` (the message of the run itself).
         """
         # the constants live with their calibration
-        from jog3r.jobs.cost import COST as _COST, match_cost_units, matched_pairs
+        from jog3r.jobs.cost import COST as _COST, matched_pairs, sift_seconds
 
         self.check_frame_count(num_frames)
         h, w = self.resolution
@@ -283,9 +283,8 @@ class JOG3RPipeline:
         stages = {"load": _COST["load"] * n * sh * sw / 1e6 * (2 if matches else 1), **stages}
         memory = _COST["memory_base"] + _COST["memory_megapix"] * megapix + _COST["memory_params"] * params
         if matches:
-            detect = match_cost_units(mh, mw)
             pairs = matched_pairs(n)
-            stages["match"] = n * detect * _COST["sift"] + pairs * detect ** 2 * _COST["sift_pair"]
+            stages["match"] = sift_seconds(n, (mh, mw))
             stages["init"] = pairs * _COST["init_pair"]
             stages["optimize"] = pairs * _COST["optimize_pair"] * (1 + n / _COST["optimize_n0"])
             memory += 4 * 3 * n * mh * mw / 2**20  # the source frames (float32)

@@ -26,7 +26,7 @@ COST = {
     "params_ref": 7.35, "load": 0.11, "prepare": 0.025, "vae_encode": 8.0, "stdit": 0.51, "decoder": 0.66,
     "align": 7.4, "export": 3.4, "sift": 0.21, "sift_pair": 0.07, "init_pair": 0.0026, "optimize_pair": 0.0038,
     "optimize_n0": 32.0, "memory_base": 975.0, "memory_megapix": 1300.0, "memory_params": 4.0,
-    "tracks": 0.42, "long_init_pair": 0.003, "long_optimize_pair": 0.014, "long_optimize_power": 0.0,
+    "tracks": 0.42, "long_init_pair": 0.003, "long_optimize_pair": 0.014,
     "long_memory_base": 1050.0, "long_memory_frame": 2.5,
 }
 """Constants of :meth:`jog3r.pipeline.JOG3RPipeline.estimate_cost` and :func:`jog3r.long_v2c.estimate_long_cost`, in
@@ -49,11 +49,10 @@ seconds of the quiet 2-core reference machine (``speed = 1``) and MB of peak RSS
 * ``memory_*``: MB of peak RSS, ``base + megapix * frames' MP + params * M`` plus the source frames (float32),
   the base raised to the 1538 MB the 16-frame run peaked at;
 * long runs: ``tracks`` per frame and matched megapixel (KLT, 800 corners), ``long_init_pair`` and
-  ``long_optimize_pair * (N / 60) ** long_optimize_power`` per matched pair (SIFT pairs up to 3 apart plus the
-  tracks' pairs 1, 2, 4, 8, 16 apart): refitted on 2026-12-05 to the README's benchmark at 60 / 120 / 240 / 480
-  frames (wall / speed) after the sparse solve became banded (``jog3r.align.windows``): the global solve per pair
-  was 0.020 / 0.009 / 0.017 / 0.012 s, no trend (power 0: linear in N; before, 11 s at 60 frames and 333 s at 240,
-  ``N ** 2.6``); the tracks took 0.34-0.48 s per frame and megapixel (the old 0.05 quoted 0.2 s for 2.2 s);
+  ``long_optimize_pair`` per matched pair (SIFT pairs up to 3 apart plus the tracks' pairs 1, 2, 4, 8, 16 apart):
+  refitted on 2026-12-05 to the README's benchmark at 60 / 120 / 240 / 480 frames (wall / speed) after the sparse
+  solve became banded (``jog3r.align.windows``): the global solve per pair was 0.020 / 0.009 / 0.017 / 0.012 s, no
+  trend, so linear in N (before, 11 s at 60 frames and 333 s at 240, ``N ** 2.6``); the tracks took 0.34-0.48 s per frame and megapixel (the old 0.05 quoted 0.2 s for 2.2 s);
   ``long_memory_base + long_memory_frame * N``: that benchmark's peak RSS (1.16 / 1.25 / 1.59 GiB at 60 / 120 /
   240 frames, source frames streamed).
 """
@@ -75,6 +74,13 @@ def matched_pairs(num_frames: int) -> int:
 
     window = RefineConfig().window
     return sum(min(window, num_frames - 1 - i) for i in range(num_frames))
+
+
+def sift_seconds(num_frames: int, match_size: tuple[int, int]) -> float:
+    """Seconds (at ``speed = 1``) of the default correspondence stage's SIFT on ``num_frames`` frames of
+    ``match_size = (H', W')``: detection per frame, descriptor matching per :func:`matched_pairs` pair."""
+    detect = match_cost_units(*match_size)
+    return num_frames * detect * COST["sift"] + matched_pairs(num_frames) * detect ** 2 * COST["sift_pair"]
 
 
 def _workload(rng: np.random.Generator) -> float:
@@ -130,4 +136,5 @@ def workload_cpu_seconds(repeats: int = 15) -> tuple[float, float]:
     return float(np.median(cpu)), float(np.median(wall))
 
 
-__all__ = ["COST", "REFERENCE_S", "match_cost_units", "matched_pairs", "machine_speed", "workload_cpu_seconds"]
+__all__ = ["COST", "REFERENCE_S", "match_cost_units", "matched_pairs", "machine_speed", "sift_seconds",
+           "workload_cpu_seconds"]
