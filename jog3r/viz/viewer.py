@@ -178,7 +178,6 @@ def default_view(
         ``client.camera``.
     """
     c2w = recon.cam2world.detach().cpu().double().numpy()
-    extent = scene_extent(recon)
     centres = c2w[:, :3, 3]
     centre = centres.mean(0)
     spread = float(np.linalg.norm(centres - centre, axis=1).max())
@@ -200,6 +199,7 @@ def default_view(
         return position, centre, up
     pts = export.select_points(recon, keep_percent=keep_percent, max_points=50_000)["xyz"].astype(np.float64)
     look_at = np.median(pts, axis=0) if len(pts) else c2w[0, :3, 3] + c2w[0, :3, 2]
+    extent = scene_extent(recon)
     position = centre - 0.4 * extent * c2w[0, :3, 2] + 0.3 * extent * up0
     return position, look_at, up0
 
