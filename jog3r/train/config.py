@@ -134,8 +134,9 @@ class TrainConfig:
     """Extra keyword overrides for the synthetic generator's config (when ``data == 'synth'``)."""
     model_overrides: dict[str, str] = field(default_factory=dict)
     """Fields of the preset's ``JOG3RConfig`` to change, ``NAME VALUE`` pairs (JSON values; ``stdit.NAME`` for
-    the STDiT's), e.g. ``--model-overrides dec_embed_dim 256 stdit.in_channels 32``. A new model only (not with
-    ``--init``)."""
+    the STDiT's), e.g. ``--model-overrides dec_embed_dim 256 stdit.in_channels 32``. With ``--init``: applied to
+    that model's config, and every tensor whose name and shape still match is taken over from it (the rest start
+    fresh; :func:`jog3r.train.trainer.init_with_overrides`)."""
     replay_pool: int = 0
     """With ``--data synth``: clips kept in a replay pool on the device (rendered by ``--replay-workers``
     processes, encoded once, drawn at random while the pool grows; :mod:`jog3r.train.replay`). 0: off. A run with

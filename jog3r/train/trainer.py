@@ -33,13 +33,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from jog3r.checkpoint import config_to_dict, load_dust3r_checkpoint, load_opensora_checkpoint
+from jog3r.checkpoint import (
+    config_to_dict,
+    load_config,
+    load_dust3r_checkpoint,
+    load_opensora_checkpoint,
+    load_state_dict_file,
+)
 from jog3r.components import build_text_encoder, build_vae, write_components
 from jog3r.config import get_preset
 from jog3r.diffusion import GaussianDiffusion, SamplingOptions, write_sampling_options
 from jog3r.encode.taef2 import TAEF2VAE
 from jog3r.losses import reconstruction_loss, relative_pose_loss, total_loss
-from jog3r.model import JOG3R
+from jog3r.model import CONFIG_NAME, JOG3R, WEIGHTS_NAME, JOG3RConfig
 from jog3r.train.checkpoints import (
     new_tmp_dir,
     publish_checkpoint,
@@ -166,9 +172,9 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
     def _build_model(self) -> JOG3R:
         cfg = self.cfg
-        if cfg.init is not None:
-            if cfg.model_overrides:
-                raise ValueError("--model-overrides apply to a new model from --preset, not to --init")
+        if cfg.init is not None and cfg.model_overrides:
+            model = init_with_overrides(cfg.init, cfg.model_overrides)
+        elif cfg.init is not None:
             model = JOG3R.from_pretrained(cfg.init)
         else:
             jcfg = get_preset(cfg.preset)
@@ -540,6 +546,42 @@ class Trainer:
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
         write_text_atomic(log_path, "".join(k + "\n" for k in keep))
+
+
+def init_with_overrides(init: str | os.PathLike, overrides: dict[str, str]) -> JOG3R:
+    """A model whose config is ``init``'s with ``overrides`` applied (as :func:`_override`), initialised from
+    ``init``'s weights wherever a tensor's name and shape still match, and freshly (the model's own init) elsewhere:
+    e.g. ``--init assets/jog3r-tiny --model-overrides dec_embed_dim 256`` keeps the trained STDiT and starts a
+    wider decoder from scratch (issue 18's decoder variants). The fresh tensors are logged by their prefix.
+
+    Args:
+        init: a folder written by :meth:`JOG3R.save_pretrained`.
+        overrides: ``NAME -> JSON value`` (``stdit.NAME`` for the STDiT's fields).
+
+    Returns:
+        The model, in train mode, on the CPU.
+
+    Raises:
+        FileNotFoundError: if ``init`` is not such a folder.
+        ValueError: on an unknown field, or if no tensor at all could be taken over (then ``init`` is not a
+            starting point for this config; train from ``--preset`` instead).
+    """
+    folder = Path(init)
+    if not (folder / CONFIG_NAME).is_file() or not (folder / WEIGHTS_NAME).is_file():
+        raise FileNotFoundError(f"--init {folder}: expected {CONFIG_NAME} and {WEIGHTS_NAME} there "
+                                "(a folder written by save_pretrained or jog3r.train.export)")
+    model = JOG3R(_override(load_config(JOG3RConfig, folder / CONFIG_NAME), overrides))
+    saved = load_state_dict_file(folder / WEIGHTS_NAME)
+    own = model.state_dict()
+    kept = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    if not kept:
+        raise ValueError(f"--init {folder}: no tensor matches the overridden config {overrides}; "
+                         "train a new model from --preset instead")
+    model.load_state_dict(kept, strict=False)
+    fresh = sorted({".".join(k.split(".")[:2]) for k in own if k not in kept})
+    logger.info("--init %s with --model-overrides %s: %d of %d tensors taken over, fresh: %s", folder, overrides,
+                len(kept), len(own), ", ".join(fresh) or "none")
+    return model.train()
 
 
 def _override(config, overrides: dict[str, str]):

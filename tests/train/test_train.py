@@ -122,3 +122,40 @@ def test_ema_warmup(tmp_path, warmup):
     decay = 2 / 11 if warmup else 0.999  # the second update, n = 1
     name = next(n for n in ema2 if not torch.equal(ema1[n], raw2[n]))
     torch.testing.assert_close(ema2[name], decay * ema1[name] + (1 - decay) * raw2[name], rtol=1e-5, atol=1e-6)
+
+
+def test_init_with_decoder_overrides_keeps_the_trained_generator(tmp_path):
+    """--init + --model-overrides (issue 18's wider-decoder variants): the STDiT is the init's, bit for bit; the
+    overridden decoder has the new shape and starts fresh; a deeper decoder keeps the init's first blocks."""
+    from jog3r.config import get_preset
+    from jog3r.train.trainer import init_with_overrides
+
+    torch.manual_seed(0)
+    src = JOG3R(get_preset("micro"))
+    src.save_pretrained(tmp_path / "init")
+    saved = src.state_dict()
+
+    wide = init_with_overrides(tmp_path / "init", {"dec_embed_dim": "48"})
+    assert wide.config.dec_embed_dim == 48 and wide.config.stdit == src.config.stdit
+    state = wide.state_dict()
+    stdit_keys = [k for k in saved if k.startswith("stdit.")]
+    assert stdit_keys and all(torch.equal(state[k], saved[k]) for k in stdit_keys)
+    changed = [k for k in state if not k.startswith("stdit.") and state[k].shape != saved[k].shape]
+    assert changed  # the decoder really is wider
+
+    deep = init_with_overrides(tmp_path / "init", {"dec_depth": "2"})
+    dstate = deep.state_dict()
+    new_keys = [k for k in dstate if k not in saved]
+    assert new_keys and all(".1." in k for k in new_keys)  # only the second decoder block is new
+    assert all(torch.equal(dstate[k], saved[k]) for k in saved)
+
+    with pytest.raises(ValueError, match="unknown field"):
+        init_with_overrides(tmp_path / "init", {"dec_width": "48"})
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        init_with_overrides(tmp_path / "nowhere", {"dec_embed_dim": "48"})
+
+    # the command line: one step of a fine-tune from the init with a wider decoder
+    run = tmp_path / "run"
+    train_main([*MICRO, "--mode", "frozen-rec", "--steps", "1", "--init", str(tmp_path / "init"),
+                "--model-overrides", "dec_embed_dim", "48", "--out", str(run)])
+    assert JOG3R.from_pretrained(run / "final").config.dec_embed_dim == 48
