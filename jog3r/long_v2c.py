@@ -14,7 +14,9 @@ alignment over all frames (the default V2C's objective, sparse). One camera per 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Iterable, Iterator
 
@@ -27,6 +29,8 @@ from jog3r.align.windows import STRIDE, StreamMatcher, WindowedAligner, plan_win
 from jog3r.checks import check_seed
 from jog3r.pipeline import FEATURE_T_RANGE, JOG3RPipeline, Progress, V2COutput
 from jog3r.types import Video
+
+logger = logging.getLogger(__name__)
 
 MAX_FRAMES = 600
 """Most frames one long V2C run takes (about 10 min and 2 GiB on 2 CPU cores at 128 x 192, see the README)."""
@@ -132,6 +136,45 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
             "stages": stages}
 
 
+class _WindowLogs(logging.Filter):
+    """Holds back the per-window alignments' log records (``jog3r.align.*``) of a long run and reports each kind
+    once at the end (with the number of windows and the first window's text), instead of one line per window
+    (a 240-frame run printed ~40 such lines). Records of other loggers pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.window = 0
+        self.kinds: dict[tuple[str, str], dict] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = self.kinds.setdefault((record.name, str(record.msg)), {"levelno": record.levelno, "windows": set(),
+                                                                        "first": record.getMessage(),
+                                                                        "at": self.window})
+        kind["windows"].add(self.window)
+        return False
+
+    @contextlib.contextmanager
+    def held(self, window: int):
+        """Hold back the ``jog3r.align.*`` records logged inside the block, counted for ``window``."""
+        self.window = window
+        names = [n for n in logging.Logger.manager.loggerDict if n.startswith("jog3r.align.")]
+        loggers = [logging.getLogger(n) for n in names]
+        for lg in loggers:
+            lg.addFilter(self)
+        try:
+            yield
+        finally:
+            for lg in loggers:
+                lg.removeFilter(self)
+
+    def report(self, num_windows: int) -> None:
+        """One line per kind of held-back record: warnings and errors at their level, the rest at DEBUG."""
+        for kind in self.kinds.values():
+            n = len(kind["windows"])
+            logger.log(kind["levelno"] if kind["levelno"] >= logging.WARNING else logging.DEBUG, "%d of %d windows: %s (window %d%s)", n, num_windows, kind["first"],
+                       kind["at"] + 1, "" if n == 1 else ", the first")
+
+
 def _take(frames: Iterator[torch.Tensor], count: int, first: int) -> torch.Tensor:
     """The next ``count`` frames of a stream as ``[count, 3, H_s, W_s]`` float32 in ``[0, 1]`` (uint8 divided by 255).
 
@@ -207,6 +250,7 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *,
     matcher = tracker = None
     model_frames = []
     pushed = 0
+    held = _WindowLogs()
     for w, (s, e) in enumerate(windows):
         progress(0.85 * w / len(windows), f"window {w + 1}/{len(windows)}: frames {s}-{e - 1}")
         sub = dataclasses.replace(video, frames=video.frames[s:e],
@@ -222,7 +266,8 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *,
         threads = torch.get_num_threads()
         torch.set_num_threads(ALIGN_THREADS)  # small tensors: on busy cores a second thread only waits
         try:
-            recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)
+            with held.held(w):
+                recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)
         finally:
             torch.set_num_threads(threads)
         acc.add_window(s, recon, pointmaps)
@@ -248,6 +293,7 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *,
         del z0, feats, pointmaps, recon, detail
     if source is not None and next(source, None) is not None:
         raise ValueError(f"source_frames has more frames than the video's {N}")
+    held.report(len(windows))
     progress(0.85, "global alignment")
     t0 = time.perf_counter()
     scale = matcher.size[1] / size[1]

@@ -163,3 +163,17 @@ def test_a_video_gets_the_rotation_prior_and_a_photo_set_does_not(micro, monkeyp
     estimate_cameras(micro, CLIP, num_frames=6, long=True, seed=0)
     estimate_cameras(micro, FOX, num_frames=6, long=True, seed=0)
     assert LONG_W_ROT > 0 and seen == [LONG_W_ROT, 0.0]
+
+
+def test_the_windows_log_each_kind_of_message_once(micro, caplog):
+    """A long run's per-window alignments logged one line per window each (a 240-frame CLI run printed ~40
+    lines); now each kind of message appears once, with the number of windows it happened in."""
+    import logging
+
+    video, _ = load_video(micro, CLIP, num_frames=13)  # 4 windows of 4 frames
+    with caplog.at_level(logging.DEBUG):
+        long_video_to_cameras(micro, video, seed=0)
+    kinds = [(r.name, str(r.msg)) for r in caplog.records if r.name.startswith("jog3r.align.")]
+    assert len(kinds) == len(set(kinds)), kinds
+    summary = [r.getMessage() for r in caplog.records if r.name == "jog3r.long_v2c"]
+    assert any(m.startswith("4 of 4 windows: global alignment") for m in summary), summary

@@ -284,8 +284,14 @@ def plan_cost(pipe: JOG3RPipeline, source: str | Path, num_frames: int, *, long:
         The estimate's dict (``seconds``, ``memory_mb``, ``stages``; ``windows`` when long) plus ``speed`` and
         ``match_size``.
     """
-    if source_size is None:
-        _, info = read_video(source, num_frames=2)
+    if source_size is None:  # a probe for the frame size: its "sampled 2 of N frames" is not the run's sampling
+        probe_log = logging.getLogger("jog3r.io.video")
+        level = probe_log.level
+        probe_log.setLevel(logging.WARNING)
+        try:
+            _, info = read_video(source, num_frames=2)
+        finally:
+            probe_log.setLevel(level)
         source_size = info.get("source_size")
     size = pipe.resolution
     use = matches != "none" or long
