@@ -278,3 +278,32 @@ def test_v2c_frames_above_the_model_runs_the_long_video_v2c(weights, tmp_path, c
     with pytest.raises(SystemExit, match="more than the long-video limit of 600"):
         main(["v2c", str(video), "--weights", str(tmp_path / "missing"), "--out", str(tmp_path / "p"),
               "--frames", "1000"])
+
+
+def test_v2c_num_frames_takes_the_frames_path(tmp_path, monkeypatch):
+    """``--num-frames N`` is ``--frames N``: above the model's 16 the long-video V2C (one pass of the 16-frame model
+    over 60 frames of a walkthrough scored mAA@30 19.5, the windows 86.9); ``--matches none`` keeps the paper's one
+    pass. Counts below 2 name the option, not the video (checked before the model loads: no weights needed)."""
+    import jog3r.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_pipeline", lambda opts: (_ for _ in ()).throw(RuntimeError("stop")))
+    monkeypatch.setattr(cli, "_print_estimate", lambda *a: None)
+    import jog3r.jobs.v2c as job
+    real = job.resolve_frames
+    monkeypatch.setattr(job, "resolve_frames", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    for n in ("12", "40"):
+        with pytest.raises(RuntimeError, match="stop"):
+            main(["v2c", str(CLIP), "--out", str(tmp_path / n), "--num-frames", n])
+    with pytest.raises(RuntimeError, match="stop"):
+        main(["v2c", str(CLIP), "--out", str(tmp_path / "p"), "--num-frames", "40", "--matches", "none"])
+    assert seen == [(12, False), (40, False)]  # the clip has 16 frames: 40 asked, 16 exist -> one pass
+    from jog3r.io.video import read_video, write_video
+    clip, _ = read_video(CLIP)
+    video = write_video(tmp_path / "long.mp4", torch.cat((clip.frames, clip.frames.flip(0)[1:9])), fps=8)
+    with pytest.raises(RuntimeError, match="stop"):
+        main(["v2c", str(video), "--out", str(tmp_path / "l"), "--num-frames", "20"])
+    assert seen[-1] == (20, True)  # 24 frames exist: 20 of them -> the long-video V2C
+    for flag in ("--num-frames", "--frames"):
+        with pytest.raises(SystemExit, match=f"{flag} must be at least 2 .* got 0"):
+            main(["v2c", str(CLIP), "--out", str(tmp_path / "z"), flag, "0"])

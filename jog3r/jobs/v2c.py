@@ -305,11 +305,14 @@ def plan_cost(pipe: JOG3RPipeline, source: str | Path, num_frames: int, *, long:
     return {**cost, "speed": speed, "match_size": msize}
 
 
-def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16) -> tuple[int, bool]:
+def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16,
+                   flag: str = "--frames") -> tuple[int, bool]:
     """``--frames N|all`` -> ``(N, long)``: the frame count to sample and whether it needs the long-video V2C (more
     than ``model_frames`` frames exist to sample: ``N`` on a video at least that long, its own length on a shorter
     one), checked against :data:`jog3r.long_v2c.MAX_FRAMES` without decoding the video (``all`` counts the
     source's frames).
+
+    ``flag`` names the option in the errors (``--frames``, or ``--num-frames`` that takes the same path).
 
     Raises:
         ValueError: not a number nor ``all``, or a count outside ``[2, MAX_FRAMES]`` (one line, with the limit).
@@ -321,7 +324,9 @@ def resolve_frames(source: str | Path, frames: str | int, model_frames: int = 16
         try:
             n = int(text)
         except ValueError:
-            raise ValueError(f"--frames must be a number of frames or 'all', got {frames!r}") from None
+            raise ValueError(f"{flag} must be a number of frames or 'all', got {frames!r}") from None
+        if n < 2:
+            raise ValueError(f"{flag} must be at least 2 (camera estimation needs two frames), got {n}")
     check_long_frame_count(n)
     available = n
     if text != "all":  # a request beyond the source's length samples every frame: long only if those are many
