@@ -28,4 +28,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # through `jog3r train`'s wrapper: a bad option or input is one "error: ..." line, as there
+    import sys
+
+    from jog3r.cli import main as cli_main
+
+    cli_main(["train", *sys.argv[1:]])

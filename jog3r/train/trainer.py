@@ -19,6 +19,7 @@ so ``--resume`` continues with exactly the data order and loss curve of an unint
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import logging
 import math
@@ -599,16 +600,39 @@ def _override(config, overrides: dict[str, str]):
             value = text
         if isinstance(value, list):
             value = tuple(value)
-        owner, target, key = (config.stdit, sub, name[len("stdit."):]) if name.startswith("stdit.") else (
-            config, top, name)
+        inner = name.startswith("stdit.")
+        owner, target, key = (config.stdit, sub, name[len("stdit."):]) if inner else (config, top, name)
         fields = {f.name for f in dataclasses.fields(owner)}
         if key not in fields or key == "stdit":
-            raise ValueError(f"--model-overrides: unknown field {name!r}; valid: "
-                             f"{', '.join(sorted(fields - {'stdit'}))} and stdit.<field>")
-        target[key] = value
+            valid = (", ".join(f"stdit.{f}" for f in sorted(fields)) if inner else
+                     f"{', '.join(sorted(fields - {'stdit'}))} and stdit.<field>")
+            raise ValueError(f"--model-overrides: unknown field {name!r}; valid: {valid}")
+        target[key] = _as_type_of(getattr(owner, key), value, name)
     if sub:
         top["stdit"] = dataclasses.replace(config.stdit, **sub)
     return dataclasses.replace(config, **top) if top else config
+
+
+def _as_type_of(current, value, name: str):
+    """``value`` (parsed JSON) as the type of the field's ``current`` value, or a one-line ``ValueError``."""
+    kind = type(current)
+    if isinstance(current, enum.Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"--model-overrides {name}: {value!r} is not one of "
+                             f"{', '.join(str(m.value) for m in kind)}") from None
+    ok = (isinstance(value, bool) if kind is bool else
+          isinstance(value, int) and not isinstance(value, bool) if kind is int else
+          isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+          isinstance(value, tuple) and len(value) == len(current) if kind is tuple else
+          isinstance(value, str) if kind is str else True)
+    if not ok:
+        want = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+            kind, f"a list of {len(current)} values" if kind is tuple else kind.__name__)
+        raise ValueError(f"--model-overrides {name}: expected {want} (like the current {json.dumps(current)}), "
+                         f"got {value!r}")
+    return float(value) if kind is float else value
 
 
 _UNREADABLE = (SafetensorError, OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, KeyError)

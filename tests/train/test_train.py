@@ -151,6 +151,10 @@ def test_init_with_decoder_overrides_keeps_the_trained_generator(tmp_path):
 
     with pytest.raises(ValueError, match="unknown field"):
         init_with_overrides(tmp_path / "init", {"dec_width": "48"})
+    with pytest.raises(ValueError, match="dec_embed_dim: expected an integer .* got 'abc'"):
+        init_with_overrides(tmp_path / "init", {"dec_embed_dim": "abc"})
+    with pytest.raises(ValueError, match="valid: stdit.caption_channels, "):
+        init_with_overrides(tmp_path / "init", {"stdit.foo": "1"})
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         init_with_overrides(tmp_path / "nowhere", {"dec_embed_dim": "48"})
 
@@ -159,3 +163,14 @@ def test_init_with_decoder_overrides_keeps_the_trained_generator(tmp_path):
     train_main([*MICRO, "--mode", "frozen-rec", "--steps", "1", "--init", str(tmp_path / "init"),
                 "--model-overrides", "dec_embed_dim", "48", "--out", str(run)])
     assert JOG3R.from_pretrained(run / "final").config.dec_embed_dim == 48
+
+
+def test_module_entry_point_gives_one_line_errors(tmp_path):
+    """``python -m jog3r.train`` (the documented form, torchrun's too) reports a bad option as ``jog3r train`` does:
+    one ``error:`` line, no traceback."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run([sys.executable, "-m", "jog3r.train", *MICRO, "--steps", "1", "--out", str(tmp_path / "r"),
+                          "--init", str(tmp_path / "nowhere"), "--model-overrides", "dec_embed_dim", "48"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+    assert "error: --init" in res.stderr and "save_pretrained" in res.stderr, res.stderr
