@@ -13,6 +13,7 @@ COLMAP / TUM formats, PLY and GLB, depth maps, metrics). Examples::
 from __future__ import annotations
 
 import errno
+import contextlib
 import logging
 import math
 import re
@@ -200,6 +201,14 @@ def _print_estimate(pipe: JOG3RPipeline, opts: V2C, num_frames: int | None, long
           "during the run is not foreseen)", flush=True)
 
 
+def _logs_above(bar):
+    """Log lines printed above the progress bar ``bar`` (not glued to its line), or nothing when there is none."""
+    if bar is None:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    return logging_redirect_tqdm()
+
+
 def run_v2c(opts: V2C) -> dict:
     """``jog3r v2c``: see :class:`V2C`; one :func:`jog3r.jobs.estimate_cameras` call plus printing. Returns the
     ``metrics.json`` record (:meth:`jog3r.jobs.V2CReport.record`)."""
@@ -231,7 +240,7 @@ def run_v2c(opts: V2C) -> dict:
         def progress(fraction: float, description: str) -> None:
             bar.set_description(description[:40])
             bar.update(100 * fraction - bar.n)
-    with _staged(opts.out, opts.overwrite) as staging:
+    with _staged(opts.out, opts.overwrite) as staging, _logs_above(bar):
         try:
             report = estimate_cameras(
                 pipe, opts.video, num_frames=num_frames, stride=opts.stride, fit=opts.fit,

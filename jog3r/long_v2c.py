@@ -41,10 +41,7 @@ LONG_TRACKS = TrackConfig(gaps=(1, 2, 4, 8, 16), max_matches=64)
 240-frame global alignment ~6x slower for the same accuracy)."""
 
 
-ALIGN_THREADS = 1
-"""Threads of each window's point-map alignment (hundreds of Adam steps on small tensors). At a load average of 14
-on the 2 shared cores, 60 such steps (16 x 3 x 48 x 64) took 5 s wall with 1 thread and 193-227 s with 2 (the second
-thread spin-waits for a core); ``joint_align`` runs single-threaded for the same reason."""
+
 
 
 def check_long_frame_count(num_frames: int, max_frames: int = MAX_FRAMES) -> None:
@@ -263,13 +260,8 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *,
             pointmaps = pipe.decode_pairs(feats).to("cpu")
         timings["model"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(ALIGN_THREADS)  # small tensors: on busy cores a second thread only waits
-        try:
-            with held.held(w):
-                recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)
-        finally:
-            torch.set_num_threads(threads)
+        with held.held(w):
+            recon, _ = pipe.align(pointmaps, sub.frames, known_K=K)  # on ALIGN_THREADS threads
         acc.add_window(s, recon, pointmaps)
         timings["align"] += time.perf_counter() - t0
         t0 = time.perf_counter()

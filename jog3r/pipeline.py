@@ -58,6 +58,14 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 MAX_PROMPT_CHARS = 1000
 """Longest prompt accepted; the text encoders read 32 (MiniLM) or 120 (T5) tokens anyway."""
+
+ALIGN_THREADS = 1
+"""Torch threads of the point-map alignment (:meth:`JOG3RPipeline.align`: hundreds of Adam steps on small tensors;
+each long-video window too). On oversubscribed cores a second thread spin-waits: at a load average of 14 on the 2
+shared cores, 60 steps (16 x 3 x 48 x 64) took 5 s wall with 1 thread and 193-227 s with 2; with one training
+process beside it, the 16-frame default's alignment took 1.35 s with 1 thread and 2.75-20.2 s with 2.
+``joint_align`` runs single-threaded for the same reason."""
+
 FEATURE_T_RANGE = (0, 5)
 """Timesteps whose STDiT features feed the decoder at inference (paper Sec. 4: ``t`` in ``[0, 5]``)."""
 
@@ -372,11 +380,17 @@ class JOG3RPipeline:
 
     def align(self, pointmaps: PairwisePointmaps, frames: torch.Tensor, *, known_K: torch.Tensor | None = None,
               config: AlignConfig | None = None) -> tuple[Reconstruction, dict]:
-        """Global alignment of one video's point maps (see :func:`jog3r.align.fit.fit`)."""
+        """Global alignment of one video's point maps (see :func:`jog3r.align.fit.fit`), on :data:`ALIGN_THREADS`
+        torch threads (the caller's setting is restored)."""
         K = None
         if known_K is not None:
             K = known_K.float().reshape(-1, 3, 3).expand(frames.shape[0], 3, 3).clone()
-        return fit(pointmaps.to("cpu"), frames.cpu(), config or self.align_config, K=K)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(ALIGN_THREADS)
+        try:
+            return fit(pointmaps.to("cpu"), frames.cpu(), config or self.align_config, K=K)
+        finally:
+            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def decode_pairs(self, features: DiTFeatures) -> PairwisePointmaps:

@@ -387,3 +387,22 @@ def test_variable_frame_rate_video_gives_the_frames_it_claims(vfr_video, monkeyp
     video, info = read_video(vfr_video, **how)
     assert info["num_source_frames"] == 240
     assert [_read_barcode(f) for f in video.frames] == video.frame_indices.tolist()
+
+
+def test_quiet_reads_mute_the_sampling_line_only(caplog):
+    """A second read of announced frames (the source-size read) or a size probe does not log "sampled N of M" again
+    (the short CLI run printed it twice, the long one once for a 2-frame probe); outside the block it does."""
+    import logging
+
+    from jog3r.io.video import quiet_reads
+
+    from pathlib import Path
+
+    clip = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256" / "0bf152ef84195293.mp4"
+    with caplog.at_level(logging.INFO, logger="jog3r.io.video"):
+        with quiet_reads():
+            read_video(clip, num_frames=2)
+        assert "sampled" not in caplog.text
+        read_video(clip, num_frames=2)
+    assert caplog.text.count("sampled 2 of 16 frames") == 1
+    assert logging.getLogger("jog3r.io.video").level == logging.NOTSET

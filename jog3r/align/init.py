@@ -306,7 +306,7 @@ def init_mst(aligner: GlobalAligner) -> dict[str, object]:
             focals[f], poses[f] = res[0], res[1].to(dev)
             pnp_frames.append(f)
     if low_conf:  # one line for the video, not one per frame
-        logger.warning("%d of %d frames have < 4 pixels above min_conf_thr=%g (frames %s); their PnP uses the "
+        logger.info("%d of %d frames have < 4 pixels above min_conf_thr=%g (frames %s); their PnP uses the "
                        "pixels at or above the frame's median confidence", len(low_conf), F, cfg.min_conf_thr,
                        ", ".join(map(str, low_conf)))
     init_from_pts3d(aligner, torch.stack(pts3d), torch.tensor(focals, device=dev), torch.stack(poses))

@@ -28,6 +28,7 @@ Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -225,6 +226,18 @@ def _read_folder(folder: Path, sampling: dict, size, max_side: int) -> tuple[Vid
             "source_size": tuple(int(v) for v in next(iter(sizes))) if len(sizes) == 1 else None,
             "files": [files[i].name for i in indices]}
     return _finish(folder, frames, indices, mode, message, FOLDER_FPS, info, warnings)
+
+
+@contextlib.contextmanager
+def quiet_reads():
+    """Reads inside the block do not log their "sampled N of M frames" line (a second read of frames already
+    announced, or a size probe); their warnings still do."""
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _finish(path, frames, indices, mode, message, source_fps, info, warnings) -> tuple[Video, dict[str, Any]]:

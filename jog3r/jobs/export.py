@@ -79,7 +79,9 @@ def export_reconstruction(recon: Reconstruction, folder: str | Path, *, video_fr
     start = time.perf_counter()
     files = export_all(recon, folder, metrics=metrics, method=method, video_frames=video_frames, fps=fps,
                        frame_indices=frame_indices, source_fps=source_fps, keep_percent=keep_percent)
-    logger.info("wrote %s", ", ".join(sorted(p.name for p in files.values())))
+    root = Path(folder)
+    logger.info("wrote %s", ", ".join(sorted(str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else
+                                             Path(p).name for p in files.values())))
     zip_path = zip_bundle(folder) if zip_bundle_too else None
     return ExportReport(Path(folder), files, time.perf_counter() - start, zip_path)
 

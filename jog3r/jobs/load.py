@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from jog3r.align.order import order_by_matches
-from jog3r.io.video import iter_frames, read_video, resize_and_center_crop
+from jog3r.io.video import iter_frames, quiet_reads, read_video, resize_and_center_crop
 from jog3r.pipeline import JOG3RPipeline
 from jog3r.types import Video
 
@@ -216,8 +216,8 @@ def load_source_frames(pipe: JOG3RPipeline, path: str | Path, video: Video, info
     """
     if info.source_size is None:
         return None
-    source, _ = load_video(pipe, path, num_frames=num_frames, stride=stride, full_size=True,
-                           fit=info.fit)
+    with quiet_reads():  # the model-size read announced these frames already
+        source, _ = load_video(pipe, path, num_frames=num_frames, stride=stride, full_size=True, fit=info.fit)
     if video.frame_indices is not None:
         pos = {int(k): n for n, k in enumerate(source.frame_indices.tolist())}
         if sorted(pos) != sorted(int(k) for k in video.frame_indices.tolist()):

@@ -38,7 +38,14 @@ from jog3r.types import MATCHES, Matches, Reconstruction, Video
 from jog3r.geometry.camera import adjust_intrinsics
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
 from jog3r.long_v2c import check_long_frame_count, estimate_long_cost, long_config, long_video_to_cameras
-from jog3r.io.video import IMAGE_SUFFIXES, _capped_size, _count_frames, aspect_crop_size, read_video
+from jog3r.io.video import (
+    IMAGE_SUFFIXES,
+    _capped_size,
+    _count_frames,
+    aspect_crop_size,
+    quiet_reads,
+    read_video,
+)
 from jog3r.jobs.cost import machine_speed
 from jog3r.jobs.load import Fit, VideoInfo, _pad_geometry, load_source_frames, load_video, stream_source_frames
 
@@ -284,14 +291,9 @@ def plan_cost(pipe: JOG3RPipeline, source: str | Path, num_frames: int, *, long:
         The estimate's dict (``seconds``, ``memory_mb``, ``stages``; ``windows`` when long) plus ``speed`` and
         ``match_size``.
     """
-    if source_size is None:  # a probe for the frame size: its "sampled 2 of N frames" is not the run's sampling
-        probe_log = logging.getLogger("jog3r.io.video")
-        level = probe_log.level
-        probe_log.setLevel(logging.WARNING)
-        try:
+    if source_size is None:
+        with quiet_reads():  # a probe for the frame size: its "sampled 2 of N frames" is not the run's sampling
             _, info = read_video(source, num_frames=2)
-        finally:
-            probe_log.setLevel(level)
         source_size = info.get("source_size")
     size = pipe.resolution
     use = matches != "none" or long
