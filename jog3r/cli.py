@@ -36,6 +36,7 @@ from jog3r.pipeline import JOG3RPipeline
 from jog3r.eval import main as eval_main
 from jog3r.train.__main__ import main as train_main
 from jog3r.io.atomic import staged_dir
+from jog3r.io.video import check_source
 
 logger = logging.getLogger("jog3r")
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, cv2.error)
@@ -217,6 +218,7 @@ def run_v2c(opts: V2C) -> dict:
     if opts.gt is not None and not opts.gt.is_file():
         raise FileNotFoundError(f"ground-truth file {opts.gt} does not exist")
     _check_common(opts, (opts.video,))
+    check_source(opts.video)  # an unreadable file or an empty folder: one line before the model loads
     num_frames, long, bar = opts.num_frames, False, None
     from jog3r.jobs.v2c import resolve_frames
     if opts.frames is not None:  # --frames N|all: refused above the long-video limit before the model loads
@@ -289,6 +291,7 @@ def run_met3r(opts: Met3R) -> dict:
     if opts.backbone == "dinov2" and opts.dinov2_path is None:
         raise ValueError("--backbone dinov2 needs --dinov2-path, a local folder with a transformers DINOv2 model")
     _check_common(opts, (opts.video,))
+    check_source(opts.video)
     pipe = _pipeline(opts)
     with _staged(opts.out, opts.overwrite) as staging:
         report = score_consistency(pipe, opts.video, backbone=opts.backbone, dinov2_path=opts.dinov2_path,

@@ -178,3 +178,19 @@ def test_cost_estimate_uses_the_runs_frame_limit(pipe):
         pipe.video_to_cameras(_video(0.0, 1.0, frames=1000))
     with pytest.raises(ValueError, match="at least 2 frames"):
         pipe.estimate_cost(1)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda d: (d / "fake.mp4").write_text("not a video") and d / "fake.mp4", "not a readable video \\(Invalid data"),
+    (lambda d: (d / "empty").mkdir() or d / "empty", "no images .* in this folder"),
+    (lambda d: (d / "zero.mp4").write_bytes(b"") or d / "zero.mp4", "file is empty"),
+])
+def test_unreadable_sources_are_refused_before_the_model_loads(tmp_path, make, match):
+    """A text file named .mp4, an empty folder or an empty file: one line before the model loads (the weights
+    folder here does not exist, so reaching the load would be another error)."""
+    from jog3r.cli import main
+
+    source = make(tmp_path)
+    for cmd in ("v2c", "met3r"):
+        with pytest.raises(SystemExit, match=match):
+            main([cmd, str(source), "--weights", str(tmp_path / "no-weights"), "--out", str(tmp_path / "o")])

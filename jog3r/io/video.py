@@ -327,7 +327,35 @@ def _open_container(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except av.FFmpegError as err:
-        raise ValueError(f"{path}: not a readable video ({err})") from err
+        reason = getattr(err, "strerror", None) or str(err)
+        raise ValueError(f"{path}: not a readable video ({reason})") from err
+
+
+def check_source(path: str | Path) -> None:
+    """What can be known of a video file or image folder without decoding it (before a model loads): a folder
+    holds at least 2 images, a video file is not empty, FFmpeg opens it and it has a video stream.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: one line saying what is wrong (the same messages as :func:`read_video`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        images = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        if len(images) < 2:
+            raise ValueError(f"{path}: need >= 2 frames, the folder has 1 image ({images[0].name})")
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file or image folder")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty (0 bytes)")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return  # read_video says what it does with a single image
+    with _open_container(path) as container:
+        if not container.streams.video:
+            raise ValueError(f"{path}: no video stream in this file")
 
 
 def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
