@@ -46,9 +46,11 @@ class TrainConfig:
     out: Path = Path("runs/jog3r")
     """Output folder: ``log.jsonl``, ``checkpoints/step_XXXXXX/``, ``final/``."""
     preset: str = "tiny"
-    """Model preset from :data:`jog3r.config.JOG3R_PRESETS` (``tiny``, ``opensora-1.0-16x256``, ...)."""
+    """Model preset from :data:`jog3r.config.JOG3R_PRESETS`: ``tiny`` (the embedded default's), ``micro`` (tests),
+    ``opensora-1.0-16x256``, ``opensora-1.0-16x512``."""
     init: Path | None = None
-    """Optional model folder (``from_pretrained`` layout) to start from instead of a fresh preset."""
+    """Optional model folder (``from_pretrained`` layout) to start from instead of a fresh preset (with
+    ``--model-overrides``: its config changed, the tensors that still fit kept)."""
     opensora_ckpt: Path | None = None
     """Optional OpenSora v1.0 STDiT checkpoint (.pth/.pt/.safetensors) to initialise the generator from."""
     dust3r_ckpt: Path | None = None
