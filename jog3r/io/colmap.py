@@ -297,7 +297,9 @@ def write_colmap_text(
     model_dir = Path(model_dir)
 
     intr = K_arr[:, [0, 1, 0, 1], [0, 1, 2, 2]]
-    unique, camera_index = np.unique(intr, axis=0, return_inverse=True)
+    unique, first, camera_index = np.unique(intr, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # camera ids in the order of the frames that first use them
+    unique, camera_index = unique[order], np.argsort(order)[camera_index.reshape(-1)]
     cam_lines = ["# Camera list with one line of data per camera:",
                  "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]", f"# Number of cameras: {len(unique)}"]
     for c, params in enumerate(unique, start=1):

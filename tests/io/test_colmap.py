@@ -160,3 +160,17 @@ def test_missing_points_file_and_writer_checks(tmp_path, cameras):
         write_colmap_text(tmp_path / "w", cam2world, K, (256, 384), points=bad)
     with pytest.raises(ValueError, match="names"):
         write_colmap_text(tmp_path / "w", cam2world, K, (256, 384), names=["a\nb", "c"])
+
+
+def test_camera_ids_follow_the_frames(tmp_path, cameras):
+    """Per-frame intrinsics (a long run's focal varies) get CAMERA_IDs in frame order, shared ones keep one id:
+    image 1 uses camera 1 (np.unique's sort by focal had given image 1 of a walk the last id)."""
+    cam2world, K = cameras(4, seed=6)
+    K[:, 0, 0] = K[:, 1, 1] = torch.tensor([140.0, 120.0, 140.0, 100.0], dtype=K.dtype)  # decreasing, one repeat
+    K[:, 0, 2], K[:, 1, 2] = K[0, 0, 2], K[0, 1, 2]
+    write_colmap_text(tmp_path, cam2world, K, (64, 96))
+    ids = [int(line.split()[8]) for line in (tmp_path / "images.txt").read_text().splitlines()[4::2]]
+    assert ids == [1, 2, 1, 3]
+    cams, _ = read_colmap_text(tmp_path, points=False)
+    assert cams.extra["camera_ids"] == [1, 2, 1, 3]
+    np.testing.assert_allclose(cams.K.double().numpy(), K.double().numpy(), rtol=1e-6)
