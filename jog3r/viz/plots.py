@@ -129,13 +129,27 @@ def trajectory_figure(
     fig.update_layout(
         title=title,
         scene=dict(
-            aspectmode="data",
-            # eye: plotly's default (1.25, 1.25, 1.25) moved back 1.5x so long trajectories fit.
-            camera=dict(up=dict(x=up[0], y=up[1], z=up[2]), eye=dict(x=1.9, y=1.9, z=1.9)),
+            aspectmode="manual", aspectratio=_box_ratio(fig),
+            camera=dict(up=dict(x=up[0], y=up[1], z=up[2]), eye=dict(x=1.25, y=1.25, z=1.25)),
         ),
         legend=dict(x=0.0, y=1.0), margin=dict(l=0, r=0, t=40, b=0),
     )
     return fig
+
+
+def _box_ratio(fig: go.Figure, floor: float = 0.2) -> dict[str, float]:
+    """Scene box of every drawn point, longest side 1, true proportions except that no side is under ``floor``
+    (a straight path stays visible). plotly's ``aspectmode="data"`` normalises the sides' product instead, so an
+    elongated path (a 16-frame dolly: 0.7 along z, 0.2 across) got a box ~3x the view and left the plot."""
+    pts = [np.asarray([v for v in getattr(tr, axis) if v is not None], dtype=float)
+           for tr in fig.data for axis in ("x", "y", "z")]
+    ranges = []
+    for k in range(3):
+        vals = np.concatenate([p for p in pts[k::3] if p.size] or [np.zeros(1)])
+        vals = vals[np.isfinite(vals)]
+        ranges.append(float(vals.max() - vals.min()) if vals.size else 0.0)
+    top = max(ranges) or 1.0
+    return {axis: max(r / top, floor) for axis, r in zip("xyz", ranges)}
 
 
 def loss_figure(

@@ -65,7 +65,7 @@ def test_trajectory_figure_aligns_and_colours():
     assert scale[0][1] == rgb_to_hex(time_colors(10)[0]) and scale[-1][1] == rgb_to_hex(time_colors(10)[-1])
     assert lines[0].marker.showscale and not lines[1].marker.showscale
     assert len([t for t in fig.data if t.mode == "lines"]) == 2  # viewing directions
-    assert fig.layout.scene.aspectmode == "data"
+    assert fig.layout.scene.aspectmode == "manual"  # true proportions, longest side 1 (_box_ratio)
 
 
 def test_trajectory_figure_without_gt_aligns_onto_the_first_and_can_skip_alignment():
@@ -157,3 +157,20 @@ def test_trajectory_figure_renders_in_chromium(tmp_path):
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
     assert ((r > 180) & (g < 90) & (b < 90)).sum() > 20, "no red (first frame) markers"
     assert ((r > 110) & (g < 80) & (b > 170)).sum() > 20, "no purple (last frame) markers"
+
+
+def test_an_elongated_path_fits_the_plot():
+    """A 16-frame dolly (0.9 along z, 0.2 across, 0.04 up) left the plot: plotly's aspectmode "data" normalises
+    the box's volume, so the long side was ~3x the view. The box now has its longest side 1 (what plotly's default
+    eye frames) and no side under 0.2."""
+    from jog3r.viz.plots import trajectory_figure
+
+    c2w = torch.eye(4).repeat(16, 1, 1)
+    t = torch.linspace(0, 1, 16)
+    c2w[:, 0, 3], c2w[:, 1, 3], c2w[:, 2, 3] = -0.2 * t, 0.04 * t ** 2, 0.9 * t
+    scene = trajectory_figure([c2w], ["dolly"], align=False).layout.scene
+    ratio = (scene.aspectratio.x, scene.aspectratio.y, scene.aspectratio.z)
+    assert scene.aspectmode == "manual" and max(ratio) == pytest.approx(1.0) and min(ratio) >= 0.2
+    assert ratio[2] == max(ratio) and ratio[0] == pytest.approx(0.2 / 0.9, rel=0.1)
+    eye = scene.camera.eye
+    assert min(eye.x, eye.y, eye.z) >= 1.25  # the box [-1, 1]^3 scaled by the ratio stays in front of the eye
