@@ -36,7 +36,7 @@ from jog3r.types import Reconstruction
 from jog3r.io.video import IMAGE_SUFFIXES
 from jog3r.viz.colors import colormap, to_uint8
 from jog3r.io.scene import DEFAULT_KEEP_PERCENT
-from jog3r.viz.plots import loss_figure, per_frame_figure, trajectory_figure
+from jog3r.viz.plots import loss_figure, note_figure, per_frame_figure, trajectory_figure
 
 from app.runtime import PLAN_PREFIX
 from app.tabs import file_paths, markdown_table, progress_callback, timings_text
@@ -120,6 +120,13 @@ def frame_plan(source: Path, sampling: str, count, stride, model_frames: int) ->
         n = _count_frames(source)
         how = {"num_frames": n}
     return FramePlan(n, n > model_frames, how)
+
+
+def _sampling_fields(sampling: str):
+    """The *Frames* field is editable under "Number of frames" only, *Stride k* under "Every k-th frame" only
+    (under "All frames" the field's 16 read as if 16 frames would be used)."""
+    mode = SAMPLING.get(sampling)
+    return gr.update(interactive=mode == "count"), gr.update(interactive=mode == "stride")
 
 
 def _count_frames(source: Path, required: bool = True) -> int | None:
@@ -223,10 +230,11 @@ class EstimateTab:
                                     elem_id="estimate-sampling",
                                     info="Above the model's frames (16) the long-video V2C runs: the model on "
                                     f"overlapping windows, one global alignment; at most {MAX_FRAMES} frames.")
-                with gr.Row():
+                with gr.Row():  # each field is editable only under the sampling that reads it
                     count = gr.Number(16, label="Frames", info=f"2 to {MAX_FRAMES}", precision=0, minimum=2,
-                                      elem_id="estimate-count")
-                    stride = gr.Number(1, label="Stride k", precision=0, minimum=1)
+                                      elem_id="estimate-count", interactive=False)
+                    stride = gr.Number(1, label="Stride k", precision=0, minimum=1, interactive=False)
+                sampling.change(_sampling_fields, sampling, [count, stride], queue=False)
                 fit = gr.Radio([(label, value) for value, label in FIT.items()], value=FITS[0],
                                label="Fit to the model's aspect", elem_id="estimate-fit",
                                info="Frames of another shape (e.g. portrait video) are centre-cropped or padded.")
@@ -452,7 +460,8 @@ class EstimateTab:
                 report.as_table(METRIC_KEYS), ("metric", "value"))
         gt_c2w = report.ground_truth.cam2world if report.ground_truth is not None else None
         trajectory = trajectory_figure([recon.cam2world], [out.method], gt=gt_c2w)
-        rot_plot = trans_plot = None
+        rot_plot = trans_plot = note_figure("Give ground-truth cameras (RealEstate10K .txt or<br>transforms.json) "
+                                            "to see each frame's error")
         if report.scores is not None:  # errors of the pairs (frame 1, frame f), f = 2..F
             frames = list(range(2, video.num_frames + 1))
             rot_plot = per_frame_figure(report.scores.rot_err_first, "Relative rotation error", frames=frames,
@@ -472,7 +481,9 @@ class EstimateTab:
             "fit": fit,
             "long": long,
         }
-        loss = None if long else loss_figure(out.align_history)  # long runs: windows' links, no loss curve
+        loss = (note_figure("Long-video V2C: each window has its own alignment, then one global solve<br>"
+                            "(its steps were in the progress bar); no single loss curve") if long else
+                loss_figure(out.align_history))
         return (summary, metrics_md, trajectory, rot_plot, trans_plot, str(bundle), self._gallery(recon),
                 loss, result)
 

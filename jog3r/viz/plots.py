@@ -152,6 +152,17 @@ def _box_ratio(fig: go.Figure, floor: float = 0.2) -> dict[str, float]:
     return {axis: max(r / top, floor) for axis, r in zip("xyz", ranges)}
 
 
+def note_figure(text: str, *, height: int = 220) -> go.Figure:
+    """An empty figure that says why there is nothing to plot (e.g. no ground truth given), instead of a blank
+    placeholder."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=13, color="#555"))
+    fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), height=height,
+                      margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
 def loss_figure(
     history: Mapping[str, Sequence[float]] | Sequence[float], *, title: str = "Global alignment"
 ) -> go.Figure:

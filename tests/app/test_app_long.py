@@ -108,7 +108,7 @@ def test_all_frames_runs_the_long_video_v2c_and_every_export_has_every_camera(mi
     assert result["frame_indices"] == list(range(num))
     assert np.isfinite(np.asarray(result["cam2world"])).all()
     assert "long-video V2C" in summary and "9 overlapping windows" in summary, summary
-    assert loss is None and 0 < len(gallery) <= 2 * 32
+    assert "no single loss curve" in json.dumps(loss) and 0 < len(gallery) <= 2 * 32  # a note, not a blank box
     open_viewer_client, wait_for = viewer_client
     token = micro_studio.runtime.session(client.session_hash).token
     assert micro_studio.runtime.viewer.scene_state(token).recon.num_frames == num
