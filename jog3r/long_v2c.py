@@ -299,6 +299,7 @@ def long_video_to_cameras(pipe: JOG3RPipeline, video: Video, *,
     timings["total"] = sum(timings.values())
     info["links"] = acc.link
     info["track_pairs"] = 0 if tracker is None else len(tracker.matches)
+    info["match_size"] = list(matcher.size)  # (H', W') of the matched frames, as the short runs report it
     method = METHOD_JOINT if info["status"] == "aligned" else METHOD_PAPER
     out_video = dataclasses.replace(video, frames=torch.cat(model_frames))
     progress(1.0, "done")

@@ -136,6 +136,7 @@ def test_a_streamed_long_run_gives_the_same_cameras_and_releases_the_frames(micr
     # 13 frames in windows of 4 (stride 3): at most one window's new frames are held at a time
     assert most[0] <= micro.num_frames + 1, most[0]
     assert set(streamed.timings) >= {"read", "model", "align", "match", "tracks", "init", "optimize"}
+    assert streamed.match_info["match_size"] == list(src.shape[-2:])  # reported as the short runs do
 
 
 def test_a_stream_of_the_wrong_length_is_one_line(micro):
