@@ -266,7 +266,8 @@ class EstimateTab:
                 trans_per_frame = gr.Plot(label="Translation-direction error of frame f vs frame 1")
                 bundle = gr.File(label="Download every export (zip)")
                 with gr.Accordion("Depth and confidence", open=False):
-                    gallery = gr.Gallery(columns=2, height=360, show_label=False)  # a row per frame: depth, confidence
+                    # a row per frame: its depth beside its confidence
+                    gallery = gr.Gallery(columns=2, height=360, show_label=False)
                 with gr.Accordion("Global alignment loss", open=False):
                     loss = gr.Plot(show_label=False)
                 with gr.Accordion("Cameras and metrics (JSON)", open=False):
