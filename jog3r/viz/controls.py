@@ -90,7 +90,8 @@ def budget_text(handles: ReconstructionHandles) -> str:
 
     Returns:
         Markdown, e.g. ``"300,000 of 8,847,360 kept points drawn (budget 300,000, a uniform sample over all frames) ·
-        31 of 600 frames have a frustum (every 20th, and the slider's); the line joins all"``.
+        31 of 600 frames have a frustum (every 20th, and the slider's); the path line passes through every
+        frame"``.
     """
     scope = f"frame {handles.frame + 1}" if handles.frame is not None else "all frames"
     text = f"{handles.num_drawn:,} of {handles.num_selected:,} kept points drawn"
@@ -100,8 +101,8 @@ def budget_text(handles: ReconstructionHandles) -> str:
     if shown < num_frames:
         step = handles.frustum_frames[1] - handles.frustum_frames[0]
         nth = {1: "st", 2: "nd", 3: "rd"}.get(step % 10 if step % 100 not in (11, 12, 13) else 0, "th")
-        text += (f" · {shown} of {num_frames} frames have a frustum (every {step}{nth}, and the slider's); the line "
-                 "joins all")
+        text += (f" · {shown} of {num_frames} frames have a frustum (every {step}{nth}, and the slider's); the path "
+                 "line passes through every frame")
     return text
 
 
@@ -160,8 +161,11 @@ class ViewerControls:
                 "Points kept (%)", min=1, max=100, step=1, initial_value=float(min(max(start, 1.0), 100.0)),
                 hint="Share of the points drawn: the most confident ones (the exports use the same cut).",
             )
+            # relative to the drawn size (0.4 % of the scene extent): world units (~1e-4 .. 6e-2) made the
+            # slider's min/max labels overlap and its value box truncate
             self.point_size = gui.add_slider(
-                "Point size", min=size / 10, max=size * 5, step=size / 10, initial_value=size
+                "Point size (x)", min=0.1, max=5.0, step=0.1, initial_value=1.0,
+                hint="Times the size the points were first drawn with.",
             )
             self.color_by = gui.add_dropdown(
                 "Colour by", ("rgb", "time", "confidence"), initial_value=handles.color_by
@@ -178,7 +182,9 @@ class ViewerControls:
             self.legend = gui.add_html(legend_html(num_frames, ground_truth=ground_truth is not None))
         self.keep_percent.on_update(lambda _: self.update_points(keep_percent=self.keep_percent.value))
         self.color_by.on_update(lambda _: self.update_points(color_by=self.color_by.value))
-        self.point_size.on_update(lambda _: setattr(self.handles.points, "point_size", self.point_size.value))
+        self._base_size = size
+        self.point_size.on_update(
+            lambda _: setattr(self.handles.points, "point_size", self._base_size * self.point_size.value))
         self.points_of.on_update(lambda _: self._show_frame())
         self.frame.on_update(lambda _: self._show_frame())
         self.play.on_update(lambda _: self._start_playing() if self.play.value else self._show_frame())

@@ -276,8 +276,10 @@ def test_viewer_controls_drive_the_scene(server):
     assert controls.keep_percent.value == 60
     controls.keep_percent.value = 10
     assert len(handles.points.points) == _num_kept(recon, 10)
-    controls.point_size.value = controls.point_size.value * 2
-    assert handles.points.point_size == pytest.approx(controls.point_size.value)
+    size = handles.points.point_size
+    assert controls.point_size.value == 1.0  # a factor of the drawn size, not world units (unreadable labels)
+    controls.point_size.value = 2.5
+    assert handles.points.point_size == pytest.approx(2.5 * size)
     controls.frame.value = 4
     assert handles.frustums[3].thickness > handles.frustums[0].thickness
     assert [controls.step() for _ in range(3)] == [5, 1, 2]
