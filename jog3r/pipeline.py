@@ -35,6 +35,7 @@ from jog3r.align.config import ALIGN_PRESETS, AlignConfig
 from jog3r.align.fit import fit
 from jog3r.align.joint import METHOD_JOINT, METHOD_PAPER, JointConfig, joint_align
 from jog3r.align.refine import matching_frames
+from jog3r.align.solver import torch_threads
 from jog3r.checks import check_seed, parse_device
 from jog3r.components import build_text_encoder, build_vae, read_components
 from jog3r.diffusion import (
@@ -385,12 +386,8 @@ class JOG3RPipeline:
         K = None
         if known_K is not None:
             K = known_K.float().reshape(-1, 3, 3).expand(frames.shape[0], 3, 3).clone()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(ALIGN_THREADS)
-        try:
+        with torch_threads(ALIGN_THREADS):
             return fit(pointmaps.to("cpu"), frames.cpu(), config or self.align_config, K=K)
-        finally:
-            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def decode_pairs(self, features: DiTFeatures) -> PairwisePointmaps:

@@ -63,6 +63,7 @@ import torch
 
 from jog3r.align.refine import (RefineConfig, average_rotations, chain_cameras, check_matching_frames, match_frames,
                                 pair_poses, solve_centres)
+from jog3r.align.solver import torch_threads
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
 
@@ -643,13 +644,9 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
     Raises:
         ValueError: ``frames`` of the wrong shape or field of view, or not finite floating-point RGB.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small tensors: a second thread only costs (LM 38.8 s -> 1.0 s on the busy 2 cores)
-    try:
+    with torch_threads(1):  # small tensors: a second thread only costs (LM 38.8 s -> 1.0 s on the busy 2 cores)
         return _joint_align(recon, frames, pointmaps, config, known_K=known_K, matches=matches,
                             match_scale=match_scale)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: PairwisePointmaps | None = None,

@@ -1,9 +1,11 @@
 """Optimisation loop of DUSt3R's recipe (Adam with a cosine schedule, REFERENCE B.5) and the loss history /
-early stopping shared with the Gauss-Newton solver of :mod:`jog3r.align.gauss_newton`.
+early stopping shared with the Gauss-Newton solver of :mod:`jog3r.align.gauss_newton`; :func:`torch_threads`, the
+thread setting the alignments run under.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -12,6 +14,19 @@ import torch
 
 from jog3r.align.aligner import GlobalAligner
 from jog3r.align.config import AlignConfig, Schedule
+
+
+@contextlib.contextmanager
+def torch_threads(num: int):
+    """Run the block on ``num`` torch CPU threads, then restore the caller's setting. The alignments' tensors are
+    small: on busy cores a second thread spin-waits for a core (the 16-frame LM took 38.8 s on 2 threads and 1.0 s
+    on 1 at a load average of ~4; see :data:`jog3r.pipeline.ALIGN_THREADS`)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(num)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 __all__ = ["History", "should_stop", "learning_rate", "adam_loop"]
 

@@ -67,6 +67,7 @@ from jog3r.align.refine import (
     match_pair,
     pair_poses,
 )
+from jog3r.align.solver import torch_threads
 from jog3r.align.tracks import average_rotations
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
@@ -344,12 +345,8 @@ class WindowedAligner:
             ``(reconstruction, info)`` as :func:`jog3r.align.joint.joint_align`; with ``status`` ``"fallback:
             ..."`` the cameras are the linked windows' point-map cameras.
         """
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             return self._solve(matches, match_scale, known_K, progress or (lambda f, d: None))
-        finally:
-            torch.set_num_threads(threads)
 
     def _solve(self, matches, scale, known_K, progress):
         cfg = self.cfg

@@ -88,16 +88,14 @@ def _workload(rng: np.random.Generator) -> float:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
+    from jog3r.align.solver import torch_threads
+
     img = cv2.GaussianBlur((rng.random((384, 576)) * 255).astype(np.uint8), (0, 0), 1.5)
     kp = cv2.SIFT_create(nfeatures=2000).detect(img, None)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         a = torch.from_numpy(rng.standard_normal((384, 384), dtype=np.float32))
         for _ in range(8):
             a = torch.tanh(a @ a * 0.05)
-    finally:
-        torch.set_num_threads(threads)
     n, band = 4000, (0, 1, 2, 6, 12, 24)  # block-banded, as the long run's normal equations
     vals = [np.full(n - k, 8.0 if k == 0 else -1.0) for k in band]
     m = sp.diags(vals + vals[1:], list(band) + [-k for k in band[1:]], format="csc")
