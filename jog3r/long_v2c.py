@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -39,9 +40,6 @@ LONG_MAX_MATCHES = 200
 LONG_TRACKS = TrackConfig(gaps=(1, 2, 4, 8, 16), max_matches=64)
 """KLT tracks of long runs: pairs 1, 2, 4, 8 and 16 frames apart, at most 64 correspondences each (200 made the
 240-frame global alignment ~6x slower for the same accuracy)."""
-
-
-
 
 
 def check_long_frame_count(num_frames: int, max_frames: int = MAX_FRAMES) -> None:
@@ -136,14 +134,18 @@ def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = ST
 class _WindowLogs(logging.Filter):
     """Holds back the per-window alignments' log records (``jog3r.align.*``) of a long run and reports each kind
     once at the end (with the number of windows and the first window's text), instead of one line per window
-    (a 240-frame run printed ~40 such lines). Records of other loggers pass."""
+    (a 240-frame run printed ~40 such lines). Records of other loggers, and of other threads (the app's concurrent
+    runs), pass."""
 
     def __init__(self):
         super().__init__()
         self.window = 0
         self.kinds: dict[tuple[str, str], dict] = {}
+        self.thread = threading.get_ident()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread:
+            return True
         kind = self.kinds.setdefault((record.name, str(record.msg)), {"levelno": record.levelno, "windows": set(),
                                                                         "first": record.getMessage(),
                                                                         "at": self.window})
@@ -168,8 +170,9 @@ class _WindowLogs(logging.Filter):
         """One line per kind of held-back record: warnings and errors at their level, the rest at DEBUG."""
         for kind in self.kinds.values():
             n = len(kind["windows"])
-            logger.log(kind["levelno"] if kind["levelno"] >= logging.WARNING else logging.DEBUG, "%d of %d windows: %s (window %d%s)", n, num_windows, kind["first"],
-                       kind["at"] + 1, "" if n == 1 else ", the first")
+            level = kind["levelno"] if kind["levelno"] >= logging.WARNING else logging.DEBUG
+            logger.log(level, "%d of %d windows: %s (window %d%s)", n, num_windows, kind["first"], kind["at"] + 1,
+                       "" if n == 1 else ", the first")
 
 
 def _take(frames: Iterator[torch.Tensor], count: int, first: int) -> torch.Tensor:

@@ -184,6 +184,7 @@ def test_cost_estimate_uses_the_runs_frame_limit(pipe):
     (lambda d: (d / "fake.mp4").write_text("not a video") and d / "fake.mp4", "not a readable video \\(Invalid data"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no images .* in this folder"),
     (lambda d: (d / "zero.mp4").write_bytes(b"") or d / "zero.mp4", "file is empty"),
+    (lambda d: ((d / "one.png").write_bytes(b"\x89PNG"), d / "one.png")[1], "got a single image"),
 ])
 def test_unreadable_sources_are_refused_before_the_model_loads(tmp_path, make, match):
     """A text file named .mp4, an empty folder or an empty file: one line before the model loads (the weights

@@ -406,3 +406,31 @@ def test_quiet_reads_mute_the_sampling_line_only(caplog):
         read_video(clip, num_frames=2)
     assert caplog.text.count("sampled 2 of 16 frames") == 1
     assert logging.getLogger("jog3r.io.video").level == logging.NOTSET
+
+
+def test_quiet_reads_mute_only_their_own_thread(caplog):
+    """The app serves requests on threads: a read muted in one (its source-size re-read) must not mute another's
+    line, and overlapping blocks must not leave the module muted (a saved-and-restored logger level could)."""
+    import logging
+    import threading
+    from pathlib import Path
+
+    from jog3r.io.video import quiet_reads
+
+    clip = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256" / "0bf152ef84195293.mp4"
+    inside, done = threading.Event(), threading.Event()
+
+    def muted():
+        with quiet_reads():
+            inside.set()
+            done.wait(30)
+
+    with caplog.at_level(logging.INFO, logger="jog3r.io.video"):
+        worker = threading.Thread(target=muted)
+        worker.start()
+        inside.wait(30)
+        read_video(clip, num_frames=2)  # another thread, while the worker's block is open
+        done.set()
+        worker.join()
+        read_video(clip, num_frames=3)  # after it closed
+    assert "sampled 2 of 16 frames" in caplog.text and "sampled 3 of 16 frames" in caplog.text

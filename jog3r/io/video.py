@@ -29,6 +29,7 @@ Pixel geometry follows :mod:`jog3r.geometry.camera` (pixel centres at ``+0.5``; 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -47,6 +48,9 @@ from jog3r.io.colmap import natural_key
 from jog3r.types import Video
 
 logger = logging.getLogger(__name__)
+_QUIET = contextvars.ContextVar("jog3r_quiet_reads", default=False)
+"""Set inside :func:`quiet_reads`: this module's records below WARNING are dropped."""
+logger.addFilter(lambda record: record.levelno >= logging.WARNING or not _QUIET.get())
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Frame rate assumed for image folders (they carry none).
@@ -203,13 +207,19 @@ def _load_image(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: cannot read image ({err})") from err
 
 
-def _read_folder(folder: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
+def _folder_images(folder: Path) -> list[Path]:
+    """The images of ``folder`` in natural order, or a one-line ``ValueError`` if it holds fewer than 2."""
     files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
                    key=lambda p: natural_key(p.name))
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     if len(files) < 2:
         raise ValueError(f"{folder}: need >= 2 frames, the folder has 1 image ({files[0].name})")
+    return files
+
+
+def _read_folder(folder: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
+    files = _folder_images(folder)
     indices, mode, message = sample_frame_indices(len(files), **sampling)
     frames, sizes = [], set()
     for i in indices:
@@ -231,13 +241,13 @@ def _read_folder(folder: Path, sampling: dict, size, max_side: int) -> tuple[Vid
 @contextlib.contextmanager
 def quiet_reads():
     """Reads inside the block do not log their "sampled N of M frames" line (a second read of frames already
-    announced, or a size probe); their warnings still do."""
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))
+    announced, or a size probe); their warnings still do. Per thread and context (a context variable read by a
+    filter on this module's logger), so the app's concurrent requests and nested blocks do not mute each other."""
+    token = _QUIET.set(True)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        _QUIET.reset(token)
 
 
 def _finish(path, frames, indices, mode, message, source_fps, info, warnings) -> tuple[Video, dict[str, Any]]:
@@ -331,42 +341,44 @@ def _open_container(path: Path) -> av.container.InputContainer:
         raise ValueError(f"{path}: not a readable video ({reason})") from err
 
 
-def check_source(path: str | Path) -> None:
-    """What can be known of a video file or image folder without decoding it (before a model loads): a folder
-    holds at least 2 images, a video file is not empty, FFmpeg opens it and it has a video stream.
-
-    Raises:
-        FileNotFoundError: nothing at ``path``.
-        ValueError: one line saying what is wrong (the same messages as :func:`read_video`).
-    """
-    path = Path(path)
-    if path.is_dir():
-        images = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-        if not images:
-            raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        if len(images) < 2:
-            raise ValueError(f"{path}: need >= 2 frames, the folder has 1 image ({images[0].name})")
-        return
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such video file or image folder")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: file is empty (0 bytes)")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return  # read_video says what it does with a single image
-    with _open_container(path) as container:
-        if not container.streams.video:
-            raise ValueError(f"{path}: no video stream in this file")
-
-
-def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
+def _check_file(path: Path) -> None:
+    """A one-line ``ValueError`` for a file that cannot be a video: empty, or a single image."""
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: file is empty (0 bytes)")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"{path}: need >= 2 frames, got a single image; pass a video or an image folder")
+
+
+def _check_video_stream(container: av.container.InputContainer, path: Path) -> None:
+    if not container.streams.video:
+        raise ValueError(f"{path}: the file has no video stream")
+
+
+def check_source(path: str | Path) -> None:
+    """What can be known of a video file or image folder without decoding it (before a model loads): the checks
+    :func:`read_video` starts with (a folder holds at least 2 images; a file is not empty nor a single image, FFmpeg
+    opens it and it has a video stream), with the same messages.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: one line saying what is wrong.
+    """
+    path = Path(path)
+    if path.is_dir():
+        _folder_images(path)
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file or image folder")
+    _check_file(path)
+    with _open_container(path) as container:
+        _check_video_stream(container, path)
+
+
+def _read_file(path: Path, sampling: dict, size, max_side: int) -> tuple[Video, dict[str, Any]]:
+    _check_file(path)
     container = _open_container(path)
     with container:
-        if not container.streams.video:
-            raise ValueError(f"{path}: the file has no video stream")
+        _check_video_stream(container, path)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         num = stream.frames if stream.frames > 0 else _count_frames(path)
