@@ -42,6 +42,9 @@ THEME = gr.themes.Default(
 CSS = """
 #jog3r-header h1 { margin-bottom: 0; }
 #jog3r-viewer-col { position: sticky; top: 8px; align-self: flex-start; }
+/* Gradio clips its container with overflow: hidden, which makes it the sticky column's scroll box (one that
+   never scrolls), so the viewer scrolled away with the page; clip does not make a scroll box. */
+.gradio-container { overflow: clip !important; }
 .jog3r-note { font-size: 0.9em; opacity: 0.8; }
 """
 

@@ -255,9 +255,11 @@ class EstimateTab:
                 run = gr.Button("Estimate cameras", variant="primary", elem_id="estimate-run")
                 examples = example_inputs()
                 if examples:
+                    # named buttons: the default table's headers are the inputs' long labels, cut in this column
                     gr.Examples(examples, [files, gt_file], label="Examples: RealEstate10K clips (16 frames, "
                                 "384x256) with their ground-truth cameras; click one, then Estimate cameras",
-                                examples_per_page=6, cache_examples=False)
+                                examples_per_page=6, cache_examples=False, elem_id="estimate-examples",
+                                example_labels=[f"{Path(ex[1]).stem[:8]} + ground truth" for ex in examples])
             with gr.Column():
                 summary = gr.Markdown(elem_id="estimate-summary")
                 metrics = gr.Markdown(elem_id="estimate-metrics")

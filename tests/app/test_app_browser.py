@@ -81,7 +81,15 @@ def test_upload_clip_run_v2c_and_see_frustums(studio, clip, browser, shots):
     page.get_by_label("Frames", exact=True).press("Enter")
     page.locator("#estimate-plan").get_by_text("8 frames").wait_for(timeout=120_000)
     page.locator("#estimate-gt input[type=file]").set_input_files(str(gt))
-    page.locator("#estimate-run").click()
+    # the example clips are named buttons, not a table whose headers (the inputs' long labels) were cut
+    examples = page.locator("#estimate-examples")
+    assert examples.get_by_text("0bf152ef + ground truth").count() == 1, examples.inner_text()
+    page.locator("#estimate-run").click()  # scrolls the page down to the button
+    # the viewer column stays in sight while the page scrolls (it scrolled away: Gradio's overflow: hidden
+    # container broke the column's position: sticky)
+    assert page.evaluate("window.scrollY") > 0
+    top = page.evaluate("document.getElementById('jog3r-viewer-box').getBoundingClientRect().top")
+    assert 0 <= top < 100, f"the viewer is off screen (top {top} px) when Estimate is clicked"
     page.locator("#estimate-metrics").get_by_text("RRA@5").wait_for(timeout=300_000)
 
     # The viewer iframe connected as this page's session and drew the reconstruction with its frustums.
