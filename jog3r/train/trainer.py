@@ -434,7 +434,8 @@ class Trainer:
                 cfg = self.cfg  # may now carry the run's pinned cosine horizon (written back to train_config.json)
             folder = self._restore(candidates)
             if folder is not None:
-                logger.info("resumed from %s at step %d", folder, self.step)
+                logger.info("resumed from %s at step %d%s", folder, self.step,
+                            " (its weights replace the --init ones loaded above)" if cfg.init is not None else "")
             else:
                 logger.warning("--resume: %s has no checkpoint yet (the run stopped before its first one): "
                                "starting at step 0", self.out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -124,7 +125,7 @@ def test_ema_warmup(tmp_path, warmup):
     torch.testing.assert_close(ema2[name], decay * ema1[name] + (1 - decay) * raw2[name], rtol=1e-5, atol=1e-6)
 
 
-def test_init_with_decoder_overrides_keeps_the_trained_generator(tmp_path):
+def test_init_with_decoder_overrides_keeps_the_trained_generator(tmp_path, caplog):
     """--init + --model-overrides (issue 18's wider-decoder variants): the STDiT is the init's, bit for bit; the
     overridden decoder has the new shape and starts fresh; a deeper decoder keeps the init's first blocks."""
     from jog3r.config import get_preset
@@ -163,6 +164,12 @@ def test_init_with_decoder_overrides_keeps_the_trained_generator(tmp_path):
     train_main([*MICRO, "--mode", "frozen-rec", "--steps", "1", "--init", str(tmp_path / "init"),
                 "--model-overrides", "dec_embed_dim", "48", "--out", str(run)])
     assert JOG3R.from_pretrained(run / "final").config.dec_embed_dim == 48
+    # --resume of that run says that the checkpoint's weights replace the --init ones just loaded (the log's
+    # "taken over" line comes first and read as if the init were trained on)
+    with caplog.at_level(logging.INFO, logger="jog3r.train.trainer"):
+        train_main([*MICRO, "--mode", "frozen-rec", "--steps", "2", "--init", str(tmp_path / "init"),
+                    "--model-overrides", "dec_embed_dim", "48", "--out", str(run), "--resume"])
+    assert any("resumed from" in r.message and "replace the --init ones" in r.message for r in caplog.records)
 
 
 def test_module_entry_point_gives_one_line_errors(tmp_path):
