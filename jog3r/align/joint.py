@@ -62,7 +62,7 @@ import roma
 import torch
 
 from jog3r.align.refine import (RefineConfig, average_rotations, chain_cameras, check_matching_frames, match_frames,
-                                pair_poses, solve_centres)
+                                pair_poses, sample_bilinear, solve_centres)
 from jog3r.align.solver import torch_threads
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
@@ -91,8 +91,12 @@ class JointConfig:
     """Weight of the paper's point-map term."""
     pm_pixels: int = 256
     """Confident pixels per edge view in the point-map term."""
-    w_fl: float = 10.0
-    """Weight of ``L_fl`` (JOG3R eq. 3, as the ``jog3r`` preset)."""
+    w_fl: float = 100.0
+    """Weight of ``L_fl`` (JOG3R eq. 3; the paper's point-map alignment uses 10, the ``jog3r`` preset). A video's
+    frames share one lens, and with 10 the per-frame focals drifted apart where the correspondences leave them
+    weakly determined (forward motion): on the six RealEstate10K clips x three windows the final focal was 11 %
+    off the truth on average (up to 37 %), with 100 7.8 % (up to 27 %), and mAA@30 rose in 11 of 12 windows x
+    point-map pixel draws, the 12th equal (docs/notes/align.md, session 11)."""
     w_transl: float = 1e-3
     """Weight of ``L_transl`` (JOG3R eq. 4, as the ``jog3r`` preset) on centres in units of the scene depth."""
     w_kappa: float = 1e-3
@@ -143,14 +147,6 @@ def _tent(x: torch.Tensor, n: int):
     frac = x - lo
     yield lo.long(), 1 - frac
     yield lo.long() + 1, frac
-
-
-def _sample(img: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear sample of ``img [H, W]`` at pixels ``uv [N, 2]`` (centres at ``+0.5``), border-clamped."""
-    h, w = img.shape
-    grid = torch.stack((uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1), -1)[None, None].to(img.dtype)
-    return torch.nn.functional.grid_sample(img[None, None], grid, mode="bilinear", padding_mode="border",
-                                           align_corners=False)[0, 0, 0]
 
 
 def _cauchy_w(s2: torch.Tensor) -> torch.Tensor:
@@ -325,7 +321,7 @@ class _Problem:
         out = torch.empty(frames.numel(), dtype=img.dtype)
         for f in frames.unique().tolist():
             sel = frames == f
-            out[sel] = _sample(img[f], uv[sel])
+            out[sel] = sample_bilinear(img[f], uv[sel])
         return out
 
     def _init_pointmaps(self, pm: PairwisePointmaps) -> None:
@@ -561,7 +557,7 @@ def cloud_reprojection_px(recon: Reconstruction, matches: list, match_scale: flo
     for i, j, a, b in matches:
         for s, t, uv_s, uv_t in ((i, j, a, b), (j, i, b, a)):
             uv = torch.as_tensor(uv_s, dtype=torch.float64) / match_scale
-            d = _sample(depth[s], uv)
+            d = sample_bilinear(depth[s], uv)
             ray = torch.stack(((uv[:, 0] - K[s, 0, 2]) / K[s, 0, 0], (uv[:, 1] - K[s, 1, 2]) / K[s, 1, 1],
                                torch.ones(len(uv), dtype=torch.float64)), -1)
             X = (d[:, None] * ray) @ c2w[s, :3, :3].T + c2w[s, :3, 3]
@@ -638,7 +634,8 @@ def joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: P
         ``pairs``, ``matches``, ``iterations``, ``loss`` (first / last), ``terms``, ``reprojection_px`` (median of
         the optimised correspondences, source pixels), ``cloud_reprojection_px`` (:func:`cloud_reprojection_px`
         of the result; the same for the input in ``cloud_reprojection_px_before``), the init's
-        ``fallback_steps`` / ``low_parallax_steps`` / ``weak_steps`` (and ``rotation_pairs`` /
+        ``fallback_steps`` / ``low_parallax_steps`` / ``weak_steps`` / ``depth_sign_flips`` (pairs whose translation
+        sign the model's depth turned, ``RefineConfig.depth_sign``) (and ``rotation_pairs`` /
         ``rotation_residual_deg`` of the rotation averaging, when on) and ``seconds`` per stage.
 
     Raises:
@@ -685,6 +682,7 @@ def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: 
     c2w[:, :3, 3], centre_info = solve_centres(recon, c2w[:, :3, :3], poses, cfg.matching)
     info.update(chain_info)
     info.update(centre_info)
+    info["depth_sign_flips"] = sum(1 for p in poses.values() if p.get("sign_from_depth"))
     counts = {(i, j): len(a) for i, j, a, _ in matches}
     info["weak_steps"] = sum(1 for k in range(num - 1) if poses.get((k, k + 1), {}).get("kind") == "essential"
                              and counts[(k, k + 1)] < cfg.matching.weak_matches)

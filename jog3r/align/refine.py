@@ -19,7 +19,8 @@ issue 15 an optional stage of the pipeline; now only the init and a diagnostic, 
    bearings, roma); if it leaves less than ``min_parallax_px`` of median image motion the pair is a rotation
    (pan in place, static camera) with no usable translation; otherwise the essential matrix
    (``cv2.findEssentialMat``, MAGSAC++) on the matches normalised with the reconstruction's ``K``, decomposed by
-   ``cv2.recoverPose``.
+   ``cv2.recoverPose``; the sign of its translation is checked against the reconstruction's depth
+   (:func:`depth_translation`, ``RefineConfig.depth_sign``), since cheirality guesses it when most points are far.
 3. **Rotations** (:func:`chain_cameras`): consecutive relative rotations chained from frame 0. A consecutive pair
    without a two-view pose keeps the alignment's relative pose (``info["fallback_steps"]``).
 4. **Camera centres** (:func:`solve_centres`): robust linear least squares (IRLS, Huber) over every pair's
@@ -104,6 +105,16 @@ class RefineConfig:
     RealEstate10K windows (pairs alike 87.39 / 88.87 / 89.08) but 27.71 on the synthetic split (28.70), and most of
     its gain on the hard clip depends on which minimum the joint alignment lands in (``docs/notes/align.md``,
     issue 15 follow-up). Only :func:`jog3r.align.joint.joint_align` reads it."""
+
+    depth_sign: bool = True
+    """Check the sign of each essential-matrix translation against the model's depth (:func:`depth_translation`)
+    and flip it where the two directions disagree (cosine below :data:`DEPTH_SIGN_COS`). ``cv2.recoverPose``
+    decides the sign by cheirality, which is a coin toss when most matched points are far (a window onto a garden):
+    there the residual flow of a 0.3-deg rotation error can outweigh the translation's. The depth's near points carry the
+    translation's flow, and only its order (near / far) matters, so a model that cannot resolve pose still knows it.
+    On the 720 pairs of the six RealEstate10K clips x three windows it flipped 9 pairs, 8 of them wrong by
+    cheirality (every pair of 0c11dbe7's last frame in two windows, 177-178 deg off) and 1 right; ``False`` keeps
+    cheirality's sign (``docs/notes/align.md``, session 11)."""
 
     def __post_init__(self) -> None:
         if self.window < 1 or (self.upsample is not None and self.upsample < 1) or self.min_side < 1:
@@ -207,22 +218,66 @@ def _rotation_only(na: np.ndarray, nb: np.ndarray, focal: float) -> tuple[np.nda
     return R, float(np.median(np.linalg.norm(residual, axis=1))) * focal
 
 
+DEPTH_SIGN_COS = -0.5
+""":func:`pair_poses` flips an essential-matrix translation whose cosine with :func:`depth_translation` is below
+this (a clear disagreement; weaker ones are left to cheirality)."""
+
+
+def sample_bilinear(img: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear sample of ``img [H, W]`` at pixels ``uv [N, 2]`` (centres at ``+0.5``, the package's convention),
+    border-clamped; ``[N]`` in ``img``'s dtype."""
+    h, w = img.shape
+    grid = torch.stack((uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1), -1)[None, None].to(img.dtype)
+    return torch.nn.functional.grid_sample(img[None, None], grid, mode="bilinear", padding_mode="border",
+                                           align_corners=False)[0, 0, 0]
+
+
+def depth_translation(R: np.ndarray, na: np.ndarray, nb: np.ndarray, depth: np.ndarray) -> np.ndarray | None:
+    """Translation ``t`` of ``x_b ~ R X_a + t`` given frame a's depth: ``X_a = depth (na, 1)``, and each match gives
+    ``[x_b]_x (R X_a + t) = 0``, linear in ``t``; least squares over the matches (algebraic error), in the units of
+    ``depth``.
+
+    Args:
+        R: ``[3, 3]`` rotation of frame b relative to frame a.
+        na, nb: ``[N, 2]`` normalised image coordinates (``K^-1`` applied) of the matches in frames a and b.
+        depth: ``[N]`` z-depth of frame a at ``na`` (the model's, any scale); non-finite or non-positive ones are
+            skipped.
+
+    Returns:
+        ``t [3]``, or ``None`` with fewer than 8 usable matches.
+    """
+    ok = np.isfinite(depth) & (depth > 0)
+    if int(ok.sum()) < 8:
+        return None
+    xb = np.concatenate((nb[ok], np.ones((int(ok.sum()), 1))), 1)
+    X = depth[ok, None] * np.concatenate((na[ok], np.ones((int(ok.sum()), 1))), 1)
+    z = np.zeros(len(xb))
+    S = np.stack((np.stack((z, -xb[:, 2], xb[:, 1]), -1), np.stack((xb[:, 2], z, -xb[:, 0]), -1),
+                  np.stack((-xb[:, 1], xb[:, 0], z), -1)), 1)  # [N, 3, 3] cross-product matrices of x_b
+    # algebraic rows (not divided by the depth): the image-plane form (rows / depth) gave the same signs on the
+    # RealEstate10K clips but mAA@30 28.6 instead of 35.3 on the synthetic split, where bilinear depth samples on
+    # depth edges mix near and far and get the largest weights (docs/notes/align.md, session 11)
+    y = -(S @ (X @ R.T)[..., None])[..., 0]
+    t = np.linalg.lstsq(S.reshape(-1, 3), y.reshape(-1), rcond=None)[0]
+    return t if np.isfinite(t).all() else None
+
+
 def _essential_pose(na: np.ndarray, nb: np.ndarray, focal: float, ransac_px: float
-                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(R, t_unit)`` of frame b relative to frame a (``x_b ~ R x_a + t``) from the essential matrix, or None on
-    failure."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(R, t_unit, inliers)`` of frame b relative to frame a (``x_b ~ R x_a + t``) from the essential matrix (the
+    RANSAC's inlier mask ``[N]`` bool), or None on failure."""
     try:
         E, inl = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999,
                                       threshold=ransac_px / focal)
         if E is None or E.shape != (3, 3):
             return None
-        good, R, t, _ = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl)
+        good, R, t, _ = cv2.recoverPose(E, na, nb, np.eye(3), mask=inl.copy())  # it overwrites the mask
     except cv2.error as err:  # degenerate configurations
         logger.debug("essential matrix failed: %s", err)
         return None
     if good < 8:  # too few essential-matrix inliers in front of both cameras to trust the pose
         return None
-    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12)
+    return R, t[:, 0] / max(float(np.linalg.norm(t)), 1e-12), inl.ravel() > 0
 
 
 def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None = None, match_scale: float = 1.0
@@ -232,17 +287,19 @@ def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None
     Args:
         recon: the alignment's reconstruction (its ``K [F, 3, 3]``, at the model's size).
         matches: output of :func:`match_frames`, in pixels of frames ``match_scale`` times the model's size.
-        config: :class:`RefineConfig` (``ransac_px``, ``min_parallax_px``).
+        config: :class:`RefineConfig` (``ransac_px``, ``min_parallax_px``, ``depth_sign``).
         match_scale: size of the matched frames over the model's (``W' / W``).
 
     Returns:
         ``{(i, j): pose}`` with ``pose["kind"]`` ``"rotation"`` (no parallax: ``R`` only), ``"essential"`` (``R``
-        and unit ``t`` with ``x_j ~ R x_i + t`` in camera coordinates) or ``"failed"``, ``parallax_px`` and
-        ``matches`` (the pair's correspondence count, int).
+        and unit ``t`` with ``x_j ~ R x_i + t`` in camera coordinates; ``"sign_from_depth": True`` where
+        ``depth_sign`` flipped cheirality's sign) or ``"failed"``, ``parallax_px`` and ``matches`` (the pair's
+        correspondence count, int).
     """
     cfg = config or RefineConfig()
     K = recon.K.double().cpu().numpy().copy()
     K[:, :2] *= match_scale
+    depth = recon.depth.double().cpu() if cfg.depth_sign and recon.depth is not None else None
     out = {}
     for i, j, a, b in matches:
         n = len(a)
@@ -257,7 +314,17 @@ def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None
         if pose is None:
             out[(i, j)] = {"kind": "failed", "parallax_px": parallax, "matches": n}
             continue
-        out[(i, j)] = {"kind": "essential", "R": pose[0], "t": pose[1], "parallax_px": parallax, "matches": n}
+        R, t, inliers = pose
+        flipped = False
+        if depth is not None:
+            d = sample_bilinear(depth[i], torch.as_tensor(a[inliers] / match_scale, dtype=torch.float64)).numpy()
+            t_depth = depth_translation(R, na[inliers], nb[inliers], d)
+            norm = float(np.linalg.norm(t_depth)) if t_depth is not None else 0.0
+            if norm > 0 and float(t_depth @ t) / norm < DEPTH_SIGN_COS:
+                t, flipped = -t, True
+        out[(i, j)] = {"kind": "essential", "R": R, "t": t, "parallax_px": parallax, "matches": n}
+        if flipped:
+            out[(i, j)]["sign_from_depth"] = True
     return out
 
 
@@ -534,4 +601,5 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
 
 
 __all__ = ["RefineConfig", "average_rotations", "baseline_rows", "chain_cameras", "check_matching_frames", "gray_uint8",
-           "match_frames", "matching_frames", "pair_poses", "refine_with_matches", "solve_centres"]
+           "depth_translation", "match_frames", "matching_frames", "pair_poses", "refine_with_matches",
+           "sample_bilinear", "solve_centres"]
