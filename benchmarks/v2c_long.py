@@ -87,7 +87,8 @@ def one(n: int, cache: Path) -> dict:
             "cloud_px": info.get("cloud_reprojection_px"), "matches": info["matches"],
             "rejected": [f"{x['start']}-{x['end'] - 1}" for x in info["links"] if x.get("rejected")],
             "rotation_only_steps": info.get("rotation_only_steps"), "fallback_steps": info.get("fallback_steps"),
-            "track_pairs": info.get("track_pairs"), "translation_pairs": info.get("translation_pairs")}
+            "track_pairs": info.get("track_pairs"), "translation_pairs": info.get("translation_pairs"),
+            "depth_sign_flips": info.get("depth_sign_flips")}
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -141,7 +142,8 @@ def main() -> None:
         print(f"{r['clip']} {r['frames']} frames: {r['status']}, {r['iterations']} LM steps, {r['matches']} matches; seconds: "
               f"{stages} (estimate {r['estimate_s']:.0f} at speed {r['speed']:.2f}); CPU {r['cpu_s']:.1f} s; rejected windows {r['rejected'] or 'none'}, rotation-only "
               f"steps {r['rotation_only_steps']}, steps from the windows {r['fallback_steps']}, track pairs "
-              f"{r['track_pairs']}, translation pairs {r['translation_pairs']}", flush=True)
+              f"{r['track_pairs']}, translation pairs {r['translation_pairs']}, translation signs from the depth "
+              f"{r.get('depth_sign_flips')}", flush=True)
     print("\n| clip | frames | windows | mAA@30 | RRA@5 | RTA@5 | rot. err. (deg) | transl. err. (deg) | s / frame | "
           "wall s (estimate) | peak RSS GiB | cloud reproj. px |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
