@@ -35,7 +35,7 @@ issue 15 an optional stage of the pipeline; now only the init and a diagnostic, 
    correspondences (texture-less video) the input is returned unchanged with a warning.
 
 Measured with the embedded default (``benchmarks/v2c_real.py``, ``docs/notes/align.md``): these cameras alone
-score 73.1 / 83.2 / 85.7 mAA@30 on the three RealEstate10K windows; the joint alignment started from them scores
+score 73.1 / 83.2 / 85.7 mAA@30 on the three RealEstate10K windows (before the translation-sign check); the joint alignment started from them scores
 higher (see the notes).
 
 Conventions are those of :mod:`jog3r.geometry.camera` (OpenCV axes, ``cam2world``, pixel centres at ``+0.5``).
@@ -110,11 +110,13 @@ class RefineConfig:
     """Check the sign of each essential-matrix translation against the model's depth (:func:`depth_translation`)
     and flip it where the two directions disagree (cosine below :data:`DEPTH_SIGN_COS`). ``cv2.recoverPose``
     decides the sign by cheirality, which is a coin toss when most matched points are far (a window onto a garden):
-    there the residual flow of a 0.3-deg rotation error can outweigh the translation's. The depth's near points carry the
-    translation's flow, and only its order (near / far) matters, so a model that cannot resolve pose still knows it.
-    On the 720 pairs of the six RealEstate10K clips x three windows it flipped 9 pairs, 8 of them wrong by
-    cheirality (every pair of 0c11dbe7's last frame in two windows, 177-178 deg off) and 1 right; ``False`` keeps
-    cheirality's sign (``docs/notes/align.md``, session 11)."""
+    there the residual flow of a 0.3-deg rotation error can outweigh the translation's. Measured, not guaranteed
+    (``docs/notes/align.md``, session 11): on the 715 pairs of the six RealEstate10K clips x three windows with an
+    essential matrix it fixed 7 of the 8 signs cheirality got wrong (every pair of 0c11dbe7's last frame in two
+    windows, 177-178 deg off) and turned 1 right one; on the 159 pairs of ``jog3r eval``'s synthetic split, whose
+    clips barely translate, it fixed 8 and turned 16 (mAA@30 36.44 -> 35.33); with exact depth on synthetic clips
+    it also turns some right ones, more when far background gets a large finite depth than when it is skipped
+    (depth 0). ``False`` keeps cheirality's sign."""
 
     def __post_init__(self) -> None:
         if self.window < 1 or (self.upsample is not None and self.upsample < 1) or self.min_side < 1:
@@ -254,9 +256,10 @@ def depth_translation(R: np.ndarray, na: np.ndarray, nb: np.ndarray, depth: np.n
     z = np.zeros(len(xb))
     S = np.stack((np.stack((z, -xb[:, 2], xb[:, 1]), -1), np.stack((xb[:, 2], z, -xb[:, 0]), -1),
                   np.stack((-xb[:, 1], xb[:, 0], z), -1)), 1)  # [N, 3, 3] cross-product matrices of x_b
-    # algebraic rows (not divided by the depth): the image-plane form (rows / depth) gave the same signs on the
-    # RealEstate10K clips but mAA@30 28.6 instead of 35.3 on the synthetic split, where bilinear depth samples on
-    # depth edges mix near and far and get the largest weights (docs/notes/align.md, session 11)
+    # algebraic rows with the essential matrix's rotation held fixed. Tried (docs/notes/align.md, session 11): rows
+    # divided by the depth (the image-plane form) fixed 6 of the 8 wrong RealEstate10K signs but gave mAA@30 28.6
+    # instead of 35.3 on the synthetic split; a small rotation correction solved with t (6 unknowns) fixed 0-1 of
+    # the 8, since on far-dominated pairs the rotation then absorbs the translation's flow
     y = -(S @ (X @ R.T)[..., None])[..., 0]
     t = np.linalg.lstsq(S.reshape(-1, 3), y.reshape(-1), rcond=None)[0]
     return t if np.isfinite(t).all() else None
@@ -299,7 +302,9 @@ def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None
     cfg = config or RefineConfig()
     K = recon.K.double().cpu().numpy().copy()
     K[:, :2] *= match_scale
-    depth = recon.depth.double().cpu() if cfg.depth_sign and recon.depth is not None else None
+    depth = recon.depth if cfg.depth_sign and recon.depth is not None else None
+    # frames a long run guessed (a rejected window's, confidence 0) carry a copied depth map: no sign check there
+    trusted = ([bool((c > 0).any()) for c in recon.conf] if recon.conf is not None else [True] * K.shape[0])
     out = {}
     for i, j, a, b in matches:
         n = len(a)
@@ -316,8 +321,9 @@ def pair_poses(recon: Reconstruction, matches: list, config: RefineConfig | None
             continue
         R, t, inliers = pose
         flipped = False
-        if depth is not None:
-            d = sample_bilinear(depth[i], torch.as_tensor(a[inliers] / match_scale, dtype=torch.float64)).numpy()
+        if depth is not None and trusted[i]:
+            d = sample_bilinear(depth[i].double().cpu(), torch.as_tensor(a[inliers] / match_scale,
+                                                                         dtype=torch.float64)).numpy()
             t_depth = depth_translation(R, na[inliers], nb[inliers], d)
             norm = float(np.linalg.norm(t_depth)) if t_depth is not None else 0.0
             if norm > 0 and float(t_depth @ t) / norm < DEPTH_SIGN_COS:

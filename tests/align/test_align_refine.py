@@ -73,10 +73,10 @@ def test_refinement_recovers_cameras(clip):
     """From a poor alignment (2 deg rotation noise, camera centres off by a step, focal +15 %, depth +-20 %)."""
     noisy = _perturbed(clip)
     before = pose_metrics(noisy.cam2world, clip.cam2world, pairs="all")
-    # the two-view cameras alone, with cheirality's signs: _perturbed's independent per-pixel depth noise (+-20 %) is
-    # not a model's smooth depth error, and the depth sign check then turns one right pair (3-4) around
-    # (translation error 11.0 -> 16.7 deg); test_a_translation_backwards_by_cheirality_is_flipped_by_the_depth
-    # covers the check
+    # the two-view cameras alone, with cheirality's signs: with _perturbed's depth (its no-surface pixels at the
+    # far depth) the depth sign check turns right pairs around (3-4 and 4-7 with the exact depth too; translation
+    # error 11.0 -> 16.7 deg), a known weakness of the check (RefineConfig.depth_sign), which
+    # test_a_translation_backwards_by_cheirality_is_flipped_by_the_depth covers
     refined, info = refine_with_matches(noisy, clip.frames, RefineConfig(depth_sign=False))
     after = pose_metrics(refined.cam2world, clip.cam2world, pairs="all")
     assert info["status"] == "refined" and info["fallback_steps"] == 0 and info["matches"] > 100
