@@ -64,12 +64,18 @@ between neighbours), and there the prior lowered mAA@30 from 43.5 to 22.0 (0.1: 
 
 
 def long_config(config: JointConfig | None = None, *, video: bool = True) -> JointConfig:
-    """The default :class:`JointConfig` of long runs: the short runs' with at most :data:`LONG_MAX_MATCHES` per pair
-    and, for a video (``video=True``; not an image folder), the rotation prior :data:`LONG_W_ROT`. ``config`` is
-    returned unchanged when given."""
+    """The default :class:`JointConfig` of long runs: the short runs' with at most :data:`LONG_MAX_MATCHES` per pair,
+    without the translation-sign check (``RefineConfig.depth_sign``) and, for a video (``video=True``; not an image
+    folder), with the rotation prior :data:`LONG_W_ROT`. ``config`` is returned unchanged when given.
+
+    The sign check is off here because, scored against the walkthrough's true cameras (``benchmarks/v2c_long.py``'s
+    clips, the KLT and SIFT pairs of the global solve), it turned more right signs than it fixed at 240 frames (21
+    against 6 of 1233 pairs; at 60 frames 4 against 9) and mAA@30 at 240 frames moved 54.5 -> 47.5-54.6 with it
+    (``docs/notes/align.md``, session 11)."""
     if config is not None:
         return config
-    return JointConfig(matching=RefineConfig(max_matches=LONG_MAX_MATCHES), w_rot=LONG_W_ROT if video else 0.0)
+    return JointConfig(matching=RefineConfig(max_matches=LONG_MAX_MATCHES, depth_sign=False),
+                       w_rot=LONG_W_ROT if video else 0.0)
 
 
 def estimate_long_cost(pipe: JOG3RPipeline, num_frames: int, *, stride: int = STRIDE,

@@ -28,7 +28,8 @@ CLIP = Path(__file__).parent / "data" / "realestate10k" / "clips16_384x256" / "0
 
 @pytest.fixture(scope="module")
 def run():
-    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # as measured (the CLI's default); restored below
     pipe = JOG3RPipeline.from_pretrained(None)
     video, info = load_video(pipe, CLIP)
     source = load_source_frames(pipe, CLIP, video, info)
@@ -40,7 +41,8 @@ def run():
         assert out.match_info["depth_sign_flips"] == (3 if config.matching.depth_sign else 0)  # frame 15's pairs
         return out.reconstruction.cam2world.double()
 
-    return cameras, gt
+    yield cameras, gt
+    torch.set_num_threads(threads)
 
 
 def _last_frame_error_deg(c2w: torch.Tensor, gt: torch.Tensor) -> float:

@@ -116,7 +116,8 @@ class RefineConfig:
     windows, 177-178 deg off) and turned 1 right one; on the 159 pairs of ``jog3r eval``'s synthetic split, whose
     clips barely translate, it fixed 8 and turned 16 (mAA@30 36.44 -> 35.33); with exact depth on synthetic clips
     it also turns some right ones, more when far background gets a large finite depth than when it is skipped
-    (depth 0). ``False`` keeps cheirality's sign."""
+    (depth 0). ``False`` keeps cheirality's sign; long runs use ``False``
+    (:func:`jog3r.long_v2c.long_config`: on the synthetic walkthrough it turned 21 right signs and fixed 6)."""
 
     def __post_init__(self) -> None:
         if self.window < 1 or (self.upsample is not None and self.upsample < 1) or self.min_side < 1:
