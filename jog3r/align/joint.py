@@ -62,7 +62,7 @@ import roma
 import torch
 
 from jog3r.align.refine import (RefineConfig, average_rotations, chain_cameras, check_matching_frames, match_frames,
-                                pair_poses, sample_bilinear, solve_centres)
+                                pair_poses, sample_bilinear, skew, solve_centres)
 from jog3r.align.solver import torch_threads
 from jog3r.geometry.camera import depth_to_world_points
 from jog3r.types import PairwisePointmaps, Reconstruction
@@ -158,13 +158,6 @@ def _huber_w(r: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- residual blocks
-def _skew(v: torch.Tensor) -> torch.Tensor:
-    """``[N, 3, 3]`` cross-product matrices ``[v]x`` of ``v [N, 3]``."""
-    z = torch.zeros_like(v[:, 0])
-    return torch.stack((torch.stack((z, -v[:, 2], v[:, 1]), -1), torch.stack((v[:, 2], z, -v[:, 0]), -1),
-                        torch.stack((-v[:, 1], v[:, 0], z), -1)), 1)
-
-
 def _rays(uv: torch.Tensor, k4: torch.Tensor) -> torch.Tensor:
     """Camera rays ``[N, 3]`` ``((u - cx) / fx, (v - cy) / fy, 1)`` of pixels ``uv [N, 2]``, ``k4 [N, 4]``."""
     return torch.stack(((uv[:, 0] - k4[:, 2]) / k4[:, 0], (uv[:, 1] - k4[:, 3]) / k4[:, 1], torch.ones_like(uv[:, 0])),
@@ -190,7 +183,7 @@ def _match_block(Ri, ci, Rj, cj, ki, kj, p, q, ldi, ldj, di, dj, lam, sig_px, si
     M = lam.numel()
     J = torch.zeros(M, 4, 17, dtype=r.dtype)
     dX = torch.zeros(M, 3, 9, dtype=r.dtype)  # d X / d (w_i, c_i, phi_i) and lambda in the last column
-    dX[:, :, 0:3] = -_skew(d[:, None] * u)
+    dX[:, :, 0:3] = -skew(d[:, None] * u)
     dX[:, :, 3:6] = torch.eye(3, dtype=r.dtype)
     dray = torch.stack((-ray[:, 0], -ray[:, 1], torch.zeros_like(ray[:, 0])), -1)
     dX[:, :, 6] = d[:, None] * (Ri @ dray[..., None])[..., 0]
@@ -199,7 +192,7 @@ def _match_block(Ri, ci, Rj, cj, ki, kj, p, q, ldi, ldj, di, dj, lam, sig_px, si
     dYX = RjT @ dX
     dY[:, :, 0:7] = dYX[:, :, 0:7]
     dY[:, :, 16] = dYX[:, :, 8]
-    dY[:, :, 8:11] = RjT @ _skew(X - cj)
+    dY[:, :, 8:11] = RjT @ skew(X - cj)
     dY[:, :, 11:14] = -RjT
     dproj = torch.zeros(M, 2, 3, dtype=r.dtype)
     dproj[:, 0, 0] = kj[:, 0] / z
@@ -229,12 +222,12 @@ def _pm_block(Rf, cf, kf, uv, ldf, df, Re, te, se, X, jacobian=True):
         return r, None
     N = r.shape[0]
     J = torch.zeros(N, 3, 15, dtype=r.dtype)
-    J[:, :, 0:3] = -_skew(D[:, None] * u)
+    J[:, :, 0:3] = -skew(D[:, None] * u)
     J[:, :, 3:6] = torch.eye(3, dtype=r.dtype)
     dray = torch.stack((-ray[:, 0], -ray[:, 1], torch.zeros_like(ray[:, 0])), -1)
     J[:, :, 6] = D[:, None] * (Rf @ dray[..., None])[..., 0]
     J[:, :, 7] = D[:, None] * u
-    J[:, :, 8:11] = _skew(sRX)
+    J[:, :, 8:11] = skew(sRX)
     J[:, :, 11:14] = -torch.eye(3, dtype=r.dtype)
     J[:, :, 14] = -sRX
     return r, J
@@ -682,7 +675,6 @@ def _joint_align(recon: Reconstruction, frames: torch.Tensor | None, pointmaps: 
     c2w[:, :3, 3], centre_info = solve_centres(recon, c2w[:, :3, :3], poses, cfg.matching)
     info.update(chain_info)
     info.update(centre_info)
-    info["depth_sign_flips"] = sum(1 for p in poses.values() if p.get("sign_from_depth"))
     counts = {(i, j): len(a) for i, j, a, _ in matches}
     info["weak_steps"] = sum(1 for k in range(num - 1) if poses.get((k, k + 1), {}).get("kind") == "essential"
                              and counts[(k, k + 1)] < cfg.matching.weak_matches)

@@ -235,6 +235,13 @@ def sample_bilinear(img: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
                                            align_corners=False)[0, 0, 0]
 
 
+def skew(v: torch.Tensor) -> torch.Tensor:
+    """``[N, 3, 3]`` cross-product matrices ``[v]x`` of ``v [N, 3]``."""
+    z = torch.zeros_like(v[:, 0])
+    return torch.stack((torch.stack((z, -v[:, 2], v[:, 1]), -1), torch.stack((v[:, 2], z, -v[:, 0]), -1),
+                        torch.stack((-v[:, 1], v[:, 0], z), -1)), 1)
+
+
 def depth_translation(R: np.ndarray, na: np.ndarray, nb: np.ndarray, depth: np.ndarray) -> np.ndarray | None:
     """Translation ``t`` of ``x_b ~ R X_a + t`` given frame a's depth: ``X_a = depth (na, 1)``, and each match gives
     ``[x_b]_x (R X_a + t) = 0``, linear in ``t``; least squares over the matches (algebraic error), in the units of
@@ -254,9 +261,7 @@ def depth_translation(R: np.ndarray, na: np.ndarray, nb: np.ndarray, depth: np.n
         return None
     xb = np.concatenate((nb[ok], np.ones((int(ok.sum()), 1))), 1)
     X = depth[ok, None] * np.concatenate((na[ok], np.ones((int(ok.sum()), 1))), 1)
-    z = np.zeros(len(xb))
-    S = np.stack((np.stack((z, -xb[:, 2], xb[:, 1]), -1), np.stack((xb[:, 2], z, -xb[:, 0]), -1),
-                  np.stack((-xb[:, 1], xb[:, 0], z), -1)), 1)  # [N, 3, 3] cross-product matrices of x_b
+    S = skew(torch.from_numpy(xb)).numpy()  # [N, 3, 3] cross-product matrices of x_b
     # algebraic rows with the essential matrix's rotation held fixed. Tried (docs/notes/align.md, session 11): rows
     # divided by the depth (the image-plane form) fixed 6 of the 8 wrong RealEstate10K signs but gave mAA@30 28.6
     # instead of 35.3 on the synthetic split; a small rotation correction solved with t (6 unknowns) fixed 0-1 of
@@ -347,7 +352,9 @@ def chain_cameras(recon: Reconstruction, poses: dict[tuple[int, int], dict]) -> 
         pose); the centres are the alignment's, moved rigidly with each frame's rotation (replaced by
         :func:`solve_centres`). ``info["fallback_steps"]`` counts the consecutive pairs that kept the alignment's
         relative rotation (no matches, a failed essential matrix, or fewer than 8 of its inliers in front of both
-        cameras); ``info["low_parallax_steps"]`` those that a pure rotation explains (pan in place, static camera).
+        cameras); ``info["low_parallax_steps"]`` those that a pure rotation explains (pan in place, static camera);
+        ``info["depth_sign_flips"]`` the pairs (all of them, not only consecutive) whose translation sign
+        :func:`pair_poses` took from the depth.
     """
     c2w_ga = recon.cam2world.double().cpu().numpy()
     num = c2w_ga.shape[0]
@@ -364,7 +371,8 @@ def chain_cameras(recon: Reconstruction, poses: dict[tuple[int, int], dict]) -> 
         rot.append(rot[-1] @ rel.T)  # cam2world_{i+1} = cam2world_i R_rel^T
     c2w = c2w_ga.copy()
     c2w[:, :3, :3] = np.stack(rot)
-    return c2w, {"fallback_steps": fallback, "low_parallax_steps": low_parallax}
+    flips = sum(1 for p in poses.values() if p.get("sign_from_depth"))
+    return c2w, {"fallback_steps": fallback, "low_parallax_steps": low_parallax, "depth_sign_flips": flips}
 
 
 def average_rotations(rotations: np.ndarray, poses: dict[tuple[int, int], dict], iters: int = 10,
@@ -609,4 +617,4 @@ def refine_with_matches(recon: Reconstruction, frames: torch.Tensor, config: Ref
 
 __all__ = ["RefineConfig", "average_rotations", "baseline_rows", "chain_cameras", "check_matching_frames", "gray_uint8",
            "depth_translation", "match_frames", "matching_frames", "pair_poses", "refine_with_matches",
-           "sample_bilinear", "solve_centres"]
+           "sample_bilinear", "skew", "solve_centres"]

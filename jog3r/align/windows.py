@@ -364,7 +364,6 @@ class WindowedAligner:
                             "cloud_reprojection_px": info["cloud_reprojection_px_before"], "seconds": times}
         t0 = time.perf_counter()
         poses = pair_poses(linked, matches, cfg.matching, match_scale=scale)
-        info["depth_sign_flips"] = sum(1 for p in poses.values() if p.get("sign_from_depth"))
         info["rotation_only_steps"] = (rotation_only_fallback(linked, matches, poses, scale)
                                        if self.rotation_fallback else 0)
         c2w, chain_info = chain_cameras(linked, poses)
